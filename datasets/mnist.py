@@ -1,0 +1,160 @@
+"""MNIST, Fashion-MNIST and Kuzushiji-MNIST with torchvision's files, names and signature.
+
+Files are looked up, for the split asked, first under ``root`` (``root/<ClassName>/raw``,
+``root/<ClassName>``, then ``root`` itself, as plain or .gz), then in the system folders where a
+distribution ships them, and are downloaded into ``root/<ClassName>/raw`` only if download=True.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from engine.errors import DataError
+
+from .dataset import IDXDataset
+from .download import download_files
+from .idx import Stream
+
+__all__ = ["KMNIST", "MNIST", "FashionMNIST"]
+
+
+class MNIST(IDXDataset):
+    """The MNIST digits: 60000 training and 10000 test 28x28 uint8 images, labels 0-9."""
+
+    mirrors: ClassVar[list[str]] = [
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "http://yann.lecun.com/exdb/mnist/",
+    ]
+    # torchvision's pinned md5 of each published .gz file.
+    resources: ClassVar[dict[str, str]] = {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    }
+    classes: ClassVar[list[str]] = [
+        "0 - zero", "1 - one", "2 - two", "3 - three", "4 - four",
+        "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine",
+    ]
+    system_dirs: ClassVar[list[str]] = []
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        train: bool = True,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        download: bool = False,
+        *,
+        stream: Stream = "auto",
+        mirrors: Sequence[str] | None = None,
+        checksums: dict[str, str] | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.root = None if root is None else Path(root).expanduser()
+        self.train = train
+        images, labels = self._find(download, mirrors, checksums, progress)
+        super().__init__(images, labels, transform, target_transform, stream, cache_dir)
+        self._check_shape()
+
+    @property
+    def raw_folder(self) -> Path | None:
+        """root/<ClassName>/raw, where downloads go (None without a root)."""
+        return None if self.root is None else self.root / type(self).__name__ / "raw"
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        """Class name -> label."""
+        return {c: i for i, c in enumerate(self.classes)}
+
+    def _split_files(self) -> tuple[str, str]:
+        prefix = "train" if self.train else "t10k"
+        return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+    def search_dirs(self) -> list[Path]:
+        """Folders searched for the files, in order."""
+        dirs: list[Path] = []
+        if self.root is not None:
+            dirs += [self.raw_folder, self.root / type(self).__name__, self.root]
+        return dirs + [Path(d) for d in self.system_dirs]
+
+    def _find(self, download: bool, mirrors: Sequence[str] | None,
+              checksums: dict[str, str] | None, progress: bool) -> tuple[Path, Path]:
+        names = self._split_files()
+        for folder in self.search_dirs():
+            found = [_existing(folder / n) for n in names]
+            if all(found):
+                return found[0], found[1]
+        name = type(self).__name__
+        wanted = ", ".join(f"{n}(.gz)" for n in names)
+        places = ", ".join(str(d) for d in self.search_dirs()) or "(no root given)"
+        if not download:
+            raise DataError(
+                f"{name}: files {wanted} not found in {places}; put them there or pass "
+                "download=True with a root"
+            )
+        if self.raw_folder is None:
+            raise DataError(f"{name}: download=True needs a root folder to download into")
+        pinned = dict(self.resources if checksums is None else checksums)
+        files = {f"{n}.gz": pinned.get(f"{n}.gz") for n in names}
+        elsewhere = self.search_dirs()[1:]
+        got = download_files(files, self.raw_folder, self.mirrors if mirrors is None else mirrors,
+                             name, elsewhere, progress=progress)
+        return got[0], got[1]
+
+    def _check_shape(self) -> None:
+        if self.data.ndim != 3 or self.data.dtype.itemsize != 1:
+            raise DataError(
+                f"{self.images_path}: expected N x H x W uint8 images, found "
+                f"{'x'.join(map(str, self.data.shape))} {self.data.dtype.name}; wrong file?"
+            )
+        if self.targets is None or self.targets.ndim != 1:
+            raise DataError(f"{self.labels_path}: expected one label per image (a 1-D IDX file)")
+
+    def __repr__(self) -> str:
+        split = "Train" if self.train else "Test"
+        return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
+                f"    Split: {split}\n    Images: {self.images_path}")
+
+
+def _existing(path: Path) -> Path | None:
+    """path or path.gz, whichever is a file (plain first: no decompression needed)."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class FashionMNIST(MNIST):
+    """Zalando's Fashion-MNIST: MNIST's layout with ten kinds of clothing."""
+
+    mirrors: ClassVar[list[str]] = ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"]
+    resources: ClassVar[dict[str, str]] = {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    }
+    classes: ClassVar[list[str]] = [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ]
+    # Debian's dataset-fashion-mnist package.
+    system_dirs: ClassVar[list[str]] = ["/usr/share/datasets/fashion-mnist"]
+
+
+class KMNIST(MNIST):
+    """Kuzushiji-MNIST: ten cursive Japanese characters in MNIST's layout."""
+
+    mirrors: ClassVar[list[str]] = ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"]
+    resources: ClassVar[dict[str, str]] = {
+        "train-images-idx3-ubyte.gz": "bdb82020997e1d708af4cf47b453dcf7",
+        "train-labels-idx1-ubyte.gz": "e144d726b3acfaa3e44228e80efcd344",
+        "t10k-images-idx3-ubyte.gz": "5c965bf0a639b31b8f53240b1b52f4d7",
+        "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
+    }
+    classes: ClassVar[list[str]] = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]

@@ -1,0 +1,106 @@
+"""engine: tensors with automatic differentiation on NumPy (CPU) and CuPy (GPU), PyTorch-style."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from engine.autograd import GradcheckError
+from engine.creation import (
+    arange,
+    as_tensor,
+    cat,
+    concat,
+    empty,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    maximum,
+    minimum,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randperm,
+    stack,
+    tensor,
+    where,
+    zeros,
+    zeros_like,
+)
+from engine.dtypes import (
+    bool_,
+    double,
+    dtype,
+    float16,
+    float32,
+    float64,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    uint8,
+)
+from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
+from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from engine.random import get_rng_state, manual_seed, seed, set_rng_state
+from engine.tensor import Device, Tensor
+
+__version__ = "0.1.0"
+
+bool = bool_  # noqa: A001 - PyTorch's name: engine.bool
+device = Device
+float = float32  # noqa: A001 - PyTorch alias
+int = int32  # noqa: A001 - PyTorch alias
+
+# Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
+_LAZY = {"nn", "optim", "cuda", "autograd", "export", "amp", "serialization", "functional",
+         "backend", "random", "utils"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"engine.{name}")
+    if name in ("save", "load"):
+        return getattr(importlib.import_module("engine.serialization"), name)
+    raise AttributeError(f"module 'engine' has no attribute '{name}'")
+
+
+def _unary(method: str) -> Any:
+    def fn(input: Tensor, *args: Any, **kwargs: Any) -> Any:  # noqa: A002
+        return getattr(input, method)(*args, **kwargs)
+
+    fn.__name__ = method
+    fn.__doc__ = f"engine.{method}(t, ...) is t.{method}(...)."
+    return fn
+
+
+# Function forms of Tensor methods: engine.exp(x), engine.sum(x, dim=1), ...
+for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
+              "clip", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
+              "logsumexp", "reshape", "flatten", "transpose", "permute", "unsqueeze", "squeeze",
+              "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add", "sub", "mul",
+              "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill", "t", "all", "any"):
+    globals()[_name] = _unary(_name)
+del _name
+
+
+def is_tensor(obj: Any) -> "builtins.bool":  # noqa: F821, UP037
+    """True for engine tensors."""
+    return isinstance(obj, Tensor)
+
+
+def allclose(a: Tensor, b: Tensor, rtol: "builtins.float" = 1e-5,  # noqa: F821, UP037
+             atol: "builtins.float" = 1e-8) -> "builtins.bool":  # noqa: F821, UP037
+    """True when a and b are elementwise close."""
+    import numpy as np
+
+    return np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
+
+
+__all__ = [n for n in dir() if not n.startswith("_")] + ["CheckpointError", "ConfigError",
+                                                       "DataError", "EngineError", "ExportError"]

@@ -1,0 +1,106 @@
+"""Array backends: NumPy on the CPU, CuPy on CUDA. The only module that imports cupy."""
+
+from __future__ import annotations
+
+import functools
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+CUDA_INSTALL_HINT = "install the GPU extra: pip install 'gradwell[cuda]' (needs an NVIDIA GPU)"
+
+
+@functools.cache
+def _cupy() -> ModuleType | None:
+    """Import CuPy once; None when it is absent or has no usable GPU."""
+    try:
+        import cupy  # noqa: PLC0415 - lazy on purpose: CuPy import is slow and optional
+
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+        return cupy
+    except Exception:  # ImportError, or a CUDA driver/runtime error
+        return None
+
+
+def cuda_available() -> bool:
+    """True when CuPy is importable and sees at least one GPU."""
+    return _cupy() is not None
+
+
+def cuda_device_count() -> int:
+    """Number of visible CUDA devices (0 without CuPy)."""
+    cp = _cupy()
+    return 0 if cp is None else int(cp.cuda.runtime.getDeviceCount())
+
+
+def require_cupy(device: str) -> ModuleType:
+    """Return the cupy module or raise one clear line saying how to get it."""
+    cp = _cupy()
+    if cp is None:
+        raise RuntimeError(f"device '{device}' requested but CUDA is not available: {CUDA_INSTALL_HINT}")
+    return cp
+
+
+def normalize_device(device: Any) -> str:
+    """Turn 'cpu', 'cuda', 'cuda:1' or a Device into the canonical string ('cpu' or 'cuda:N')."""
+    if device is None:
+        return "cpu"
+    name = str(device).strip().lower()
+    if name == "cpu":
+        return "cpu"
+    if name == "cuda":
+        return "cuda:0"
+    if name.startswith("cuda:") and name[5:].isdigit():
+        return name
+    raise ValueError(f"unknown device '{device}': expected 'cpu', 'cuda' or 'cuda:N'")
+
+
+def array_module(device: str) -> ModuleType:
+    """The array module (numpy or cupy) that serves a canonical device string."""
+    if device == "cpu":
+        return np
+    return require_cupy(device)
+
+
+def get_array_module(*arrays: Any) -> ModuleType:
+    """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
+    cp = _cupy() if any(type(a).__module__.startswith("cupy") for a in arrays) else None
+    return cp if cp is not None else np
+
+
+def device_of(array: Any) -> str:
+    """Canonical device string of a raw array."""
+    if isinstance(array, np.ndarray | np.generic):
+        return "cpu"
+    dev = getattr(array, "device", None)
+    if dev is not None and hasattr(dev, "id"):
+        return f"cuda:{dev.id}"
+    return "cpu"
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Copy a raw array to a device (no copy when it is already there)."""
+    if device == "cpu":
+        if isinstance(array, np.ndarray):
+            return array
+        return array.get() if hasattr(array, "get") else np.asarray(array)
+    cp = require_cupy(device)
+    index = int(device.split(":")[1])
+    if index >= cp.cuda.runtime.getDeviceCount():
+        raise RuntimeError(f"device '{device}' does not exist: {cuda_device_count()} GPU(s) visible")
+    with cp.cuda.Device(index):
+        return cp.asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A NumPy array holding the values of a raw array of either backend."""
+    return to_device(array, "cpu")
+
+
+def synchronize_cuda() -> None:
+    """Wait for queued GPU work on the current device (no-op without a GPU)."""
+    cp = _cupy()
+    if cp is not None:
+        cp.cuda.Device().synchronize()

@@ -1,0 +1,106 @@
+"""dtype objects with PyTorch's names, wrapping NumPy dtypes, and PyTorch's promotion rules."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+import numpy as np
+
+
+class dtype:  # noqa: N801 - PyTorch spells it in lower case
+    """A tensor element type; compares equal to the NumPy dtype it wraps."""
+
+    __slots__ = ("name", "np", "is_floating_point", "itemsize")
+
+    def __init__(self, name: str, np_dtype: Any) -> None:
+        self.name = name
+        self.np = np.dtype(np_dtype)
+        self.is_floating_point = self.np.kind == "f"
+        self.itemsize = self.np.itemsize
+
+    def __repr__(self) -> str:
+        return f"engine.{self.name}"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, dtype):
+            return self.np == other.np
+        try:
+            return self.np == np.dtype(other)  # type: ignore[arg-type]
+        except TypeError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(self.np)
+
+
+float32 = dtype("float32", np.float32)
+float64 = dtype("float64", np.float64)
+float16 = dtype("float16", np.float16)
+int64 = dtype("int64", np.int64)
+int32 = dtype("int32", np.int32)
+int16 = dtype("int16", np.int16)
+int8 = dtype("int8", np.int8)
+uint8 = dtype("uint8", np.uint8)
+bool_ = dtype("bool", np.bool_)
+float = float32  # noqa: A001 - PyTorch alias
+double = float64
+half = float16
+long = int64
+int = int32  # noqa: A001 - PyTorch alias
+
+_BY_NUMPY = {d.np: d for d in (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)}
+
+
+def from_numpy_dtype(np_dtype: Any) -> dtype:
+    """The engine dtype for a NumPy dtype."""
+    try:
+        return _BY_NUMPY[np.dtype(np_dtype)]
+    except KeyError:
+        raise TypeError(f"unsupported dtype {np.dtype(np_dtype)}") from None
+
+
+def to_numpy_dtype(d: Any) -> np.dtype:
+    """The NumPy dtype for an engine dtype, NumPy dtype or string such as 'float32'."""
+    if d is None:
+        return np.dtype(np.float32)
+    if isinstance(d, dtype):
+        return d.np
+    return np.dtype(d)
+
+
+def infer_numpy_dtype(data: Any) -> np.dtype:
+    """PyTorch's dtype for Python data: floats -> float32, ints -> int64, bools -> bool."""
+    arr = np.asarray(data)
+    kind = arr.dtype.kind
+    if kind == "f":
+        return arr.dtype if isinstance(data, np.ndarray | np.generic) else np.dtype(np.float32)
+    if kind in "iu":
+        return arr.dtype if isinstance(data, np.ndarray | np.generic) else np.dtype(np.int64)
+    if kind == "b":
+        return np.dtype(np.bool_)
+    raise TypeError(f"cannot make a tensor from data of type {arr.dtype}")
+
+
+def promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's result type for two tensors: a float operand wins over any integer one."""
+    if a == b:
+        return a
+    a_float, b_float = a.kind == "f", b.kind == "f"
+    if a_float and not b_float:
+        return a
+    if b_float and not a_float:
+        return b
+    return np.promote_types(a, b)
+
+
+def scalar_dtype(tensor_dtype: np.dtype, scalar: Any) -> np.dtype:
+    """Result dtype of tensor (op) Python scalar: the scalar never upcasts the tensor's category."""
+    if isinstance(scalar, bool):
+        return tensor_dtype
+    if isinstance(scalar, builtins.float):
+        return tensor_dtype if tensor_dtype.kind == "f" else np.dtype(np.float32)
+    if tensor_dtype.kind == "b":
+        return np.dtype(np.int64)
+    return tensor_dtype
+

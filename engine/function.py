@@ -1,0 +1,134 @@
+"""Function: one primitive op with forward and backward on raw arrays, and the graph node it makes."""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from engine.grad_mode import _GradState
+
+if TYPE_CHECKING:
+    from engine.tensor import Tensor
+
+# Attributes that describe the graph; everything else a forward stores is saved data, freed after
+# backward unless retain_graph=True.
+# Set by engine.export while tracing: called as hook(op_class, inputs, kwargs, output) per op.
+trace_hook: Any = None
+
+_STRUCTURE = frozenset(
+    {"needs_input_grad", "next_functions", "_saved_versions", "_out_ref", "_pre_hooks", "_freed"}
+)
+
+
+class Function:
+    """Base of every primitive op; subclasses define forward(*arrays) and backward(grad)."""
+
+    # An in-place change to an input after forward makes backward wrong: check their versions.
+    saves_inputs = True
+    # Same for the output (exp, tanh, sigmoid keep their result for backward).
+    saves_output = False
+
+    needs_input_grad: tuple[bool, ...]
+    next_functions: tuple[Any, ...]
+
+    def forward(self, *arrays: Any, **kwargs: Any) -> Any:
+        """Compute the output array from input arrays."""
+        raise NotImplementedError
+
+    def backward(self, grad: Any) -> Any:
+        """Return the gradient for each input (a tuple, or one array for a single input)."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **kwargs: Any) -> Tensor:
+        """Run forward on the inputs' arrays and, when grad is on, record the node."""
+        from engine.tensor import Tensor
+
+        ctx = cls.__new__(cls)
+        needs = tuple([t.requires_grad for t in inputs])
+        ctx.needs_input_grad = needs
+        device = inputs[0]._device
+        for t in inputs[1:]:
+            if t._device != device:
+                raise RuntimeError(
+                    "Expected all tensors to be on the same device, but found at least two "
+                    f"devices, {device} and {t._device}! (in {cls.__name__})"
+                )
+        out = Tensor._from_array(
+            ctx.forward(*[t.data for t in inputs], **kwargs), kwargs.get("device", device)
+        )
+        if _GradState.enabled and True in needs:
+            ctx.next_functions = tuple([t._grad_node() if t.requires_grad else None for t in inputs])
+            if cls.saves_inputs:
+                ctx._saved_versions = tuple([(t, t._version) for t in inputs])
+            if cls.saves_output:
+                ctx._out_ref = weakref.ref(out)
+            out.requires_grad = True
+            out.grad_fn = ctx
+        if trace_hook is not None:
+            trace_hook(cls, inputs, kwargs, out)
+        return out
+
+    def _check_saved(self) -> None:
+        """Raise PyTorch's error when backward would use freed or modified saved values."""
+        if getattr(self, "_freed", False):
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Specify retain_graph=True if you "
+                "need to backward through the graph a second time."
+            )
+        changed = [(t, v) for t, v in getattr(self, "_saved_versions", ()) if t._version != v]
+        out = self._out_ref() if hasattr(self, "_out_ref") else None
+        if out is not None and out._version != 0:
+            changed.append((out, 0))
+        if changed:
+            t, v = changed[0]
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an "
+                f"inplace operation: [{t.dtype.name} {list(t.shape)}] is at version {t._version}; "
+                f"expected version {v} instead (in {type(self).__name__})"
+            )
+
+    def _release(self) -> None:
+        """Free saved arrays after backward; a later backward through this node raises."""
+        for key in [k for k in self.__dict__ if k not in _STRUCTURE]:
+            del self.__dict__[key]
+        self._freed = True
+
+    def name(self) -> str:
+        """PyTorch-style node name, e.g. 'MulBackward0'."""
+        return f"{type(self).__name__}Backward0"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """Graph node of a leaf tensor: runs its hooks and adds the incoming gradient to .grad."""
+
+    needs_input_grad = ()
+    next_functions = ()
+
+    def __init__(self, leaf: Tensor) -> None:
+        self.variable = leaf
+
+    def accumulate(self, grad: Any, owned: bool) -> None:
+        """Add grad to the leaf's .grad; copy it first unless this node owns the array."""
+        leaf = self.variable
+        for hook in leaf._hooks:
+            result = hook(leaf._wrap_grad(grad))
+            if result is not None:
+                grad, owned = result.data, False
+        if grad.dtype != leaf.data.dtype:
+            grad, owned = grad.astype(leaf.data.dtype), True
+        if leaf.grad is None:
+            leaf.grad = leaf._wrap_grad(grad if owned else grad.copy())
+        else:
+            leaf.grad.data = leaf.grad.data + grad
+
+    def name(self) -> str:
+        """PyTorch's node name."""
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"

@@ -1,0 +1,168 @@
+"""Shape ops: reshape, permute, expand, indexing, index assignment, cat, stack, pad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.backend import get_array_module
+from engine.function import Function
+from engine.ops.util import unbroadcast
+
+
+class Reshape(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
+        self.in_shape = a.shape
+        return a.reshape(shape)
+
+    def backward(self, g: Any) -> Any:
+        return g.reshape(self.in_shape)
+
+
+class Permute(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, dims: tuple[int, ...]) -> Any:
+        self.dims = dims
+        return a.transpose(dims)
+
+    def backward(self, g: Any) -> Any:
+        inverse = [0] * len(self.dims)
+        for i, d in enumerate(self.dims):
+            inverse[d] = i
+        return g.transpose(inverse)
+
+
+class Expand(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
+        self.in_shape = a.shape
+        return get_array_module(a).broadcast_to(a, shape)
+
+    def backward(self, g: Any) -> Any:
+        return unbroadcast(g, self.in_shape)
+
+
+def _is_advanced(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(i, "shape") and i.ndim > 0 or isinstance(i, list) for i in items)
+
+
+class GetItem(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, index: Any) -> Any:
+        self.in_shape, self.dtype, self.index = a.shape, a.dtype, index
+        return a[index]
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        if _is_advanced(self.index):
+            xp.add.at(grad, self.index, g)  # repeated indices must add up
+        else:
+            grad[self.index] = g
+        return grad
+
+
+class IndexPut(Function):
+    """out = a with out[index] = value; backs `tensor[index] = value`."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, value: Any, index: Any) -> Any:
+        self.index, self.value_shape = index, value.shape
+        out = a.copy()
+        out[index] = value
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        ga = gv = None
+        if self.needs_input_grad[0]:
+            ga = g.copy()
+            ga[self.index] = 0
+        if self.needs_input_grad[1]:
+            gv = unbroadcast(g[self.index], self.value_shape)
+        return ga, gv
+
+
+class Cat(Function):
+    saves_inputs = False
+
+    def forward(self, *arrays: Any, axis: int) -> Any:
+        self.axis = axis
+        self.sizes = [a.shape[axis] for a in arrays]
+        return get_array_module(*arrays).concatenate(arrays, axis=axis)
+
+    def backward(self, g: Any) -> tuple:
+        grads, start = [], 0
+        for size, needed in zip(self.sizes, self.needs_input_grad, strict=True):
+            index = [slice(None)] * g.ndim
+            index[self.axis] = slice(start, start + size)
+            grads.append(g[tuple(index)] if needed else None)
+            start += size
+        return tuple(grads)
+
+
+class Stack(Function):
+    saves_inputs = False
+
+    def forward(self, *arrays: Any, axis: int) -> Any:
+        self.axis = axis
+        return get_array_module(*arrays).stack(arrays, axis=axis)
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        return tuple(
+            xp.take(g, i, axis=self.axis) if needed else None
+            for i, needed in enumerate(self.needs_input_grad)
+        )
+
+
+class Pad(Function):
+    """Constant padding with PyTorch's pad order: (last_left, last_right, prev_left, ...)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, pad: tuple[int, ...], value: float) -> Any:
+        widths = [(0, 0)] * a.ndim
+        for i in range(len(pad) // 2):
+            widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        xp = get_array_module(a)
+        # negative pads crop, as in PyTorch
+        crop = tuple(
+            slice(-lo if lo < 0 else 0, size + hi if hi < 0 else size)
+            for (lo, hi), size in zip(widths, a.shape, strict=True)
+        )
+        cropped = a[crop]
+        positive = [(max(lo, 0), max(hi, 0)) for lo, hi in widths]
+        self.in_shape, self.crop = a.shape, crop
+        self.inner = tuple(
+            slice(lo, lo + n) for (lo, _), n in zip(positive, cropped.shape, strict=True)
+        )
+        return xp.pad(cropped, positive, mode="constant", constant_values=value)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        grad[self.crop] = g[self.inner]
+        return grad
+
+
+class ToDevice(Function):
+    """Copy between CPU and GPU; the gradient travels back to the source device."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, device: str) -> Any:
+        from engine import backend
+
+        self.source = backend.device_of(a)
+        return backend.to_device(a, device)
+
+    def backward(self, g: Any) -> Any:
+        from engine import backend
+
+        return backend.to_device(g, self.source)

@@ -1,0 +1,121 @@
+"""Reductions: sum, mean, amax/amin, gather along a dim (max/min with dim), var, logsumexp."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.backend import get_array_module
+from engine.function import Function
+from engine.ops.util import expand_reduced
+
+
+class Sum(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        return a.sum(axis=axes, keepdims=keepdim)
+
+    def backward(self, g: Any) -> Any:
+        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        return get_array_module(g).broadcast_to(g, self.in_shape)
+
+
+class Mean(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        self.count = max(1, a.size // max(1, _kept_size(a.shape, axes)))
+        return a.mean(axis=axes, keepdims=keepdim)
+
+    def backward(self, g: Any) -> Any:
+        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim) / self.count
+        return get_array_module(g).broadcast_to(g, self.in_shape)
+
+
+def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
+    """Number of elements left after reducing over axes (1 for a full reduction)."""
+    if axes is None:
+        return 1
+    size = 1
+    for i, s in enumerate(shape):
+        if i not in axes:
+            size *= s
+    return size
+
+
+class AMax(Function):
+    """amax / amin and full max(): the gradient is shared evenly between tied extrema."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool, largest: bool) -> Any:
+        out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
+        self.mask = a == out
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        if keepdim:
+            return out
+        return out.reshape(()) if axes is None else out.squeeze(axis=axes)
+
+    def backward(self, g: Any) -> Any:
+        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim)
+        count = self.mask.sum(axis=self.axes, keepdims=True)
+        return g * self.mask / count.astype(g.dtype)
+
+
+class TakeAlongDim(Function):
+    """Values picked at given indices along one axis (max/min with dim); grad goes back there."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, indices: Any, axis: int, keepdim: bool) -> Any:
+        xp = get_array_module(a)
+        self.in_shape, self.axis, self.keepdim = a.shape, axis, keepdim
+        self.indices = xp.expand_dims(indices, axis)
+        out = xp.take_along_axis(a, self.indices, axis=axis)
+        return out if keepdim else out.squeeze(axis=axis)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        g = g if self.keepdim else xp.expand_dims(g, self.axis)
+        xp.put_along_axis(grad, self.indices, g, axis=self.axis)
+        return grad
+
+
+class Var(Function):
+    def forward(self, a: Any, axes: tuple[int, ...] | None, correction: float, keepdim: bool) -> Any:
+        self.a, self.axes, self.keepdim = a, axes, keepdim
+        self.mean = a.mean(axis=axes, keepdims=True)
+        n = a.size // max(1, _kept_size(a.shape, axes))
+        self.denominator = max(n - correction, 0)
+        centered = a - self.mean
+        total = (centered * centered).sum(axis=axes, keepdims=keepdim)
+        xp = get_array_module(a)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            return (total / a.dtype.type(self.denominator)).astype(a.dtype, copy=False)
+
+    def backward(self, g: Any) -> Any:
+        g = expand_reduced(g, self.a.shape, self.axes, self.keepdim)
+        return g * (2 * (self.a - self.mean) / self.a.dtype.type(self.denominator))
+
+
+class LogSumExp(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        xp = get_array_module(a)
+        self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
+        peak = a.max(axis=axes, keepdims=True)
+        peak = xp.where(xp.isfinite(peak), peak, 0)  # all -inf rows give -inf, not nan
+        shifted = xp.exp(a - peak)
+        total = shifted.sum(axis=axes, keepdims=True)
+        self.softmax = shifted / total
+        out = xp.log(total) + peak
+        if keepdim:
+            return out
+        return out.reshape(()) if axes is None else out.squeeze(axis=axes)
+
+    def backward(self, g: Any) -> Any:
+        return expand_reduced(g, self.in_shape, self.axes, self.keepdim) * self.softmax

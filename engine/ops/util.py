@@ -1,0 +1,47 @@
+"""Helpers shared by the ops' backward passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum grad over the axes that broadcasting added or stretched, back to an input's shape."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, size in enumerate(shape) if size == 1 and grad.shape[i + extra] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def normalize_axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
+    """dim as int, tuple or None -> a sorted tuple of non-negative axes (None: all axes)."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    out = []
+    for d in dims:
+        if not -max(ndim, 1) <= d < max(ndim, 1):
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-max(ndim, 1)}, "
+                f"{max(ndim, 1) - 1}], but got {d})"
+            )
+        out.append(d % ndim if ndim else 0)
+    return tuple(sorted(set(out)))
+
+
+def expand_reduced(grad: Any, in_shape: tuple[int, ...], axes: tuple[int, ...] | None,
+                   keepdim: bool) -> Any:
+    """Reshape a reduced gradient so it broadcasts against the input shape."""
+    if axes is None:
+        return grad.reshape((1,) * len(in_shape))
+    if keepdim:
+        return grad
+    shape = list(in_shape)
+    for a in axes:
+        shape[a] = 1
+    return grad.reshape(shape)

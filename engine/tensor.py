@@ -1,0 +1,418 @@
+"""Tensor: an array of the NumPy or CuPy backend plus what autograd needs (grad, grad_fn, version)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine import backend, dtypes
+from engine.autograd import run_backward
+from engine.function import AccumulateGrad
+from engine.grad_mode import _GradState, no_grad
+from engine.tensor_ops import TensorOps
+
+
+class Device:
+    """A device such as cpu or cuda:0; compares equal to its string."""
+
+    __slots__ = ("type", "index")
+
+    def __init__(self, spec: Any) -> None:
+        name = backend.normalize_device(spec)
+        self.type, _, index = name.partition(":")
+        self.index = int(index) if index else None
+
+    def __str__(self) -> str:
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    def __repr__(self) -> str:
+        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+
+    def __eq__(self, other: object) -> bool:
+        try:
+            return str(self) == backend.normalize_device(other)
+        except ValueError:
+            return False
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+
+class RemovableHandle:
+    """Returned by register_hook; remove() unregisters the hook."""
+
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        """Unregister the hook (no error when already removed)."""
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+class Tensor(TensorOps):
+    """A multi-dimensional array that records operations for automatic differentiation."""
+
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_device", "_version", "_hooks",
+                 "_node", "__weakref__")
+    __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
+
+    def __init__(self, data: Any, dtype: Any = None, device: Any = None,
+                 requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None
+        source = backend.device_of(data) if hasattr(data, "shape") else "cpu"
+        dev = backend.normalize_device(device) if device is not None else source
+        if source == "cpu":
+            array = np.array(data, dtype=np_dtype or dtypes.infer_numpy_dtype(data))
+            if dev != "cpu":
+                array = backend.to_device(array, dev)
+        else:
+            array = backend.to_device(data, dev)
+            array = array.astype(np_dtype or array.dtype, copy=array is data)
+        self._init(array, dev)
+        if requires_grad:
+            self.requires_grad_(True)
+
+    def _init(self, array: Any, device: str) -> None:
+        self.data = array
+        self.requires_grad = False
+        self.grad = None
+        self.grad_fn = None
+        self._device = device
+        self._version = 0
+        self._hooks = []
+        self._node = None
+
+    @classmethod
+    def _from_array(cls, array: Any, device: str = "cpu") -> Tensor:
+        """Wrap a raw array without copying (the fast path every op uses)."""
+        t = cls.__new__(cls)
+        if not hasattr(array, "shape"):  # NumPy reductions may hand back scalars
+            array = np.asarray(array) if device == "cpu" else backend.to_device(array, device)
+        t.data = array
+        t.requires_grad = False
+        t.grad = None
+        t.grad_fn = None
+        t._device = device
+        t._version = 0
+        t._hooks = []
+        t._node = None
+        return t
+
+    def _wrap_grad(self, array: Any) -> Tensor:
+        return Tensor._from_array(array, self._device)
+
+    # ----- attributes -------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The size of each dimension."""
+        return self.data.shape
+
+    @property
+    def dtype(self) -> dtypes.dtype:
+        """The element type, e.g. engine.float32."""
+        return dtypes.from_numpy_dtype(self.data.dtype)
+
+    @property
+    def device(self) -> Device:
+        """Where the data lives: cpu or cuda:N."""
+        return Device(self._device)
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op."""
+        return self.grad_fn is None
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when the data lives on a GPU."""
+        return self._device != "cpu"
+
+    def size(self, dim: int | None = None) -> Any:
+        """The shape, or the size of one dimension."""
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        """Number of dimensions."""
+        return self.data.ndim
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    # ----- conversion -------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (shares memory on the CPU)."""
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+            )
+        return backend.to_numpy(self.data)
+
+    def item(self) -> Any:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+            )
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists."""
+        return backend.to_numpy(self.data).tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape})"
+            )
+        return bool(self.item())
+
+    def __index__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = backend.to_numpy(self.data)
+        return arr if dtype is None else arr.astype(dtype)
+
+    def detach(self) -> Tensor:
+        """A tensor sharing the data, cut from the graph."""
+        return Tensor._from_array(self.data, self._device)
+
+    def clone(self) -> Tensor:
+        """A copy of the data that stays in the graph."""
+        return self * 1 if self.dtype.is_floating_point else Tensor._from_array(self.data.copy(),
+                                                                               self._device)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set requires_grad on a leaf in place."""
+        if not self.is_leaf:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
+        self.requires_grad = requires_grad
+        return self
+
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Move to a device and/or cast to a dtype: to('cuda'), to(engine.float64), to(other)."""
+        device, dtype = kwargs.get("device"), kwargs.get("dtype")
+        for arg in args:
+            if isinstance(arg, Tensor):
+                device, dtype = arg._device, arg.dtype
+            elif isinstance(arg, dtypes.dtype | np.dtype) or arg in (np.float32, np.float64):
+                dtype = arg
+            else:
+                device = arg
+        out = self
+        if dtype is not None and dtypes.to_numpy_dtype(dtype) != self.data.dtype:
+            out = out._cast(dtypes.to_numpy_dtype(dtype))
+        if device is not None and backend.normalize_device(device) != self._device:
+            out = out._to_device(backend.normalize_device(device))
+        return out
+
+    def _to_device(self, device: str) -> Tensor:
+        from engine.ops.movement import ToDevice
+
+        return ToDevice.apply(self, device=device)
+
+    def cpu(self) -> Tensor:
+        """A copy on the CPU (self when already there)."""
+        return self.to("cpu")
+
+    def cuda(self, device: Any = None) -> Tensor:
+        """A copy on a GPU (self when already there)."""
+        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int)
+                                                      else device))
+
+    def float(self) -> Tensor:
+        """Cast to float32."""
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        """Cast to float64."""
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        """Cast to float16."""
+        return self.to(dtypes.float16)
+
+    def long(self) -> Tensor:
+        """Cast to int64."""
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        """Cast to int32."""
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        """Cast to bool."""
+        return self.to(dtypes.bool_)
+
+    def type(self, dtype: Any) -> Tensor:
+        """Cast to a dtype."""
+        return self.to(dtype)
+
+    # ----- autograd ---------------------------------------------------------------------
+    def _grad_node(self) -> Any:
+        if self.grad_fn is not None:
+            return self.grad_fn
+        if self._node is None:
+            self._node = AccumulateGrad(self)
+        return self._node
+
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
+        """Compute the gradient of this tensor w.r.t. graph leaves; they accumulate in .grad."""
+        if create_graph:
+            raise NotImplementedError("create_graph=True: higher-order gradients are not supported")
+        if not self.requires_grad:
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError("grad can be implicitly created only for scalar outputs")
+            grad = backend.array_module(self._device).ones(self.shape, dtype=self.data.dtype)
+        else:
+            grad = gradient.data if isinstance(gradient, Tensor) else backend.to_device(
+                np.asarray(gradient, dtype=self.data.dtype), self._device)
+            if grad.shape != self.shape:
+                raise RuntimeError(
+                    f"Mismatch in shape: grad_output[0] has a shape of {tuple(grad.shape)} and "
+                    f"output[0] has a shape of {tuple(self.shape)}."
+                )
+        run_backward(self, grad, bool(retain_graph))
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call hook(grad) when this tensor's gradient is computed; it may return a new grad."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "cannot register a hook on a tensor that doesn't require gradient"
+            )
+        if self.grad_fn is None:
+            hooks = self._hooks
+        else:
+            if "_pre_hooks" not in self.grad_fn.__dict__:
+                self.grad_fn._pre_hooks = []
+            hooks = self.grad_fn._pre_hooks
+        hooks.append(hook)
+        return RemovableHandle(hooks, hook)
+
+    def retain_grad(self) -> None:
+        """Keep .grad for this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            return
+
+        def keep(grad: Tensor) -> None:
+            self.grad = grad.detach() if self.grad is None else self.grad + grad.detach()
+
+        self.register_hook(keep)
+
+    # ----- in-place ---------------------------------------------------------------------
+    def _inplace(self, compute: Callable[[Tensor], Tensor], saves_self: bool = True) -> Tensor:
+        """Write compute(self) into self's array; with grad on, self takes the new graph node."""
+        if _GradState.enabled and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        if _GradState.enabled:
+            # The op must see the old values even after we overwrite them below.
+            alias = Tensor._from_array(self.data.copy() if saves_self else self.data, self._device)
+            alias.requires_grad, alias.grad_fn, alias._node = (self.requires_grad, self.grad_fn,
+                                                               self._node)
+            result = compute(alias)
+        else:
+            result = compute(self)
+        if result.shape != self.shape:
+            raise RuntimeError(
+                f"output with shape {list(self.shape)} doesn't match the broadcast shape "
+                f"{list(result.shape)}"
+            )
+        if self.data.flags.writeable if hasattr(self.data, "flags") else True:
+            self.data[...] = result.data
+        else:
+            raise RuntimeError("cannot write in place into an expanded (read-only) tensor")
+        self._version += 1
+        if result.requires_grad:
+            self.requires_grad, self.grad_fn = True, result.grad_fn
+        return self
+
+    def add_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """self += alpha * other."""
+        return self._inplace(lambda t: t.add(other, alpha=alpha), saves_self=False)
+
+    def sub_(self, other: Any, *, alpha: float = 1) -> Tensor:
+        """self -= alpha * other."""
+        return self._inplace(lambda t: t.sub(other, alpha=alpha), saves_self=False)
+
+    def mul_(self, other: Any) -> Tensor:
+        """self *= other."""
+        return self._inplace(lambda t: t * other)
+
+    def div_(self, other: Any) -> Tensor:
+        """self /= other."""
+        return self._inplace(lambda t: t / other)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Clamp in place."""
+        return self._inplace(lambda t: t.clamp(min, max))
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy src's values (broadcast, cast, moved) into self."""
+        src = src if isinstance(src, Tensor) else Tensor(src)
+        return self._inplace(
+            lambda t: src.to(self._device).to(self.dtype).expand(self.shape), saves_self=False
+        )
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place."""
+        return self.fill_(0)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Fill with a value in place; the gradient to the old values is zero."""
+        if not _GradState.enabled or not self.requires_grad:
+            with no_grad():
+                self.data[...] = value.data if isinstance(value, Tensor) else value
+            self._version += 1
+            return self
+        return self._inplace(lambda t: t * 0 + value, saves_self=False)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        from engine.ops.movement import IndexPut
+
+        idx = self._convert_index(index)
+        value = value if isinstance(value, Tensor) else Tensor._from_array(
+            backend.array_module(self._device).asarray(value, dtype=self.data.dtype), self._device)
+        self._inplace(lambda t: IndexPut.apply(t, value.to(self.dtype), index=idx),
+                      saves_self=False)
+
+    # ----- printing ---------------------------------------------------------------------
+    def __repr__(self) -> str:
+        from engine._printing import tensor_repr
+
+        return tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __hash__(self) -> int:
+        return id(self)
