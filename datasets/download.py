@@ -10,6 +10,7 @@ import hashlib
 import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -77,7 +78,10 @@ def _fetch(url: str, dest: Path, digest: str | None, timeout: float, progress: b
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is meant to be shared
         os.replace(tmp, dest)
     except (OSError, http.client.HTTPException, ValueError) as exc:
-        raise DownloadFailed(getattr(exc, "reason", None) or str(exc) or type(exc).__name__) from exc
+        # URLError wraps the socket error in .reason; HTTPError's str() has the status code.
+        wrapped = isinstance(exc, urllib.error.URLError)
+        wrapped = wrapped and not isinstance(exc, urllib.error.HTTPError)
+        raise DownloadFailed(str(exc.reason if wrapped else exc) or type(exc).__name__) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

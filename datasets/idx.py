@@ -33,7 +33,7 @@ _CODES = {dt.newbyteorder("="): code for code, dt in IDX_TYPES.items()}
 # Above this many bytes of data, stream="auto" memory-maps instead of loading.
 STREAM_AUTO_BYTES = 256 * 2**20
 _CHUNK = 1 << 20
-_GZIP_ERRORS = (gzip.BadGzipFile, zlib.error, EOFError, OSError)
+_READ_ERRORS = (OSError, zlib.error, EOFError)  # gzip.BadGzipFile is an OSError
 
 Stream = bool | Literal["auto"]
 
@@ -96,8 +96,13 @@ def _parse_header(f: BinaryIO, path: Path) -> IDXHeader:
     return IDXHeader(path, IDX_TYPES[code], tuple(int(d) for d in dims), 4 + 4 * ndim)
 
 
-def _corrupt_gzip(path: Path, exc: BaseException) -> DataError:
-    return DataError(f"{path}: corrupt gzip data ({exc}); re-download the file")
+def _read_error(path: Path, exc: BaseException) -> DataError:
+    """The DataError for an exception raised while reading path."""
+    # OSErrors from the system carry an errno; gzip's BadGzipFile, zlib.error, EOFError do not.
+    system = isinstance(exc, OSError) and exc.errno is not None
+    if is_gzip(path) and not system:
+        return DataError(f"{path}: corrupt gzip data ({exc}); re-download the file")
+    return DataError(f"{path}: I/O error on IDX file ({exc}); check the path, permissions, space")
 
 
 def read_header(path: str | os.PathLike) -> IDXHeader:
@@ -106,14 +111,14 @@ def read_header(path: str | os.PathLike) -> IDXHeader:
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise DataError(f"{path}: cannot read IDX file ({exc.strerror})") from exc
+        raise _read_error(path, exc) from exc
     if size == 0:
         raise DataError(f"{path}: empty file, expected an IDX file; re-download it")
     try:
         with _open(path) as f:
             header = _parse_header(f, path)
-    except _GZIP_ERRORS as exc:
-        raise _corrupt_gzip(path, exc) from exc
+    except _READ_ERRORS as exc:
+        raise _read_error(path, exc) from exc
     if not is_gzip(path):
         _check_size(header, size - header.offset)
     return header
@@ -129,7 +134,7 @@ def _check_size(header: IDXHeader, found: int) -> None:
         )
     if found > expected:
         raise DataError(
-            f"{header.path}: {found - expected} unexpected bytes after the {expected} bytes of "
+            f"{header.path}: unexpected bytes after the {expected} bytes of "
             f"{header.describe()} the header declares; the file is corrupt, re-download it"
         )
 
@@ -154,13 +159,19 @@ def _read_into(f: BinaryIO, arr: np.ndarray, header: IDXHeader) -> None:
 
 
 def _load(header: IDXHeader) -> np.ndarray:
-    arr = np.empty(header.shape, dtype=header.dtype)
+    try:
+        arr = np.empty(header.shape, dtype=header.dtype)
+    except (MemoryError, ValueError) as exc:
+        raise DataError(
+            f"{header.path}: header declares {header.describe()} = {header.nbytes} bytes, more "
+            "than can be allocated; the header is corrupt, or pass stream=True"
+        ) from exc
     try:
         with _open(header.path) as f:
             f.read(header.offset)  # the header, already checked by read_header
             _read_into(f, arr, header)
-    except _GZIP_ERRORS as exc:
-        raise _corrupt_gzip(header.path, exc) from exc
+    except _READ_ERRORS as exc:
+        raise _read_error(header.path, exc) from exc
     return _native(arr)
 
 
@@ -199,8 +210,8 @@ def _gz_cache(header: IDXHeader, cache_dir: str | os.PathLike | None) -> Path:
             # Reading one byte past the bound reaches gzip's end, which checks the CRC.
             _check_size(header, written - header.offset + len(f.read(1)))
         os.replace(tmp, target)
-    except _GZIP_ERRORS as exc:
-        raise _corrupt_gzip(src, exc) from exc
+    except _READ_ERRORS as exc:
+        raise _read_error(src, exc) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -135,7 +135,8 @@ class DistributedSampler(Sampler):
         self.rank = int(os.environ.get("RANK", 0) if rank is None else rank)
         if not 0 <= self.rank < self.num_replicas:
             raise ValueError(f"rank {self.rank} is outside [0, {self.num_replicas - 1}]")
-        self.dataset, self.shuffle, self.seed, self.drop_last = dataset, shuffle, int(seed), drop_last
+        self.dataset, self.shuffle, self.drop_last = dataset, shuffle, drop_last
+        self.seed = int(seed)
         n = len(dataset)
         if drop_last:
             self.num_samples = n // self.num_replicas

@@ -189,7 +189,7 @@ class RandomCrop(Transform):
         if len(pad) == 2:
             pad = pad * 2
         if len(pad) != 4 or min(pad) < 0:
-            raise ValueError(f"padding must be an int, (lr, tb) or (l, t, r, b) >= 0, got {padding}")
+            raise ValueError(f"padding must be an int, (lr, tb) or (l, t, r, b) >= 0: {padding}")
         self.padding = tuple(pad)  # left, top, right, bottom, as in torchvision
         self.fill = fill
 
@@ -202,7 +202,7 @@ class RandomCrop(Transform):
                        constant_values=self.fill)
         (th, tw), (h, w) = self.size, x.shape[-2:]
         if th > h or tw > w:
-            raise ValueError(f"RandomCrop: size {self.size} is larger than the padded image {h}x{w}")
+            raise ValueError(f"RandomCrop: size {self.size} is larger than the padded {h}x{w}")
         n = x.shape[0]
         ys = rng.integers(0, h - th + 1, size=n)
         xs = rng.integers(0, w - tw + 1, size=n)

@@ -1,4 +1,5 @@
 """engine: tensors with automatic differentiation on NumPy (CPU) and CuPy (GPU), PyTorch-style."""
+# ruff: noqa: F401 - this module re-exports the public API (its __all__ is built below)
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""repr of tensors in PyTorch's format, so ported scripts print the same text."""
+"""repr of tensors in PyTorch's format (torch/_tensor_str.py), so ported scripts print the same."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,88 +11,121 @@ from engine import backend
 
 _HIDDEN_DTYPES = {"float32", "int64", "bool"}
 THRESHOLD, EDGE_ITEMS, LINE_WIDTH, PRECISION = 1000, 3, 80, 4
+_SCI, _FIXED = f"{{:.{PRECISION}e}}", f"{{:.{PRECISION}f}}"
 
 
-def _float_formatter(values: np.ndarray) -> Any:
-    finite = np.abs(values[np.isfinite(values)].astype(np.float64))
-    nonzero = finite[finite != 0]
-    integral = finite.size == 0 or bool(np.all(np.ceil(finite) == finite))
-    if integral:
-        if nonzero.size and nonzero.max() > 1e8:
-            return lambda v: _special(v) or f"{v:.{PRECISION}e}"
-        return lambda v: _special(v) or f"{v:.0f}."
-    if nonzero.size and (nonzero.max() / nonzero.min() > 1000 or nonzero.max() > 1e8
-                         or nonzero.min() < 1e-4):
-        return lambda v: _special(v) or f"{v:.{PRECISION}e}"
-    return lambda v: _special(v) or f"{v:.{PRECISION}f}"
+class _Formatter:
+    """PyTorch's element formatter: one width, and int / fixed / scientific mode for floats."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.floating = values.dtype.kind == "f"
+        self.int_mode, self.sci_mode, self.max_width = True, False, 1
+        if not self.floating:
+            for v in values.tolist():
+                self.max_width = max(self.max_width, len(f"{v}"))
+            return
+        finite = values[np.isfinite(values) & (values != 0)].astype(np.float64)
+        if finite.size == 0:
+            return
+        magnitudes = np.abs(finite)
+        low, high = magnitudes.min(), magnitudes.max()
+        self.int_mode = bool(np.all(np.ceil(finite) == finite))
+        if self.int_mode:
+            self.sci_mode = high / low > 1000.0 or high > 1.0e8
+            pattern, extra = (_SCI, 0) if self.sci_mode else ("{:.0f}", 1)
+        else:
+            self.sci_mode = high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4
+            pattern, extra = _SCI if self.sci_mode else _FIXED, 0
+        for v in finite.tolist():
+            self.max_width = max(self.max_width, len(pattern.format(v)) + extra)
+
+    def format(self, value: Any) -> str:
+        """One element, right-aligned to the common width."""
+        if not self.floating:
+            text = f"{value}"
+        elif self.sci_mode:
+            text = f"{value:{self.max_width}.{PRECISION}e}"
+        elif self.int_mode:
+            text = f"{value:.0f}" + ("" if math.isinf(value) or math.isnan(value) else ".")
+        else:
+            text = f"{value:.{PRECISION}f}"
+        return " " * (self.max_width - len(text)) + text
 
 
-def _special(v: float) -> str | None:
-    if np.isnan(v):
-        return "nan"
-    if np.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return None
-
-
-def _formatter(values: np.ndarray) -> Any:
-    if values.dtype.kind == "f":
-        return _float_formatter(values)
-    if values.dtype.kind == "b":
-        return lambda v: "True" if v else "False"
-    return lambda v: str(int(v))
-
-
-def _summarize(a: np.ndarray) -> np.ndarray:
-    """The elements that will be shown (edges only for large tensors)."""
-    if a.ndim == 0 or a.size <= THRESHOLD:
-        return a.reshape(-1)
-    parts = []
-    for i in range(a.shape[0]) if a.shape[0] <= 2 * EDGE_ITEMS else list(range(EDGE_ITEMS)) + list(
-            range(a.shape[0] - EDGE_ITEMS, a.shape[0])):
-        parts.append(_summarize(a[i]))
-    return np.concatenate(parts) if parts else a.reshape(-1)
-
-
-def _format(a: np.ndarray, fmt: Any, width: int, indent: int, summarize: bool) -> str:
+def _summarized(a: np.ndarray) -> np.ndarray:
+    """The elements that will be shown (edges only along every long dim)."""
     if a.ndim == 0:
-        return fmt(a.item()).rjust(width)
-    n = a.shape[0]
-    cut = summarize and n > 2 * EDGE_ITEMS
-    indices = list(range(EDGE_ITEMS)) + [None] + list(range(n - EDGE_ITEMS, n)) if cut else \
-        list(range(n))
+        return a
+    if a.shape[0] > 2 * EDGE_ITEMS:
+        a = np.concatenate([a[:EDGE_ITEMS], a[-EDGE_ITEMS:]])
     if a.ndim == 1:
-        items = ["..." if i is None else fmt(a[i].item()).rjust(width) for i in indices]
-        per_line = max(1, (LINE_WIDTH - indent) // (width + 2))
-        lines = [", ".join(items[k:k + per_line]) for k in range(0, len(items), per_line)]
-        return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
-    sep = "," + "\n" * (a.ndim - 1) + " " * (indent + 1)
-    rows = ["..." if i is None else _format(a[i], fmt, width, indent + 1, summarize)
-            for i in indices]
-    return "[" + sep.join(rows) + "]"
+        return a
+    return np.stack([_summarized(row) for row in a])
+
+
+def _vector(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    per_line = max(1, int(math.floor((LINE_WIDTH - indent) / (fmt.max_width + 2))))
+    if summarize and a.shape[0] > 2 * EDGE_ITEMS:
+        data = ([fmt.format(v) for v in a[:EDGE_ITEMS].tolist()] + [" ..."]
+                + [fmt.format(v) for v in a[-EDGE_ITEMS:].tolist()])
+    else:
+        data = [fmt.format(v) for v in a.tolist()]
+    lines = [", ".join(data[i:i + per_line]) for i in range(0, len(data), per_line)]
+    return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
+
+
+def _tensor_str(a: np.ndarray, indent: int, summarize: bool, fmt: _Formatter) -> str:
+    if a.ndim == 0:
+        return fmt.format(a.item())
+    if a.ndim == 1:
+        return _vector(a, indent, summarize, fmt)
+    n = a.shape[0]
+    if summarize and n > 2 * EDGE_ITEMS:
+        rows: list[int | None] = [*range(EDGE_ITEMS), None, *range(n - EDGE_ITEMS, n)]
+    else:
+        rows = list(range(n))
+    slices = ["..." if i is None else _tensor_str(a[i], indent + 1, summarize, fmt) for i in rows]
+    return "[" + ("," + "\n" * (a.ndim - 1) + " " * (indent + 1)).join(slices) + "]"
+
+
+def _add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
+    """Append ', suffix' items, wrapping to a new line where the line would pass the width."""
+    parts = [text]
+    last_line_len = len(text) - text.rfind("\n") + 1
+    for suffix in suffixes:
+        if last_line_len + len(suffix) + 2 > LINE_WIDTH:
+            parts.append(",\n" + " " * indent + suffix)
+            last_line_len = indent + len(suffix)
+        else:
+            parts.append(", " + suffix)
+            last_line_len += len(suffix) + 2
+    return "".join(parts) + ")"
 
 
 def tensor_repr(t: Any) -> str:
     """The text PyTorch prints for a tensor, with 'engine.' in place of 'torch.' in dtypes."""
     a = backend.to_numpy(t.data)
-    suffix = []
+    if a.dtype == np.float16:
+        a = a.astype(np.float32)  # as PyTorch: format half values through float
+    prefix, indent = "tensor(", len("tensor(")
+    suffixes = []
     if t._device != "cpu":
-        suffix.append(f"device='{t._device}'")
-    if a.size == 0 and a.ndim != 1:
-        body = "[]"
-        suffix.insert(0, f"size={tuple(a.shape)}")
-    elif a.size == 0:
+        suffixes.append(f"device='{t._device}'")
+    name = t.dtype.name
+    if a.size == 0:
+        if a.ndim != 1:
+            suffixes.append(f"size={tuple(a.shape)}")
+        if name != "float32":
+            suffixes.append(f"dtype=engine.{name}")
         body = "[]"
     else:
+        if name not in _HIDDEN_DTYPES:
+            suffixes.append(f"dtype=engine.{name}")
         summarize = a.size > THRESHOLD
-        shown = _summarize(a)
-        fmt = _formatter(shown)
-        width = max(len(fmt(v)) for v in shown.tolist())
-        body = _format(a, fmt, width, len("tensor("), summarize)
-    if t.dtype.name not in _HIDDEN_DTYPES or (a.size == 0 and t.dtype.name != "float32"):
-        suffix.append(f"dtype=engine.{t.dtype.name}")
+        fmt = _Formatter(_summarized(a).reshape(-1) if summarize else a.reshape(-1))
+        body = _tensor_str(a, indent, summarize, fmt)
     if t.grad_fn is not None:
-        suffix.append(f"grad_fn=<{t.grad_fn.name()}>")
+        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t.requires_grad:
-        suffix.append("requires_grad=True")
-    return "tensor(" + ", ".join([body, *suffix]) + ")"
+        suffixes.append("requires_grad=True")
+    return _add_suffixes(prefix + body, suffixes, indent)

@@ -7,66 +7,92 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import backend
 from engine.function import AccumulateGrad
-from engine.grad_mode import no_grad
+from engine.grad_mode import _GradState, no_grad
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
 
 
-def _topological_order(root: Any) -> list[Any]:
-    """Nodes reachable from root, each after every node that feeds it a gradient."""
-    order: list[Any] = []
-    seen = {id(root)}
-    stack = [(root, iter(root.next_functions))]
+def _dependencies(root: Any) -> dict[Any, int]:
+    """For every node below root, how many graph edges feed it a gradient."""
+    deps: dict[Any, int] = {}
+    stack = [root]
     while stack:
-        node, children = stack[-1]
-        for child in children:
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                stack.append((child, iter(child.next_functions)))
-                break
-        else:
-            stack.pop()
-            order.append(node)
-    order.reverse()
-    return order
+        for child in stack.pop().next_functions:
+            if child is not None:
+                if child in deps:
+                    deps[child] += 1
+                else:
+                    deps[child] = 1
+                    stack.append(child)
+    return deps
 
 
 def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
     """Propagate grad (an array shaped like root) to every leaf that requires grad."""
     start = root._grad_node()
-    grads: dict[int, Any] = {id(start): grad}
-    owned: dict[int, bool] = {id(start): False}
-    for node in _topological_order(start):
-        g = grads.pop(id(node), None)
-        if g is None:
-            continue
-        if isinstance(node, AccumulateGrad):
-            node.accumulate(g, owned.pop(id(node)))
-            continue
-        node._check_saved()
-        for hook in getattr(node, "_pre_hooks", ()):
-            result = hook(_wrap(g, root))
-            if result is not None:
-                g = result.data
-        with no_grad():
-            in_grads = node.backward(g)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        for child, child_grad in zip(node.next_functions, in_grads, strict=False):
-            if child is None or child_grad is None:
+    # node -> (gradient, owned): owned arrays were made by this pass and may be stored in .grad
+    # without a copy; others (the caller's gradient, views, arrays passed through) are copied.
+    grads: dict[Any, tuple[Any, bool]] = {start: (grad, False)}
+    previous = _GradState.enabled
+    _GradState.enabled = False  # backward itself records no graph (no create_graph support)
+    deps = _dependencies(start)
+    ready = [start]  # nodes whose every incoming gradient has arrived (Kahn's algorithm)
+    try:
+        while ready:
+            node = ready.pop()
+            entry = grads.pop(node, None)
+            if entry is None:  # nothing flowed here (every gradient into it was None)
+                _release_unless(node, retain_graph)
+                _schedule(node, deps, ready)
                 continue
-            key = id(child)
-            if key in grads:
-                grads[key] = grads[key] + child_grad
-                owned[key] = True
-            else:
-                grads[key] = child_grad
-                # The same array may go to several inputs (add) or be a view of grad: copy on store.
-                owned[key] = False
-        if not retain_graph:
-            node._release()
+            g, owned = entry
+            if type(node) is AccumulateGrad:
+                node.accumulate(g, owned)
+                continue
+            node._check_saved()
+            for hook in node._pre_hooks:
+                result = hook(root._wrap_grad(g))
+                if result is not None:
+                    g = result.data
+            in_grads = node.backward(g)
+            if type(in_grads) is not tuple:
+                in_grads = (in_grads,)
+            if len(in_grads) < len(node.next_functions):
+                in_grads += (None,) * (len(node.next_functions) - len(in_grads))
+            for child, child_grad in zip(node.next_functions, in_grads, strict=False):
+                if child is None:
+                    continue
+                if child_grad is not None:
+                    seen = grads.get(child)
+                    if seen is None:
+                        # g itself may go to several inputs (add): never owned
+                        grads[child] = (child_grad, child_grad is not g)
+                    else:
+                        grads[child] = (seen[0] + child_grad, True)
+                deps[child] -= 1
+                if deps[child] == 0:
+                    ready.append(child)
+            if not retain_graph:
+                node._release()
+    finally:
+        _GradState.enabled = previous
+
+
+def _release_unless(node: Any, retain_graph: bool) -> None:
+    if not retain_graph and type(node) is not AccumulateGrad:
+        node._release()
+
+
+def _schedule(node: Any, deps: dict[Any, int], ready: list[Any]) -> None:
+    """Count node's edges as done so the nodes below it still run."""
+    for child in node.next_functions:
+        if child is not None:
+            deps[child] -= 1
+            if deps[child] == 0:
+                ready.append(child)
 
 
 def _wrap(array: Any, like: Tensor) -> Tensor:
@@ -93,55 +119,65 @@ def gradcheck(
     for t in tensors:
         if t.dtype.np != np.float64:
             raise ValueError("gradcheck expects float64 inputs that require grad")
-
-    def outputs() -> list[Tensor]:
-        out = func(*inputs)
-        return list(out) if isinstance(out, tuple | list) else [out]
-
-    for out_index, out in enumerate(outputs()):
+        if hasattr(t.data, "flags") and not t.data.flags.writeable:
+            t.data = t.data.copy()  # a broadcast view cannot be perturbed in place
+    # Numerical Jacobian, one column per input element: 2 forwards per element.
+    numeric = [_numeric_columns(func, inputs, t, eps) for t in tensors]
+    outs = _as_list(func(*inputs))
+    for out_index, out in enumerate(outs):
         if not out.requires_grad:
             continue
-        flat_out = out.detach().numpy().reshape(-1)
-        for k in range(flat_out.size):
+        size = int(out.data.size)
+        for k in range(size):
             for t in tensors:
                 t.grad = None
-            seed = np.zeros(flat_out.size)
+            seed = np.zeros(size, dtype=np.float64)
             seed[k] = 1.0
-            fresh = outputs()[out_index]
-            fresh.backward(Tensor._from_array(seed.reshape(out.shape), fresh._device))
-            for t in tensors:
-                analytic = np.zeros(t.shape) if t.grad is None else t.grad.detach().numpy()
-                numeric = _numeric_row(func, inputs, t, out_index, k, eps)
-                if not np.allclose(analytic, numeric, atol=atol, rtol=rtol):
+            out.backward(Tensor(seed.reshape(out.shape), device=out._device), retain_graph=True)
+            for t, columns in zip(tensors, numeric, strict=True):
+                analytic = (np.zeros(t.shape) if t.grad is None
+                            else backend.to_numpy(t.grad.data).astype(np.float64))
+                expected = columns[out_index][k].reshape(t.shape)
+                if not np.allclose(analytic, expected, atol=atol, rtol=rtol):
+                    for u in tensors:
+                        u.grad = None
                     if not raise_exception:
                         return False
                     raise GradcheckError(
                         f"Jacobian mismatch for output {out_index} element {k} w.r.t. an input of "
-                        f"shape {tuple(t.shape)}:\nnumerical: {numeric}\nanalytical: {analytic}"
+                        f"shape {tuple(t.shape)}:\nnumerical: {expected}\nanalytical: {analytic}"
                     )
     for t in tensors:
         t.grad = None
     return True
 
 
-def _numeric_row(func: Any, inputs: tuple, t: Tensor, out_index: int, k: int, eps: float) -> Any:
-    """d out[k] / d t by central differences, changing t's array in place and restoring it."""
-    if not t.data.flags.c_contiguous:
-        t.data = np.ascontiguousarray(t.data)  # so the flat view below writes through
+def _as_list(out: Any) -> list[Any]:
+    return list(out) if isinstance(out, tuple | list) else [out]
+
+
+def _numeric_columns(func: Any, inputs: tuple, t: Tensor, eps: float) -> list[np.ndarray]:
+    """d out / d t by central differences: per output, an (out.numel, t.numel) matrix.
+
+    Each element of t's array is changed in place (through its own strides, so non-contiguous
+    inputs stay non-contiguous) and restored.
+    """
     data = t.data
-    flat = data.reshape(-1)
-    row = np.zeros(flat.size)
+    columns: list[list[np.ndarray]] = []
     with no_grad():
-        for i in range(flat.size):
-            original = flat[i].item()
-            flat[i] = original + eps
-            plus = _pick(func(*inputs), out_index).detach().numpy().reshape(-1)[k]
-            flat[i] = original - eps
-            minus = _pick(func(*inputs), out_index).detach().numpy().reshape(-1)[k]
-            flat[i] = original
-            row[i] = (plus - minus) / (2 * eps)
-    return row.reshape(data.shape)
+        for i in range(int(data.size)):
+            index = np.unravel_index(i, data.shape)
+            original = float(data[index])
+            data[index] = original + eps
+            plus = [_flat(o) for o in _as_list(func(*inputs))]
+            data[index] = original - eps
+            minus = [_flat(o) for o in _as_list(func(*inputs))]
+            data[index] = original
+            columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus, strict=True)])
+    if not columns:
+        return [np.zeros((int(o.data.size), 0)) for o in _as_list(func(*inputs))]
+    return [np.stack([c[j] for c in columns], axis=1) for j in range(len(columns[0]))]
 
 
-def _pick(out: Any, index: int) -> Tensor:
-    return out[index] if isinstance(out, tuple | list) else out
+def _flat(out: Any) -> np.ndarray:
+    return backend.to_numpy(out.data).astype(np.float64).reshape(-1)

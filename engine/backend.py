@@ -39,7 +39,9 @@ def require_cupy(device: str) -> ModuleType:
     """Return the cupy module or raise one clear line saying how to get it."""
     cp = _cupy()
     if cp is None:
-        raise RuntimeError(f"device '{device}' requested but CUDA is not available: {CUDA_INSTALL_HINT}")
+        raise RuntimeError(
+            f"device '{device}' requested but CUDA is not available: {CUDA_INSTALL_HINT}"
+        )
     return cp
 
 
@@ -66,8 +68,11 @@ def array_module(device: str) -> ModuleType:
 
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
-    cp = _cupy() if any(type(a).__module__.startswith("cupy") for a in arrays) else None
-    return cp if cp is not None else np
+    for a in arrays:
+        if type(a) is not np.ndarray and type(a).__module__.startswith("cupy"):
+            cp = _cupy()
+            return np if cp is None else cp
+    return np
 
 
 def device_of(array: Any) -> str:
@@ -89,7 +94,9 @@ def to_device(array: Any, device: str) -> Any:
     cp = require_cupy(device)
     index = int(device.split(":")[1])
     if index >= cp.cuda.runtime.getDeviceCount():
-        raise RuntimeError(f"device '{device}' does not exist: {cuda_device_count()} GPU(s) visible")
+        raise RuntimeError(
+            f"device '{device}' does not exist: {cuda_device_count()} GPU(s) visible"
+        )
     with cp.cuda.Device(index):
         return cp.asarray(array)
 

@@ -45,7 +45,8 @@ def _make(array: np.ndarray, device: Any, requires_grad: bool) -> Tensor:
 
 
 def _fill(shape: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool) -> Tensor:
-    np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else dtypes.infer_numpy_dtype(value)
+    np_dtype = (dtypes.to_numpy_dtype(dtype) if dtype is not None
+                else dtypes.infer_numpy_dtype(value))
     dev = backend.normalize_device(device)
     array = backend.array_module(dev).full(_shape_arg(shape), value, dtype=np_dtype)
     t = Tensor._from_array(array, dev)
@@ -165,10 +166,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise choice: input where condition, else other."""
     cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    base = input if isinstance(input, Tensor) else other
-    if not isinstance(base, Tensor):
-        base = tensor(input)
-    a, b = base._coerce(other) if base is input else base._coerce(input)[::-1]
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        device = condition._device if isinstance(condition, Tensor) else None
+        input = tensor(input, device=device)  # noqa: A001 - two scalars: PyTorch's dtype rules
+    a, b = input._coerce(other) if isinstance(input, Tensor) else other._coerce(input)[::-1]
     return ew.Where.apply(a, b, condition=cond)
 
 

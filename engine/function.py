@@ -1,4 +1,4 @@
-"""Function: one primitive op with forward and backward on raw arrays, and the graph node it makes."""
+"""Function: a primitive op with forward and backward on raw arrays, and the graph node it makes."""
 
 from __future__ import annotations
 
@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 # Set by engine.export while tracing: called as hook(op_class, inputs, kwargs, output) per op.
 trace_hook: Any = None
 
+# Tensor._from_array, set by engine.tensor once Tensor exists (it imports this module).
+_wrap: Any = None
+
 _STRUCTURE = frozenset(
-    {"needs_input_grad", "next_functions", "_saved_versions", "_out_ref", "_pre_hooks", "_freed"}
+    {"needs_input_grad", "next_functions", "_saved_versions", "_out_ref", "_pre_hooks", "_freed",
+     "_view"}
 )
 
 
@@ -30,6 +34,14 @@ class Function:
 
     needs_input_grad: tuple[bool, ...]
     next_functions: tuple[Any, ...]
+    # Class-level defaults so the backward loop reads plain attributes instead of getattr(...).
+    _saved_versions: tuple[Any, ...] = ()
+    _out_ref: Any = None
+    _pre_hooks: Any = ()
+    _freed = False
+    _view = False  # True on a node whose output shares its input's memory
+    # Ops whose output may be a view of input 0 (reshape, permute, expand, basic indexing).
+    makes_view = False
 
     def forward(self, *arrays: Any, **kwargs: Any) -> Any:
         """Compute the output array from input arrays."""
@@ -42,25 +54,29 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **kwargs: Any) -> Tensor:
         """Run forward on the inputs' arrays and, when grad is on, record the node."""
-        from engine.tensor import Tensor
-
         ctx = cls.__new__(cls)
         needs = tuple([t.requires_grad for t in inputs])
         ctx.needs_input_grad = needs
         device = inputs[0]._device
-        for t in inputs[1:]:
+        for t in inputs:
             if t._device != device:
                 raise RuntimeError(
                     "Expected all tensors to be on the same device, but found at least two "
                     f"devices, {device} and {t._device}! (in {cls.__name__})"
                 )
-        out = Tensor._from_array(
-            ctx.forward(*[t.data for t in inputs], **kwargs), kwargs.get("device", device)
-        )
+        out = _wrap(ctx.forward(*[t.data for t in inputs], **kwargs),
+                    kwargs.get("device", device) if kwargs else device)
+        view = cls.makes_view and _owner(out.data) is _owner(inputs[0].data)
+        if view:
+            out._vc = inputs[0]._vc  # in-place changes through either one are seen by both
         if _GradState.enabled and True in needs:
-            ctx.next_functions = tuple([t._grad_node() if t.requires_grad else None for t in inputs])
+            if view:
+                ctx._view = True
+            ctx.next_functions = tuple(
+                [t._grad_node() if t.requires_grad else None for t in inputs]
+            )
             if cls.saves_inputs:
-                ctx._saved_versions = tuple([(t, t._version) for t in inputs])
+                ctx._saved_versions = tuple([(t, t._vc[0]) for t in inputs])
             if cls.saves_output:
                 ctx._out_ref = weakref.ref(out)
             out.requires_grad = True
@@ -71,14 +87,14 @@ class Function:
 
     def _check_saved(self) -> None:
         """Raise PyTorch's error when backward would use freed or modified saved values."""
-        if getattr(self, "_freed", False):
+        if self._freed:
             raise RuntimeError(
                 "Trying to backward through the graph a second time (or directly access saved "
                 "tensors after they have already been freed). Specify retain_graph=True if you "
                 "need to backward through the graph a second time."
             )
-        changed = [(t, v) for t, v in getattr(self, "_saved_versions", ()) if t._version != v]
-        out = self._out_ref() if hasattr(self, "_out_ref") else None
+        changed = [(t, v) for t, v in self._saved_versions if t._version != v]
+        out = self._out_ref() if self._out_ref is not None else None
         if out is not None and out._version != 0:
             changed.append((out, 0))
         if changed:
@@ -103,6 +119,14 @@ class Function:
         return f"<{self.name()}>"
 
 
+def _owner(array: Any) -> Any:
+    """The array that owns the memory a view looks at (the array itself when it owns it)."""
+    base = getattr(array, "base", None)
+    while base is not None and hasattr(base, "shape"):  # stop at a non-array buffer (bytes, mmap)
+        array, base = base, getattr(base, "base", None)
+    return array
+
+
 class AccumulateGrad:
     """Graph node of a leaf tensor: runs its hooks and adds the incoming gradient to .grad."""
 
@@ -122,7 +146,8 @@ class AccumulateGrad:
         if grad.dtype != leaf.data.dtype:
             grad, owned = grad.astype(leaf.data.dtype), True
         if leaf.grad is None:
-            leaf.grad = leaf._wrap_grad(grad if owned else grad.copy())
+            # A copy unless the array is ours alone: .grad may be changed in place (zero_, step).
+            leaf.grad = leaf._wrap_grad(grad if owned and grad.base is None else grad.copy())
         else:
             leaf.grad.data = leaf.grad.data + grad
 

@@ -1,4 +1,4 @@
-"""Tensor: an array of the NumPy or CuPy backend plus what autograd needs (grad, grad_fn, version)."""
+"""Tensor: a NumPy or CuPy array plus what autograd needs (grad, grad_fn, version counter)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from engine import backend, dtypes
+from engine import backend, dtypes, function
 from engine.autograd import run_backward
 from engine.function import AccumulateGrad
 from engine.grad_mode import _GradState, no_grad
@@ -28,7 +28,8 @@ class Device:
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     def __repr__(self) -> str:
-        return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
+        index = "" if self.index is None else f", index={self.index}"
+        return f"device(type='{self.type}'{index})"
 
     def __eq__(self, other: object) -> bool:
         try:
@@ -55,7 +56,7 @@ class RemovableHandle:
 class Tensor(TensorOps):
     """A multi-dimensional array that records operations for automatic differentiation."""
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_device", "_version", "_hooks",
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_device", "_vc", "_hooks",
                  "_node", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
@@ -83,25 +84,36 @@ class Tensor(TensorOps):
         self.grad = None
         self.grad_fn = None
         self._device = device
-        self._version = 0
-        self._hooks = []
+        self._vc = [0]  # version counter, one list shared by a tensor and its views
+        self._hooks = ()  # a list once register_hook is called
         self._node = None
 
     @classmethod
     def _from_array(cls, array: Any, device: str = "cpu") -> Tensor:
         """Wrap a raw array without copying (the fast path every op uses)."""
-        t = cls.__new__(cls)
-        if not hasattr(array, "shape"):  # NumPy reductions may hand back scalars
+        t = _new(cls)
+        if type(array) is not np.ndarray and (isinstance(array, np.generic)
+                                              or not hasattr(array, "shape")):
+            # NumPy reductions hand back scalars, which cannot be written in place
             array = np.asarray(array) if device == "cpu" else backend.to_device(array, device)
         t.data = array
         t.requires_grad = False
         t.grad = None
         t.grad_fn = None
         t._device = device
-        t._version = 0
-        t._hooks = []
+        t._vc = [0]
+        t._hooks = ()
         t._node = None
         return t
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes the data has had (shared with views, as in PyTorch)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
 
     def _wrap_grad(self, array: Any) -> Tensor:
         return Tensor._from_array(array, self._device)
@@ -159,7 +171,8 @@ class Tensor(TensorOps):
         """The values as a NumPy array (shares memory on the CPU)."""
         if self.requires_grad:
             raise RuntimeError(
-                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
             )
         return backend.to_numpy(self.data)
 
@@ -184,7 +197,8 @@ class Tensor(TensorOps):
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise RuntimeError(
-                f"Boolean value of Tensor with more than one value is ambiguous (shape {self.shape})"
+                "Boolean value of Tensor with more than one value is ambiguous "
+                f"(shape {self.shape})"
             )
         return bool(self.item())
 
@@ -196,8 +210,10 @@ class Tensor(TensorOps):
         return arr if dtype is None else arr.astype(dtype)
 
     def detach(self) -> Tensor:
-        """A tensor sharing the data, cut from the graph."""
-        return Tensor._from_array(self.data, self._device)
+        """A tensor sharing the data (and version counter), cut from the graph."""
+        out = Tensor._from_array(self.data, self._device)
+        out._vc = self._vc
+        return out
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph."""
@@ -310,6 +326,8 @@ class Tensor(TensorOps):
                 "cannot register a hook on a tensor that doesn't require gradient"
             )
         if self.grad_fn is None:
+            if not isinstance(self._hooks, list):
+                self._hooks = []
             hooks = self._hooks
         else:
             if "_pre_hooks" not in self.grad_fn.__dict__:
@@ -331,10 +349,21 @@ class Tensor(TensorOps):
     # ----- in-place ---------------------------------------------------------------------
     def _inplace(self, compute: Callable[[Tensor], Tensor], saves_self: bool = True) -> Tensor:
         """Write compute(self) into self's array; with grad on, self takes the new graph node."""
-        if _GradState.enabled and self.requires_grad and self.grad_fn is None:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
+        if _GradState.enabled and self.requires_grad:
+            if self.grad_fn is None:
+                raise RuntimeError(
+                    "a leaf Variable that requires grad is being used in an in-place operation."
+                )
+            if self.grad_fn._view:
+                # Its base would keep a stale graph: PyTorch rewrites it, this engine refuses.
+                if type(self.grad_fn.next_functions[0]) is AccumulateGrad:
+                    raise RuntimeError("a view of a leaf Variable that requires grad is being "
+                                       "used in an in-place operation.")
+                raise RuntimeError(
+                    f"in-place operation on a view ({type(self.grad_fn).__name__}) of a tensor "
+                    "that requires grad is not supported: use the out-of-place op "
+                    "(y = y.add(1)) or call .clone() on the view first"
+                )
         if _GradState.enabled:
             # The op must see the old values even after we overwrite them below.
             alias = Tensor._from_array(self.data.copy() if saves_self else self.data, self._device)
@@ -416,3 +445,7 @@ class Tensor(TensorOps):
 
     def __hash__(self) -> int:
         return id(self)
+
+
+_new = object.__new__
+function._wrap = Tensor._from_array

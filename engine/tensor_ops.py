@@ -19,7 +19,32 @@ from engine.ops.util import normalize_axes
 if TYPE_CHECKING:
     from engine.tensor import Tensor
 
-MaxMin = namedtuple("MaxMin", ["values", "indices"])
+class _ReturnType:
+    """repr as PyTorch's torch.return_types.max(values=..., indices=...)."""
+
+    __slots__ = ()
+    _name = ""
+
+    def __repr__(self) -> str:
+        fields = ",\n".join(f"{k}={v!r}" for k, v in zip(self._fields, self, strict=True))
+        return f"engine.return_types.{self._name}(\n{fields})"
+
+
+class MaxMin(_ReturnType, namedtuple("MaxMin", ["values", "indices"])):
+    """(values, indices) of Tensor.max(dim)."""
+
+    __slots__ = ()
+    _name = "max"
+
+
+class _Min(MaxMin):
+    """(values, indices) of Tensor.min(dim)."""
+
+    __slots__ = ()
+    _name = "min"
+
+
+_RETURN_TYPES = {True: MaxMin, False: _Min}
 _FLOAT32 = np.dtype(np.float32)
 
 
@@ -58,9 +83,12 @@ class TensorOps:
 
     def _coerce(self, other: Any) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of PyTorch's promoted dtype, on self's device."""
-        from engine.tensor import Tensor
+        if isinstance(other, TensorOps):
+            if other.data.dtype == self.data.dtype:  # the common case, kept fast
+                return self, other
+        else:
+            from engine.tensor import Tensor
 
-        if not isinstance(other, Tensor):
             if isinstance(other, builtins.int | builtins.float | builtins.bool):
                 target = dtypes.scalar_dtype(self.data.dtype, other)
                 a = self if self.data.dtype == target else self._cast(target)
@@ -101,8 +129,29 @@ class TensorOps:
         """self ** exponent, exponent a Python number or a tensor."""
         if isinstance(exponent, builtins.int | builtins.float) and not isinstance(exponent, bool):
             base = self if isinstance(exponent, builtins.int) else self._floating()
+            if base.data.dtype == np.bool_:
+                base = base._cast(np.int64)  # bool ** int is int64 in PyTorch
             return ew.PowScalar.apply(base, exponent=exponent)
         return ew.Pow.apply(*self._coerce(exponent))
+
+    def floor_divide(self, other: Any) -> Tensor:
+        """Elementwise floor(self / other), rounding toward -inf (no gradient)."""
+        a, b = self._coerce(other)
+        xp = backend.array_module(self._device)
+        return type(self)._from_array(xp.floor_divide(a.data, b.data), self._device)
+
+    def remainder(self, other: Any) -> Tensor:
+        """Python-style modulus self - floor(self / other) * other (sign of other)."""
+        a, b = self._coerce(other)
+        return a - a.floor_divide(b) * b
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        b, a = self._coerce(other)
+        return a.floor_divide(b)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        b, a = self._coerce(other)
+        return a.remainder(b)
 
     def neg(self) -> Tensor:
         """-self."""
@@ -119,6 +168,8 @@ class TensorOps:
     __pow__ = pow
     __matmul__ = matmul
     __neg__ = neg
+    __floordiv__ = floor_divide
+    __mod__ = remainder
 
     def __radd__(self, other: Any) -> Tensor:
         return self.add(other)
@@ -249,7 +300,14 @@ class TensorOps:
         """Limit values to [min, max]."""
         if min is None and max is None:
             raise RuntimeError("torch.clamp: At least one of 'min' or 'max' must not be None")
-        return ew.Clamp.apply(self, min=min, max=max)
+        if isinstance(min, TensorOps) or isinstance(max, TensorOps):  # tensor bounds
+            out = self if min is None else self.maximum(min)
+            return out if max is None else out.minimum(max)
+        src = self
+        for bound in (min, max):  # int tensor with a float bound becomes float, as in PyTorch
+            if bound is not None and dtypes.scalar_dtype(src.data.dtype, bound) != src.data.dtype:
+                src = src._cast(dtypes.scalar_dtype(src.data.dtype, bound))
+        return ew.Clamp.apply(src, min=min, max=max)
 
     clip = clamp
 
@@ -289,12 +347,16 @@ class TensorOps:
     def _extreme(self, dim: Any, keepdim: bool, largest: bool) -> Any:
         if dim is None:
             return rd.AMax.apply(self, axes=None, keepdim=False, largest=largest)
-        axis = normalize_axes(dim, self.ndim)[0] if self.ndim else 0
+        if self.ndim == 0:  # PyTorch allows dim 0 / -1 here: the value itself and index 0
+            normalize_axes(dim, 0)  # range check only
+            return self.reshape(1)._extreme(0, False, largest)
+        axis = normalize_axes(dim, self.ndim)[0]
         indices = self.data.argmax(axis=axis) if largest else self.data.argmin(axis=axis)
         values = rd.TakeAlongDim.apply(self, indices=indices, axis=axis, keepdim=keepdim)
         if keepdim:
             indices = backend.array_module(self._device).expand_dims(indices, axis)
-        return MaxMin(values, type(self)._from_array(indices.astype(np.int64), self._device))
+        return _RETURN_TYPES[largest](
+            values, type(self)._from_array(indices.astype(np.int64), self._device))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Largest value, or (values, indices) along dim; other tensor: elementwise maximum."""
@@ -331,7 +393,8 @@ class TensorOps:
             out = fn()
             out = out.reshape((1,) * self.ndim) if keepdim else out
         else:
-            out = fn(axis=normalize_axes(dim, self.ndim)[0], keepdims=keepdim)
+            axes = normalize_axes(dim, self.ndim)
+            out = fn() if axes is None else fn(axis=axes[0], keepdims=keepdim)
         xp = backend.array_module(self._device)
         return type(self)._from_array(xp.asarray(out, dtype=np.int64), self._device)
 

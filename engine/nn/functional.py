@@ -4,14 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import backend
 from engine.creation import pad
+from engine.nn._functional_loss import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from engine.ops import activation as act
+from engine.ops import conv, norm, pool
+from engine.ops import linear as lin
+from engine.ops.dropout import Dropout
 from engine.ops.elementwise import Relu
 from engine.ops.softmax import LogSoftmax, Softmax
 from engine.tensor import Tensor
 
-__all__ = ["log_softmax", "pad", "relu", "softmax"]
+__all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits",
+           "conv2d", "cross_entropy", "dropout", "flatten", "gelu", "l1_loss", "leaky_relu",
+           "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad",
+           "relu", "sigmoid", "softmax", "tanh"]
 
 
+def _pair(value: Any, name: str = "argument") -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    pair = tuple(int(v) for v in value)
+    if len(pair) == 1:
+        return (pair[0], pair[0])
+    if len(pair) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+    return pair  # type: ignore[return-value]
+
+
+# ----- activations -----------------------------------------------------------------------------
 def softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Tensor:  # noqa: A002
     """Softmax along dim, computed stably."""
     x = input if dtype is None else input.to(dtype)
@@ -29,8 +56,233 @@ def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     return Relu.apply(input)
 
 
+def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
+               inplace: bool = False) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    return act.LeakyRelu.apply(input, negative_slope=negative_slope)
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
+    """x * Phi(x); approximate='tanh' uses the tanh formula."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate argument must be either none or tanh, got '{approximate}'")
+    return act.Gelu.apply(input._floating(), approximate=approximate)
+
+
+def sigmoid(input: Tensor) -> Tensor:  # noqa: A002
+    """1 / (1 + exp(-x))."""
+    return input.sigmoid()
+
+
+def tanh(input: Tensor) -> Tensor:  # noqa: A002
+    """Hyperbolic tangent."""
+    return input.tanh()
+
+
 def _dim(x: Tensor, dim: int | None) -> int:
     # PyTorch's legacy rule when dim is omitted: 0 for 0-D, 1-D and 3-D inputs, else 1.
     if dim is None:
         return 0 if x.ndim in (0, 1, 3) else 1
     return dim
+
+
+# ----- linear and convolution ------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """x @ weight.T + bias as one fused op."""
+    if input.shape[-1] != weight.shape[-1]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
+            f"{weight.shape[1]}x{weight.shape[0]})"
+        )
+    if input.dtype != weight.dtype:
+        raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
+                           f"{input.dtype.name} and {weight.dtype.name}")
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return lin.Linear.apply(*args)
+
+
+def _mat(shape: tuple[int, ...]) -> str:
+    rows = 1
+    for s in shape[:-1]:
+        rows *= s
+    return f"{rows}x{shape[-1]}"
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,  # noqa: A002
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D convolution (cross-correlation) via im2col; padding may be 'same' or 'valid'."""
+    unbatched = input.ndim == 3
+    x = input.unsqueeze(0) if unbatched else input
+    if x.ndim != 4:
+        raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
+                           f"input of size: {list(input.shape)}")
+    stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
+    if x.shape[1] != weight.shape[1] * groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
+            f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got "
+            f"{x.shape[1]} channels instead"
+        )
+    if x.dtype != weight.dtype:
+        raise RuntimeError(f"Input type ({x.dtype.name}) and weight type ({weight.dtype.name}) "
+                           "should be the same: cast one with .to(dtype)")
+    pads = conv_pads(padding, weight.shape[2:], stride, dilation)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = conv.Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv_pads(padding: Any, kernel: tuple[int, ...], stride: tuple[int, int],
+              dilation: tuple[int, int]) -> conv.Pads:
+    """(top, bottom, left, right) from an int, a pair, 'valid' or 'same' (PyTorch's split)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"Invalid padding string '{padding}', should be one of "
+                             "{'valid', 'same'}")
+        if stride != (1, 1):
+            raise ValueError("padding='same' is not supported for strided convolutions")
+        total = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
+        return (total[0] // 2, total[0] - total[0] // 2, total[1] // 2, total[1] - total[1] // 2)
+    ph, pw = _pair(padding, "padding")
+    return (ph, ph, pw, pw)
+
+
+# ----- pooling ---------------------------------------------------------------------------------
+def _pool_input(input: Tensor, name: str) -> tuple[Tensor, bool]:  # noqa: A002
+    if input.ndim not in (3, 4):
+        raise RuntimeError(f"{name}: expected 3D or 4D input, got {input.ndim}D input of size "
+                           f"{list(input.shape)}")
+    return (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
+    """Max over kernel windows (stride defaults to kernel_size)."""
+    if return_indices:
+        raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
+                           f"pad={padding}, kernel_size={kernel}")
+    x, unbatched = _pool_input(input, "max_pool2d")
+    out = pool.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                               dilation=_pair(dilation, "dilation"), ceil_mode=ceil_mode)
+    return out.squeeze(0) if unbatched else out
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
+               ceil_mode: bool = False, count_include_pad: bool = True,
+               divisor_override: int | None = None) -> Tensor:
+    """Mean over kernel windows."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise RuntimeError(f"pad should be at most half of kernel size, but got pad={padding}, "
+                           f"kernel_size={kernel}")
+    x, unbatched = _pool_input(input._floating(), "avg_pool2d")
+    out = pool.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
+                               ceil_mode=ceil_mode, count_include_pad=count_include_pad,
+                               divisor_override=divisor_override)
+    return out.squeeze(0) if unbatched else out
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A002
+    """Average pooling to a fixed output size, with PyTorch's window bounds."""
+    x, unbatched = _pool_input(input._floating(), "adaptive_avg_pool2d")
+    h, w = x.shape[2:]
+    sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    oh, ow = (s if s is not None else full for s, full in zip(sizes, (h, w), strict=True))
+    if (oh, ow) == (1, 1):
+        out = x.mean(dim=(2, 3), keepdim=True)
+    elif h % oh == 0 and w % ow == 0:
+        out = x.reshape(x.shape[0], x.shape[1], oh, h // oh, ow, w // ow).mean(dim=(3, 5))
+    else:
+        # Windows overlap or differ in size: average with two (out, in) pooling matrices.
+        rows = _pool_matrix(oh, h, x)
+        cols = _pool_matrix(ow, w, x)
+        out = rows @ (x @ cols.t())
+    return out.squeeze(0) if unbatched else out
+
+
+def _pool_matrix(out: int, size: int, like: Tensor) -> Tensor:
+    import numpy as np
+
+    m = np.zeros((out, size), dtype=like.data.dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -(-((i + 1) * size) // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return Tensor._from_array(backend.to_device(m, like._device), like._device)
+
+
+# ----- normalisation and dropout ---------------------------------------------------------------
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise per channel (axis 1) with batch statistics (training) or running ones."""
+    if training or running_mean is None:
+        size = input.numel() // input.shape[1]
+        if size <= 1:
+            raise ValueError(f"Expected more than 1 value per channel when training, got input "
+                             f"size {list(input.shape)}")
+        axes = norm.stat_axes(input.ndim)
+        mean = input.data.mean(axis=axes)
+        var = input.data.var(axis=axes)
+        if training and running_mean is not None:
+            # Running statistics update in place, outside the graph; var is stored unbiased.
+            running_mean.data *= 1 - momentum
+            running_mean.data += momentum * mean.astype(running_mean.data.dtype)
+            running_mean._version += 1
+        if training and running_var is not None:
+            unbiased = var * (size / (size - 1))
+            running_var.data *= 1 - momentum
+            running_var.data += momentum * unbiased.astype(running_var.data.dtype)
+            running_var._version += 1
+        is_batch = True
+    else:
+        mean, var, is_batch = running_mean.data, running_var.data, False
+    if (weight is None) != (bias is None):
+        # One of them missing: stand in the neutral value so the op keeps a single signature.
+        xp = backend.array_module(input._device)
+        c = input.shape[1]
+        weight = weight if weight is not None else Tensor._from_array(
+            xp.ones(c, dtype=input.data.dtype), input._device)
+        bias = bias if bias is not None else Tensor._from_array(
+            xp.zeros(c, dtype=input.data.dtype), input._device)
+    affine = () if weight is None else (weight, bias)
+    return norm.BatchNorm.apply(input, *affine, mean=mean, var=var, eps=eps, training=is_batch)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
+            inplace: bool = False) -> Tensor:
+    """Zero elements with probability p and scale the rest by 1/(1-p) (identity unless training)."""
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    return Dropout.apply(input, p=p)
+
+
+# ----- shape helpers ---------------------------------------------------------------------------
+def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # noqa: A002
+    """Merge dims start_dim..end_dim."""
+    return input.flatten(start_dim, end_dim)
+
+
+def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding along a new last dim."""
+    xp = backend.array_module(tensor._device)
+    idx = tensor.data
+    if idx.dtype.kind not in "iu":
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    if idx.size and int(idx.min()) < 0:
+        raise RuntimeError("Class values must be non-negative.")
+    n = int(idx.max()) + 1 if num_classes == -1 else num_classes
+    if idx.size and int(idx.max()) >= n:
+        raise RuntimeError("Class values must be smaller than num_classes.")
+    out = (idx[..., None] == xp.arange(n)).astype(xp.int64)
+    return Tensor._from_array(out, tensor._device)

@@ -93,13 +93,14 @@ class Pow(Function):
         xp = get_array_module(g)
         a, b = self.a, self.b
         ga = gb = None
-        if self.needs_input_grad[0]:
-            # d/da a**b = b * a**(b-1); 0 where b == 0 (PyTorch masks that case too)
-            ga = unbroadcast(g * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)
-        if self.needs_input_grad[1]:
-            with xp.errstate(divide="ignore", invalid="ignore"):
+        # 0 ** negative and log(0) give inf/nan inside the masked-out branches: not errors
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if self.needs_input_grad[0]:
+                # d/da a**b = b * a**(b-1); 0 where b == 0 (PyTorch masks that case too)
+                ga = unbroadcast(g * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)
+            if self.needs_input_grad[1]:
                 log_a = xp.log(a)
-            gb = unbroadcast(g * xp.where((a == 0) & (b >= 0), 0, self.out * log_a), b.shape)
+                gb = unbroadcast(g * xp.where((a == 0) & (b >= 0), 0, self.out * log_a), b.shape)
         return ga, gb
 
 

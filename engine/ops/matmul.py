@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import unbroadcast
 
@@ -38,14 +37,15 @@ class MatMul(Function):
         # Lift 1-D operands to matrices so one formula covers every case.
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        xp = get_array_module(g)
-        g2 = xp.expand_dims(g, -2) if a.ndim == 1 else g
-        g2 = xp.expand_dims(g2, -1) if b.ndim == 1 else g2
+        # Restore the dims matmul dropped: the trailing one of a 1-D b first, then a 1-D a's.
+        g2 = g[..., None] if b.ndim == 1 else g
+        g2 = g2[..., None, :] if a.ndim == 1 else g2
         ga = gb = None
+        # Reshape only when needed: a view would cost a copy when stored in .grad.
         if self.needs_input_grad[0]:
-            ga = g2 @ b2.swapaxes(-1, -2)
-            ga = unbroadcast(ga, a2.shape).reshape(a.shape)
+            ga = unbroadcast(g2 @ b2.swapaxes(-1, -2), a2.shape)
+            ga = ga if a.ndim > 1 else ga.reshape(a.shape)
         if self.needs_input_grad[1]:
-            gb = a2.swapaxes(-1, -2) @ g2
-            gb = unbroadcast(gb, b2.shape).reshape(b.shape)
+            gb = unbroadcast(a2.swapaxes(-1, -2) @ g2, b2.shape)
+            gb = gb if b.ndim > 1 else gb.reshape(b.shape)
         return ga, gb

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import unbroadcast
@@ -11,6 +13,7 @@ from engine.ops.util import unbroadcast
 
 class Reshape(Function):
     saves_inputs = False
+    makes_view = True
 
     def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
         self.in_shape = a.shape
@@ -22,6 +25,7 @@ class Reshape(Function):
 
 class Permute(Function):
     saves_inputs = False
+    makes_view = True
 
     def forward(self, a: Any, dims: tuple[int, ...]) -> Any:
         self.dims = dims
@@ -36,6 +40,7 @@ class Permute(Function):
 
 class Expand(Function):
     saves_inputs = False
+    makes_view = True
 
     def forward(self, a: Any, shape: tuple[int, ...]) -> Any:
         self.in_shape = a.shape
@@ -52,10 +57,14 @@ def _is_advanced(index: Any) -> bool:
 
 class GetItem(Function):
     saves_inputs = False
+    makes_view = True
 
     def forward(self, a: Any, index: Any) -> Any:
         self.in_shape, self.dtype, self.index = a.shape, a.dtype, index
-        return a[index]
+        out = a[index]
+        if isinstance(out, np.generic):  # NumPy gives a scalar copy for all-int indices
+            out = a[(index if isinstance(index, tuple) else (index,)) + (Ellipsis,)]
+        return out
 
     def backward(self, g: Any) -> Any:
         xp = get_array_module(g)

@@ -17,8 +17,7 @@ class Sum(Function):
         return a.sum(axis=axes, keepdims=keepdim)
 
     def backward(self, g: Any) -> Any:
-        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim)
-        return get_array_module(g).broadcast_to(g, self.in_shape)
+        return _spread(expand_reduced(g, self.in_shape, self.axes, self.keepdim), self.in_shape)
 
 
 class Mean(Function):
@@ -30,8 +29,15 @@ class Mean(Function):
         return a.mean(axis=axes, keepdims=keepdim)
 
     def backward(self, g: Any) -> Any:
-        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim) / self.count
-        return get_array_module(g).broadcast_to(g, self.in_shape)
+        g = expand_reduced(g, self.in_shape, self.axes, self.keepdim) / g.dtype.type(self.count)
+        return _spread(g, self.in_shape)
+
+
+def _spread(g: Any, shape: tuple[int, ...]) -> Any:
+    """g broadcast to shape as a fresh array (broadcast_to is slow, and its view needs a copy)."""
+    out = get_array_module(g).empty(shape, dtype=g.dtype)
+    out[...] = g
+    return out
 
 
 def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
@@ -85,7 +91,8 @@ class TakeAlongDim(Function):
 
 
 class Var(Function):
-    def forward(self, a: Any, axes: tuple[int, ...] | None, correction: float, keepdim: bool) -> Any:
+    def forward(self, a: Any, axes: tuple[int, ...] | None, correction: float,
+                keepdim: bool) -> Any:
         self.a, self.axes, self.keepdim = a, axes, keepdim
         self.mean = a.mean(axis=axes, keepdims=True)
         n = a.size // max(1, _kept_size(a.shape, axes))

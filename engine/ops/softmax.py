@@ -14,6 +14,7 @@ class Softmax(Function):
 
     def forward(self, a: Any, axis: int) -> Any:
         xp = get_array_module(a)
+        axis = None if a.ndim == 0 else axis  # softmax of a 0-d tensor is 1
         shifted = xp.exp(a - a.max(axis=axis, keepdims=True))
         self.out, self.axis = shifted / shifted.sum(axis=axis, keepdims=True), axis
         return self.out
@@ -29,6 +30,7 @@ class LogSoftmax(Function):
 
     def forward(self, a: Any, axis: int) -> Any:
         xp = get_array_module(a)
+        axis = None if a.ndim == 0 else axis
         shifted = a - a.max(axis=axis, keepdims=True)
         self.out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
         self.axis = axis

@@ -10,12 +10,13 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
-    axes = tuple(range(extra)) + tuple(
-        i + extra for i, size in enumerate(shape) if size == 1 and grad.shape[i + extra] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, size in enumerate(shape) if size == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    # Sums give fresh arrays, which backward can store in .grad without another copy.
+    return grad if grad.shape == shape else grad.reshape(shape)
 
 
 def normalize_axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
@@ -23,6 +24,8 @@ def normalize_axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if not dims:
+        return None  # PyTorch reduces over every dim for dim=()
     out = []
     for d in dims:
         if not -max(ndim, 1) <= d < max(ndim, 1):
@@ -31,6 +34,8 @@ def normalize_axes(dim: Any, ndim: int) -> tuple[int, ...] | None:
                 f"{max(ndim, 1) - 1}], but got {d})"
             )
         out.append(d % ndim if ndim else 0)
+    if ndim == 0:
+        return None  # dim 0 / -1 of a 0-d tensor: the whole (single-element) tensor
     return tuple(sorted(set(out)))
 
 

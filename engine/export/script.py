@@ -1,0 +1,134 @@
+"""The script format: one safetensors file, weights as tensors, the graph and specs as metadata.
+
+Metadata keys (all JSON strings): ``format`` ("gradwell.script"), ``version``, ``graph``,
+``preprocessing`` and ``classes``. Loading parses JSON only and validates the graph before it
+builds the runner: nothing in the file is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import ExportError
+from engine.export import graph as G
+from engine.export.container import read_safetensors, write_safetensors
+from engine.export.runtime import Program
+
+
+def save_script(exported: Any, path: str | os.PathLike) -> Path:
+    """Write a traced ExportedProgram to one .safetensors file; returns the path."""
+    meta = {
+        "format": G.FORMAT,
+        "version": str(G.VERSION),
+        "graph": json.dumps(exported.graph, separators=(",", ":")),
+        "preprocessing": json.dumps(exported.preprocessing),
+        "classes": json.dumps(list(exported.classes) if exported.classes else None),
+    }
+    weights = {k: np.asarray(v, dtype=np.float32) for k, v in exported.weights.items()}
+    return write_safetensors(path, weights, meta)
+
+
+def _json(meta: dict, key: str, where: str) -> Any:
+    if key not in meta:
+        raise ExportError(f"{where}: metadata has no '{key}'; not a script export")
+    try:
+        return json.loads(meta[key])
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{where}: metadata '{key}' is not valid JSON: {exc}") from None
+
+
+class ScriptModule:
+    """A loaded script export: call it on float32 model inputs (NumPy or CuPy arrays)."""
+
+    def __init__(self, graph: dict, weights: dict[str, np.ndarray], preprocessing: Any,
+                 classes: list[str] | None, where: str = "graph") -> None:
+        self.graph, self.weights = graph, weights
+        self.preprocessing = preprocessing or {}
+        self.classes = classes
+        self.shapes = G.validate(graph, weights, where)
+        self.input_spec = graph["inputs"][0]
+        self.output_shape = self.shapes[graph["outputs"][0]]
+        self._programs: dict[str, Program] = {}
+        self.chunk = 512  # rows per pass: bounds the im2col buffers and stays cache-friendly
+
+    def _program(self, x: Any) -> Program:
+        xp = np if isinstance(x, np.ndarray) else _array_module(x)
+        key = xp.__name__
+        if key not in self._programs:
+            self._programs[key] = Program(self.graph, self.weights, self.shapes, xp)
+        return self._programs[key]
+
+    def __call__(self, x: Any) -> Any:
+        """Run the graph on a batch shaped like the input spec; returns the first output."""
+        x = x if hasattr(x, "__cuda_array_interface__") else np.asarray(x)
+        spec = self.input_spec["shape"]
+        if x.ndim != len(spec) or any(s is not None and s != d for s, d in zip(spec, x.shape,
+                                                                                strict=True)):
+            raise ExportError(f"input of shape {list(x.shape)} does not match the exported "
+                              f"input spec {spec} (None is the batch dimension)")
+        if x.dtype != np.float32:
+            x = x.astype(np.float32)
+        prog = self._program(x)
+        n = x.shape[0]
+        if n <= self.chunk:
+            return prog.run(x)[0]
+        first = prog.run(x[: self.chunk])[0]
+        out = prog.xp.empty((n,) + first.shape[1:], np.float32)
+        out[: self.chunk] = first
+        for i in range(self.chunk, n, self.chunk):
+            out[i:i + self.chunk] = prog.run(x[i:i + self.chunk])[0]
+        return out
+
+    def preprocess(self, raw: Any) -> np.ndarray:
+        """Raw images (e.g. uint8 N x 28 x 28) -> normalised float32 model input."""
+        p = self.preprocessing
+        x = np.asarray(raw, dtype=np.float32) * np.float32(p.get("scale", 1.0))
+        shape = [int(d) for d in self.input_spec["shape"][1:]]
+        x = x.reshape([-1] + shape)
+        if "mean" in p and "std" in p:
+            mean, std = (np.asarray(p[k], dtype=np.float32) for k in ("mean", "std"))
+            view = (-1,) + (1,) * (len(shape) - 1) if mean.size > 1 else ()
+            x = (x - mean.reshape(view)) / std.reshape(view)
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def predict_proba(self, raw: Any) -> np.ndarray:
+        """Class probabilities for raw images: preprocess, run, softmax unless already applied."""
+        out = self(self.preprocess(raw))
+        last = self.graph["nodes"][-1]["op"] if self.graph["nodes"] else ""
+        if last == "softmax":
+            return out
+        if last == "log_softmax":
+            return np.exp(out)
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    def __repr__(self) -> str:
+        ops = ", ".join(n["op"] for n in self.graph["nodes"])
+        return f"ScriptModule(input={self.input_spec['shape']}, ops=[{ops}])"
+
+
+def _array_module(x: Any) -> Any:
+    from engine.backend import get_array_module
+
+    return get_array_module(x)
+
+
+def load(path: str | os.PathLike) -> ScriptModule:
+    """Load and validate a script export; returns a callable ScriptModule."""
+    where = f"exported model {path}"
+    weights, meta = read_safetensors(path)
+    if meta.get("format") != G.FORMAT:
+        raise ExportError(f"{where}: not a script export (metadata format is "
+                          f"{meta.get('format')!r}, expected {G.FORMAT!r})")
+    if meta.get("version") != str(G.VERSION):
+        raise ExportError(f"{where}: script format version {meta.get('version')!r} is not "
+                          f"supported (this engine reads version {G.VERSION}); re-export it")
+    graph = _json(meta, "graph", where)
+    preprocessing = _json(meta, "preprocessing", where) if "preprocessing" in meta else {}
+    classes = _json(meta, "classes", where) if "classes" in meta else None
+    return ScriptModule(graph, weights, preprocessing, classes, where)

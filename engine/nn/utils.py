@@ -1,0 +1,53 @@
+"""nn.utils: gradient clipping by total norm or by value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from engine import backend
+from engine.tensor import Tensor
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+
+
+def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
+    return [p for p in params if p.grad is not None]
+
+
+def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
+                    norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                    foreach: Any = None) -> Tensor:
+    """Scale all gradients in place so their joint norm is at most max_norm; return that norm."""
+    params = _with_grads(parameters)
+    if not params:
+        return Tensor(0.0)
+    device = params[0].grad._device
+    xp = backend.array_module(device)
+    norm_type = float(norm_type)
+    if norm_type == float("inf"):
+        norms = [xp.abs(p.grad.data).max() for p in params]
+        total = xp.max(xp.stack(norms))
+    else:
+        parts = [xp.sum(xp.abs(p.grad.data) ** norm_type) for p in params]
+        total = xp.sum(xp.stack(parts)) ** (1.0 / norm_type)
+    total_value = float(total)
+    if error_if_nonfinite and not (total_value < float("inf")):
+        raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
+                           "is non-finite, so it cannot be clipped. To disable this error and "
+                           "scale the gradients by the non-finite norm anyway, set "
+                           "`error_if_nonfinite=False`")
+    coef = min(float(max_norm) / (total_value + 1e-6), 1.0)
+    for p in params:
+        # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
+        p.grad.data *= p.grad.data.dtype.type(coef)
+    return Tensor._from_array(xp.asarray(total), device)
+
+
+def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
+                     foreach: Any = None) -> None:
+    """Clamp every gradient element into [-clip_value, clip_value] in place."""
+    for p in _with_grads(parameters):
+        xp = backend.array_module(p.grad._device)
+        xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)

@@ -1,0 +1,32 @@
+"""Inverted dropout: zero each element with probability p, scale survivors by 1 / (1 - p)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import backend
+from engine import random as _random
+from engine.backend import get_array_module
+from engine.function import Function
+
+
+def keep_mask(shape: tuple[int, ...], p: float, dtype: Any, device: str) -> Any:
+    """Scaled keep mask drawn from the global generator on the CPU (same stream on any device)."""
+    keep = _random.generator().random(shape, dtype="float32") >= p
+    scaled = keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
+    return backend.to_device(scaled, device)
+
+
+class Dropout(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, p: float) -> Any:
+        xp = get_array_module(a)
+        if p >= 1.0:
+            self.mask = xp.zeros(a.shape, dtype=a.dtype)
+        else:
+            self.mask = keep_mask(a.shape, p, a.dtype, backend.device_of(a))
+        return a * self.mask
+
+    def backward(self, g: Any) -> Any:
+        return g * self.mask

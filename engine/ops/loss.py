@@ -1,0 +1,171 @@
+"""Fused losses: cross-entropy (log-softmax + NLL in one node), NLL, BCE with logits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.backend import get_array_module
+from engine.function import Function
+
+
+def _classes_last(a: Any) -> Any:
+    """(N, C, d1, ...) -> (N*d1*..., C); (N, C) and (C,) pass through as 2-D."""
+    if a.ndim == 1:
+        return a.reshape(1, -1)
+    if a.ndim == 2:
+        return a
+    return get_array_module(a).moveaxis(a, 1, -1).reshape(-1, a.shape[1])
+
+
+def _classes_back(g2: Any, shape: tuple[int, ...]) -> Any:
+    """Inverse of _classes_last for a gradient."""
+    if len(shape) <= 2:
+        return g2.reshape(shape)
+    moved = g2.reshape((shape[0],) + shape[2:] + (shape[1],))
+    return get_array_module(g2).moveaxis(moved, -1, 1)
+
+
+def _reduce(per_item: Any, reduction: str, denominator: Any, out_shape: tuple[int, ...]) -> Any:
+    if reduction == "none":
+        return per_item.reshape(out_shape)
+    total = per_item.sum()
+    return total if reduction == "sum" else total / denominator
+
+
+def _row_scale(g: Any, reduction: str, denominator: Any, rows: int) -> Any:
+    """The upstream gradient as one factor per row (M, 1)."""
+    if reduction == "none":
+        return g.reshape(rows, 1)
+    return (g / denominator if reduction == "mean" else g).reshape(1, 1)
+
+
+class _ClassLoss(Function):
+    """Shared target handling of NLL and cross-entropy over class indices."""
+
+    saves_inputs = False
+
+    def _targets(self, xp: Any, target: Any, weight: Any, ignore_index: int, rows: int,
+                 dtype: Any) -> None:
+        target = target.reshape(rows)
+        self.valid = target != ignore_index
+        self.tgt = xp.where(self.valid, target, 0)
+        w_t = self.valid.astype(dtype)
+        if weight is not None:
+            w_t *= weight.astype(dtype, copy=False)[self.tgt]
+        self.w_t = w_t
+
+
+class CrossEntropy(_ClassLoss):
+    """-sum_c q_c log_softmax(x)_c per row, q from class indices (+ smoothing) or probabilities."""
+
+    def forward(self, x: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+        xp = get_array_module(x)
+        z = _classes_last(x)
+        rows, classes = z.shape
+        shifted = z - z.max(axis=1, keepdims=True)
+        self.logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        self.in_shape, self.reduction, self.eps = x.shape, reduction, label_smoothing
+        w_row = None if weight is None else weight.astype(x.dtype, copy=False).reshape(1, classes)
+        self.w_row = w_row
+        if target.dtype.kind == "f":  # class probabilities
+            q = _classes_last(target).astype(x.dtype, copy=False)
+            if label_smoothing:
+                q = q * (1 - label_smoothing) + label_smoothing / classes
+            self.q = q if w_row is None else q * w_row
+            per_row = -(self.q * self.logp).sum(axis=1)
+            self.denominator = rows
+            return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
+        self.q = None
+        self._targets(xp, target, weight, ignore_index, rows, x.dtype)
+        per_row = -self.logp[xp.arange(rows), self.tgt] * self.w_t
+        if label_smoothing:
+            full = self.logp if w_row is None else self.logp * w_row
+            smooth = -full.sum(axis=1) * self.valid
+            per_row = (1 - label_smoothing) * per_row + (label_smoothing / classes) * smooth
+        # Weighted mean divides by the summed weights of the non-ignored targets, as PyTorch.
+        self.denominator = self.w_t.sum()
+        return _reduce(per_row, reduction, self.denominator, target.shape).astype(x.dtype)
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        rows, classes = self.logp.shape
+        scale = _row_scale(g, self.reduction, self.denominator, rows)
+        p = xp.exp(self.logp)
+        if self.q is not None:
+            grad = p * self.q.sum(axis=1, keepdims=True) - self.q
+        else:
+            eps = self.eps
+            smooth_w = classes if self.w_row is None else self.w_row.sum()
+            total = (1 - eps) * self.w_t + (eps / classes) * smooth_w * self.valid
+            grad = p * total[:, None]
+            grad[xp.arange(rows), self.tgt] -= (1 - eps) * self.w_t
+            if eps:
+                w_row = 1.0 if self.w_row is None else self.w_row
+                grad -= (eps / classes) * w_row * self.valid[:, None]
+        grad = (grad * scale).astype(self.logp.dtype, copy=False)
+        return _classes_back(grad, self.in_shape)
+
+
+class NLLLoss(_ClassLoss):
+    """-weight[t] * x[t] per row, for log-probabilities x."""
+
+    def forward(self, x: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                reduction: str = "mean") -> Any:
+        xp = get_array_module(x)
+        z = _classes_last(x)
+        rows = z.shape[0]
+        self.in_shape, self.reduction = x.shape, reduction
+        self._targets(xp, target, weight, ignore_index, rows, x.dtype)
+        per_row = -z[xp.arange(rows), self.tgt] * self.w_t
+        self.denominator = self.w_t.sum()
+        return _reduce(per_row, reduction, self.denominator, target.shape).astype(x.dtype)
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        rows = self.w_t.shape[0]
+        scale = _row_scale(g, self.reduction, self.denominator, rows)
+        classes = self.in_shape[1] if len(self.in_shape) > 1 else self.in_shape[0]
+        grad = xp.zeros((rows, classes), dtype=g.dtype)
+        grad[xp.arange(rows), self.tgt] = -self.w_t
+        return _classes_back((grad * scale).astype(g.dtype, copy=False), self.in_shape)
+
+
+class BCEWithLogits(Function):
+    """weight * (pos_weight * y * softplus(-x) + (1 - y) * softplus(x)), stable for any x."""
+
+    def forward(self, x: Any, y: Any, weight: Any = None, pos_weight: Any = None,
+                reduction: str = "mean") -> Any:
+        xp = get_array_module(x)
+        self.x, self.y, self.weight, self.pos_weight = x, y, weight, pos_weight
+        self.reduction = reduction
+        soft_pos = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))  # softplus(x)
+        soft_neg = soft_pos - x  # softplus(-x)
+        pos = y * soft_neg if pos_weight is None else pos_weight * y * soft_neg
+        loss = pos + (1 - y) * soft_pos
+        if weight is not None:
+            loss = loss * weight
+        self.count = loss.size
+        if reduction == "none":
+            return loss.astype(x.dtype, copy=False)
+        total = loss.sum() if reduction == "sum" else loss.mean()
+        return total.astype(x.dtype)
+
+    def backward(self, g: Any) -> tuple:
+        from engine.ops.util import unbroadcast
+
+        xp = get_array_module(g)
+        x, y = self.x, self.y
+        if self.reduction == "mean":
+            g = g / self.count
+        sig = xp.tanh(x * 0.5) * 0.5 + 0.5
+        pw = 1.0 if self.pos_weight is None else self.pos_weight
+        w = 1.0 if self.weight is None else self.weight
+        gx = gy = None
+        if self.needs_input_grad[0]:
+            gx = unbroadcast((-pw * y * (1 - sig) + (1 - y) * sig) * w * g, x.shape)
+            gx = gx.astype(x.dtype, copy=False)
+        if self.needs_input_grad[1]:
+            soft_pos = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+            gy = unbroadcast((pw * (soft_pos - x) - soft_pos) * w * g, y.shape)
+        return gx, gy

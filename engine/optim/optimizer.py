@@ -1,0 +1,255 @@
+"""Optimizer base: param groups, per-parameter state, zero_grad, PyTorch-layout state dicts."""
+
+from __future__ import annotations
+
+import copy
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine import backend
+from engine.errors import CheckpointError
+from engine.grad_mode import enable_grad
+from engine.tensor import Tensor
+
+_TMP = 9  # scratch slot the helpers below use for their own temporaries
+
+
+class OptimizerStateError(CheckpointError, ValueError):
+    """An optimizer state dict does not fit the optimizer it is loaded into."""
+
+
+class _Required:
+    """Marker for a hyperparameter without a default (PyTorch's `required`)."""
+
+    def __repr__(self) -> str:
+        return "<required parameter>"
+
+
+required = _Required()
+
+
+class Optimizer:
+    """Base class of all optimizers: holds param_groups and a state dict per parameter."""
+
+    def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
+        self.defaults = defaults
+        self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        self.param_groups: list[dict[str, Any]] = []
+        # Reusable temporaries keyed by (shape, dtype, device, slot): steps allocate nothing
+        # for the arrays they can write into (engine/optim is a measured hot path).
+        self._scratch: dict[tuple, Any] = {}
+        if isinstance(params, Tensor):
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors or "
+                f"dicts, but got {type(params).__name__}"
+            )
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {group[k]}" for k in sorted(group) if k not in ("params",
+                                                                             "param_names")]
+        return "\n".join(lines + [")"])
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a group of parameters with its own hyperparameters (defaults fill the rest)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+        group = dict(param_group)
+        params = group["params"]
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections")
+        params = [params] if isinstance(params, Tensor) else list(params)
+        names = None
+        if params and isinstance(params[0], tuple):  # named_parameters(): (name, param) pairs
+            names = [name for name, _ in params]
+            params = [p for _, p in params]
+            group["param_names"] = names
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
+                                f"{type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError("can't optimize a non-leaf Tensor")
+        group["params"] = params
+        for name, default in self.defaults.items():
+            if default is required and name not in group:
+                raise ValueError(f"parameter group didn't specify a value of required "
+                                 f"optimization parameter {name}")
+            group.setdefault(name, default)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params):
+            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+        if any(id(p) in seen for p in params):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all optimized parameters (to None by default)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    if p.grad.grad_fn is not None:
+                        p.grad = p.grad.detach()
+                    p.grad.data[...] = 0
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Update the parameters once; closure re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, p.grad.data, self.state[p], group)
+        return loss
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        """Step parameter p in place given its raw gradient array; each optimizer defines it."""
+        raise NotImplementedError
+
+    # ----- helpers for subclasses ------------------------------------------------------------
+    def _buffer(self, like: Any, slot: int = 0) -> Any:
+        """A scratch array shaped like `like`, reused across steps and same-shaped parameters."""
+        key = (like.shape, like.dtype.str, backend.device_of(like), slot)
+        buf = self._scratch.get(key)
+        if buf is None:
+            buf = self._scratch[key] = backend.get_array_module(like).empty_like(like)
+        return buf
+
+    def _add_scaled(self, a: Any, x: Any, alpha: float, out: Any) -> Any:
+        """out = a + alpha * x (PyTorch's add with alpha); out may alias a or x."""
+        xp = backend.get_array_module(x)
+        tmp = self._buffer(x, _TMP)
+        xp.multiply(x, alpha, out=tmp)
+        return xp.add(a, tmp, out=out)
+
+    def _lerp_(self, start: Any, end: Any, weight: float) -> None:
+        """start += weight * (end - start) in place, with PyTorch's two-branch lerp formula."""
+        xp = backend.get_array_module(start)
+        tmp = xp.subtract(end, start, out=self._buffer(start, _TMP))
+        if abs(weight) < 0.5:
+            tmp *= weight
+            start += tmp
+        else:
+            tmp *= 1 - weight
+            xp.subtract(end, tmp, out=start)
+
+    def _addcmul_(self, acc: Any, t1: Any, t2: Any, value: float) -> None:
+        """acc += value * t1 * t2 in place (PyTorch's addcmul_)."""
+        xp = backend.get_array_module(acc)
+        tmp = xp.multiply(t1, value, out=self._buffer(acc, _TMP))
+        tmp *= t2
+        acc += tmp
+
+    def _addcdiv_(self, param: Any, num: Any, den: Any, value: float) -> None:
+        """param += value * num / den in place (PyTorch's addcdiv_)."""
+        xp = backend.get_array_module(param)
+        tmp = xp.divide(num, den, out=self._buffer(param, _TMP))
+        tmp *= value
+        param += tmp
+
+    @staticmethod
+    def _zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
+        """A state tensor shaped, typed and placed like parameter p, filled with value."""
+        xp = backend.get_array_module(p.data)
+        return Tensor._from_array(xp.full(p.data.shape, value, dtype=p.data.dtype), p._device)
+
+    @staticmethod
+    def _step_tensor() -> Tensor:
+        """A fresh step counter: a 0-d float32 CPU tensor, as PyTorch keeps it."""
+        return Tensor._from_array(np.zeros((), dtype=np.float32))
+
+    @staticmethod
+    def _increment(step: Tensor) -> float:
+        """Add one to a step counter in place and return its new value as a Python float."""
+        step.data += 1
+        return float(step.data)
+
+    # ----- state dicts -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The state in PyTorch's layout: {"state": {index: {...}}, "param_groups": [...]}.
+
+        State tensors are returned by reference, as PyTorch does; engine.save copies them to disk.
+        """
+        index: dict[int, int] = {}
+        groups = []
+        for group in self.param_groups:
+            packed = {k: v for k, v in group.items() if k != "params"}
+            for p in group["params"]:
+                index.setdefault(id(p), len(index))
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {index[id(p)]: dict(s) for p, s in self.state.items() if s and id(p) in index}
+        return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load state_dict() output: checks group sizes and state shapes, copies the arrays."""
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise OptimizerStateError("optimizer state dict must be a dict with keys 'state' and "
+                                      "'param_groups' (as returned by Optimizer.state_dict())")
+        saved_groups = copy.deepcopy(state_dict["param_groups"])
+        if len(saved_groups) != len(self.param_groups):
+            raise OptimizerStateError(
+                f"loaded state dict has {len(saved_groups)} parameter group(s) but the optimizer "
+                f"has {len(self.param_groups)}: build the optimizer with the same groups"
+            )
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups, strict=True)):
+            if len(group["params"]) != len(saved["params"]):
+                raise OptimizerStateError(
+                    f"parameter group {i} of the loaded state dict has {len(saved['params'])} "
+                    f"parameter(s) but the optimizer's has {len(group['params'])}"
+                )
+        id_map = {}
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            id_map.update(zip((int(k) for k in saved["params"]), group["params"], strict=True))
+        new_state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        for key, value in state_dict["state"].items():
+            k = int(key)
+            if k not in id_map:
+                raise OptimizerStateError(f"loaded optimizer state has an entry for parameter {k}"
+                                          " that no parameter group lists")
+            p = id_map[k]
+            new_state[p] = {name: _cast_state(p, k, name, v) for name, v in value.items()}
+        for group, saved in zip(self.param_groups, saved_groups, strict=True):
+            saved["params"] = group["params"]
+            if "param_names" in group and "param_names" not in saved:
+                saved["param_names"] = group["param_names"]
+            group.clear()
+            group.update(saved)
+        self.state = new_state
+
+
+def _cast_state(p: Tensor, index: int, name: str, value: Any) -> Any:
+    """Copy one state entry onto p's device (floating state also to p's dtype), checking shape."""
+    if not isinstance(value, Tensor):
+        return copy.deepcopy(value)
+    if name == "step":  # the step counter stays a CPU scalar whatever the parameter's device
+        return Tensor._from_array(backend.to_numpy(value.data).copy())
+    if value.data.ndim and tuple(value.shape) != tuple(p.shape):
+        raise OptimizerStateError(
+            f"optimizer state '{name}' of parameter {index} has shape {tuple(value.shape)} but "
+            f"the parameter has shape {tuple(p.shape)}: the state dict is from another model"
+        )
+    array = backend.to_device(value.data, p._device)
+    if array.dtype.kind == "f" and p.data.dtype.kind == "f":
+        array = array.astype(p.data.dtype, copy=False)
+    if array is value.data:
+        array = array.copy()
+    return Tensor._from_array(array, p._device)

@@ -1,0 +1,66 @@
+"""RMSprop (optionally centered, with momentum), PyTorch's single-tensor formulas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import backend
+from engine.optim.optimizer import Optimizer
+from engine.tensor import Tensor
+
+
+class RMSprop(Optimizer):
+    """Divide the gradient by a running root mean square of recent gradients."""
+
+    def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if eps < 0.0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if alpha < 0.0:
+            raise ValueError(f"Invalid alpha value: {alpha}")
+        defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
+                    "centered": centered, "weight_decay": weight_decay, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = backend.get_array_module(p.data)
+        param, alpha, momentum = p.data, group["alpha"], group["momentum"]
+        if not state:
+            state["step"] = self._step_tensor()
+            state["square_avg"] = self._zeros_state(p)
+            if momentum > 0:
+                state["momentum_buffer"] = self._zeros_state(p)
+            if group["centered"]:
+                state["grad_avg"] = self._zeros_state(p)
+        self._increment(state["step"])
+        if group["maximize"]:
+            grad = xp.negative(grad, out=self._buffer(param))
+        if group["weight_decay"] != 0:
+            grad = self._add_scaled(grad, param, group["weight_decay"], out=self._buffer(param))
+        square_avg = state["square_avg"].data
+        square_avg *= alpha
+        self._addcmul_(square_avg, grad, grad, 1 - alpha)
+        avg = self._buffer(param, 1)
+        if group["centered"]:
+            grad_avg = state["grad_avg"].data
+            self._lerp_(grad_avg, grad, 1 - alpha)
+            xp.multiply(grad_avg, grad_avg, out=avg)
+            xp.subtract(square_avg, avg, out=avg)
+            xp.sqrt(avg, out=avg)
+        else:
+            xp.sqrt(square_avg, out=avg)
+        avg += group["eps"]
+        if momentum > 0:
+            buf = state["momentum_buffer"].data
+            buf *= momentum
+            self._addcdiv_(buf, grad, avg, 1.0)
+            self._add_scaled(param, buf, -group["lr"], out=param)
+        else:
+            self._addcdiv_(param, grad, avg, -group["lr"])

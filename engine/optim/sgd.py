@@ -1,0 +1,48 @@
+"""SGD with momentum, dampening, Nesterov momentum and L2 weight decay (PyTorch's formulas)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine import backend
+from engine.optim.optimizer import Optimizer
+from engine.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum."""
+
+    def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *,
+                 maximize: bool = False) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize}
+        super().__init__(params, defaults)
+
+    def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
+        xp = backend.get_array_module(p.data)
+        param, momentum = p.data, group["momentum"]
+        if group["maximize"]:
+            grad = xp.negative(grad, out=self._buffer(param))
+        if group["weight_decay"] != 0:
+            grad = self._add_scaled(grad, param, group["weight_decay"], out=self._buffer(param))
+        if momentum != 0:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                state["momentum_buffer"] = buf = Tensor._from_array(grad.copy(), p._device)
+            else:
+                buf.data *= momentum
+                self._add_scaled(buf.data, grad, 1 - group["dampening"], out=buf.data)
+            if group["nesterov"]:
+                grad = self._add_scaled(grad, buf.data, momentum, out=self._buffer(param))
+            else:
+                grad = buf.data
+        self._add_scaled(param, grad, -group["lr"], out=param)

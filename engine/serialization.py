@@ -1,0 +1,266 @@
+"""engine.save / engine.load: nested state dicts on safetensors plus JSON metadata, never pickle.
+
+A file is an ordinary safetensors file. Each tensor is stored under its dotted path ("fc1.weight",
+"optimizer.state.0.exp_avg"), so a saved model state dict also loads with
+`safetensors.torch.load_file`. The metadata entry "tree" is JSON describing the nesting and the
+plain values; "checksums" holds a CRC32 per tensor so a damaged file is reported, not loaded.
+Loading only parses JSON and copies bytes: it never runs code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zlib
+from typing import Any
+
+import numpy as np
+
+from engine import backend
+from engine.errors import CheckpointError
+from engine.tensor import Tensor
+
+FORMAT = "engine"
+VERSION = 1
+# Tags of the JSON tree; a user dict holding one of these keys is written in the "__dict__" form.
+_TAGS = ("__tensor__", "__ndarray__", "__float__", "__tuple__", "__dict__")
+_DTYPES = {np.dtype(t) for t in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
+                                  "uint32", "uint64", "float16", "float32", "float64")}
+
+
+def save(obj: Any, f: str | os.PathLike) -> None:
+    """Write nested dicts/lists/tuples of tensors and plain values to f, atomically."""
+    path = os.fspath(f)
+    encoder = _Encoder()
+    tree = encoder.encode(obj, "")
+    metadata = {"format": FORMAT, "version": str(VERSION),
+                "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
+                "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
+                                   dir=folder)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    os.close(fd)
+    try:
+        from safetensors.numpy import save_file
+
+        save_file(encoder.arrays, tmp, metadata=metadata)
+        _sort_metadata(tmp)
+        with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name changes
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        raise
+
+
+def _sort_metadata(path: str) -> None:
+    """Rewrite the header with sorted metadata keys, in place and at the same length.
+
+    safetensors writes the metadata map in a per-process random order; sorting it makes equal
+    state dicts give equal bytes (a resumed run is checked byte for byte against a straight one).
+    """
+    with open(path, "rb+") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        raw = handle.read(size)
+        header = json.loads(raw)
+        header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) <= size:
+            handle.seek(8)
+            handle.write(text + b" " * (size - len(text)))
+
+
+def load(f: str | os.PathLike, map_location: Any = None) -> Any:
+    """Read what save() wrote; map_location ("cpu", "cuda", a dict) picks the tensors' device.
+
+    A plain safetensors file without this project's metadata (e.g. one written by
+    safetensors.torch.save_file) loads as a flat {name: Tensor} dict.
+    """
+    path = os.fspath(f)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"cannot load '{path}': no such file")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error type for every kind of damage
+        raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
+    if metadata.get("format") != FORMAT:
+        device = _target(path, "cpu", map_location)
+        return {name: _wrap(array, device) for name, array in arrays.items()}
+    try:
+        version = int(metadata.get("version", "0"))
+        tree = json.loads(metadata["tree"])
+        checksums = json.loads(metadata.get("checksums", "{}"))
+    except (KeyError, ValueError) as exc:
+        raise _corrupt(path, f"its metadata is damaged ({exc})") from None
+    if version > VERSION:
+        raise CheckpointError(f"cannot load '{path}': written by a newer format version "
+                              f"({version} > {VERSION}); upgrade this package")
+    for name, array in arrays.items():
+        expected = checksums.get(name)
+        if expected is not None and expected != _crc(array):
+            raise _corrupt(path, f"tensor '{name}' fails its checksum (the data is damaged)")
+    return _Decoder(path, arrays, map_location).decode(tree)
+
+
+def _corrupt(path: str, reason: str) -> CheckpointError:
+    reason = " ".join(reason.split())  # one line, whatever the library put in its message
+    return CheckpointError(f"cannot load '{path}': {reason}; the file is truncated or corrupt, "
+                           "write it again")
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _crc(array: np.ndarray) -> int:
+    return zlib.crc32(_contiguous(array).reshape(-1).view(np.uint8).data)
+
+
+class _Encoder:
+    """Turns an object into a JSON tree, collecting its arrays under unique dotted names."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.checksums: dict[str, int] = {}
+        self._seen: dict[int, str] = {}  # id(tensor) -> name: a shared tensor is stored once
+        self._keep: list[Any] = []  # keeps encoded objects alive so their ids stay unique
+
+    def encode(self, obj: Any, where: str) -> Any:
+        if obj is None or isinstance(obj, bool | str):
+            return obj
+        if isinstance(obj, int):
+            return int(obj)
+        if isinstance(obj, float):
+            return float(obj) if math.isfinite(obj) else {"__float__": repr(float(obj))}
+        if isinstance(obj, np.generic) and obj.dtype in _DTYPES:
+            return self.encode(obj.item(), where)
+        if isinstance(obj, Tensor):
+            node = {"__tensor__": self._add(obj, obj.data, where)}
+            if obj._device != "cpu":
+                node["device"] = obj._device
+            if obj.requires_grad:
+                node["requires_grad"] = True
+            if type(obj).__name__ == "Parameter":
+                node["parameter"] = True
+            return node
+        if isinstance(obj, np.ndarray):
+            return {"__ndarray__": self._add(obj, obj, where)}
+        if isinstance(obj, dict):
+            if all(isinstance(k, str) and k not in _TAGS for k in obj):
+                return {k: self.encode(v, _join(where, k)) for k, v in obj.items()}
+            return {"__dict__": [[self._key(k, where), self.encode(v, _join(where, k))]
+                                 for k, v in obj.items()]}
+        if isinstance(obj, list | tuple):
+            items = [self.encode(v, _join(where, i)) for i, v in enumerate(obj)]
+            return items if isinstance(obj, list) else {"__tuple__": items}
+        raise TypeError(f"engine.save cannot store a {type(obj).__name__} at "
+                        f"'{where or '<root>'}': only tensors, NumPy arrays, dicts, lists, tuples, "
+                        "str, int, float, bool and None")
+
+    def _key(self, key: Any, where: str) -> Any:
+        if key is None or isinstance(key, bool | int | float | str | tuple):
+            return self.encode(key, where)
+        raise TypeError(f"engine.save cannot store a dict key of type {type(key).__name__} "
+                        f"under '{where or '<root>'}'")
+
+    def _add(self, owner: Any, array: Any, where: str) -> str:
+        if id(owner) in self._seen:
+            return self._seen[id(owner)]
+        host = _contiguous(backend.to_numpy(array))
+        if host.dtype not in _DTYPES:
+            raise TypeError(f"engine.save cannot store dtype {host.dtype} at '{where}'")
+        name, n = where or "tensor", 1
+        while name in self.arrays:
+            n += 1
+            name = f"{where or 'tensor'}#{n}"
+        self.arrays[name] = host
+        self.checksums[name] = _crc(host)
+        self._seen[id(owner)] = name
+        self._keep.append(owner)
+        return name
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+class _Decoder:
+    """Rebuilds the object from a JSON tree and the file's arrays."""
+
+    def __init__(self, path: str, arrays: dict[str, np.ndarray], map_location: Any) -> None:
+        self.path, self.arrays, self.map_location = path, arrays, map_location
+        self._made: dict[str, Any] = {}  # name -> object, so shared tensors stay shared
+
+    def decode(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.decode(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if "__tensor__" in node:
+            return self._tensor(node)
+        if "__ndarray__" in node:
+            return self._array(node["__ndarray__"]).copy()
+        if "__float__" in node:
+            return float(node["__float__"])
+        if "__tuple__" in node:
+            return tuple(self.decode(v) for v in node["__tuple__"])
+        if "__dict__" in node:
+            return {_hashable(self.decode(k)): self.decode(v) for k, v in node["__dict__"]}
+        return {k: self.decode(v) for k, v in node.items()}
+
+    def _array(self, name: str) -> np.ndarray:
+        if name not in self.arrays:
+            raise _corrupt(self.path, f"its metadata names a tensor '{name}' the file lacks")
+        return self.arrays[name]
+
+    def _tensor(self, node: dict[str, Any]) -> Tensor:
+        name = node["__tensor__"]
+        if name in self._made:
+            return self._made[name]
+        device = _target(self.path, node.get("device", "cpu"), self.map_location)
+        if node.get("parameter"):
+            from engine.nn.parameter import Parameter
+
+            t = Parameter(_wrap(self._array(name), device),
+                          requires_grad=node.get("requires_grad", False))
+        else:
+            t = _wrap(self._array(name), device)
+            if node.get("requires_grad"):
+                t.requires_grad_(True)
+        self._made[name] = t
+        return t
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list | tuple) else key
+
+
+def _wrap(array: np.ndarray, device: str) -> Tensor:
+    return Tensor._from_array(backend.to_device(array, device) if device != "cpu" else array,
+                              device)
+
+
+def _target(path: str, saved: str, map_location: Any) -> str:
+    """The device a tensor saved on `saved` loads to under map_location."""
+    if isinstance(map_location, dict):
+        target = map_location.get(saved, saved)
+    else:
+        target = saved if map_location is None else map_location
+    device = backend.normalize_device(str(target))
+    if device != "cpu" and not backend.cuda_available():
+        raise CheckpointError(f"cannot load '{path}' onto {device}: CUDA is not available; pass "
+                              "map_location='cpu'")
+    return device

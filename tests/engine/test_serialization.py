@@ -1,0 +1,200 @@
+"""engine.save / engine.load: bit-exact round trips, plain values, devices, damage."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import engine as en
+from engine import optim
+
+
+def _assert_identical(a, b, where: str = "<root>") -> None:
+    """Same types, same plain values, tensors with equal dtype, shape and bytes."""
+    assert type(a) is type(b), f"{where}: {type(a)} != {type(b)}"
+    if isinstance(a, en.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.requires_grad == b.requires_grad, where
+        assert en.backend.to_numpy(a.data).tobytes() == en.backend.to_numpy(b.data).tobytes(), where
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), where
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for k in a:
+            _assert_identical(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_identical(x, y, f"{where}.{i}")
+    elif isinstance(a, float) and math.isnan(a):
+        assert math.isnan(b), where
+    else:
+        assert a == b and (not isinstance(a, float) or math.copysign(1, a) == math.copysign(1, b))
+
+
+def _every_dtype() -> dict:
+    rng = np.random.default_rng(0)
+    nan_payload = np.array([np.nan, 1.0], np.float32)
+    nan_payload.view(np.uint32)[0] |= 0x1234  # a NaN with a payload survives bit for bit
+    return {
+        "f32": en.tensor(rng.standard_normal((3, 4)).astype(np.float32)),
+        "f64": en.tensor(rng.standard_normal(5)),
+        "f16": en.tensor(rng.standard_normal(6).astype(np.float16)),
+        "nan": en.tensor(nan_payload),
+        "i64": en.tensor(np.array([-(2**62), 0, 2**62], np.int64)),
+        "i32": en.tensor(np.arange(4, dtype=np.int32)),
+        "u8": en.tensor(np.arange(250, 256, dtype=np.uint8)),
+        "bool": en.tensor(np.array([True, False, True])),
+        "scalar": en.tensor(np.float32(2.5)),
+        "empty": en.zeros(0, 3),
+        "view": en.tensor(np.arange(12, dtype=np.float32).reshape(3, 4)).t(),  # not contiguous
+    }
+
+
+def test_round_trip_is_bit_exact_with_plain_values(tmp_path) -> None:
+    shared = en.randn(2)
+    obj = {
+        "tensors": _every_dtype(),
+        "plain": {"int": 7, "big": 2**100, "neg": -3, "float": 0.1, "tiny": 5e-324,
+                  "nan": float("nan"), "inf": math.inf, "-inf": -math.inf, "-0": -0.0,
+                  "str": "héllo \"quoted\" \n", "true": True, "false": False, "none": None,
+                  "list": [1, 2.5, "x", None, [3, (4, 5)]], "tuple": (1, ("a", None), []),
+                  "empty": {}},
+        "int_keys": {0: "zero", 1: {"step": en.tensor(3.0)}, -2: None},
+        "odd_keys": {(1, "a"): 1, 2.5: 2, None: 3, True: 4, "__tensor__": 5},
+        "numpy": np.arange(6, dtype=np.int16).reshape(2, 3),
+        "shared": [shared, shared],
+    }
+    path = tmp_path / "all.safetensors"
+    en.save(obj, path)
+    back = en.load(path)
+    _assert_identical(obj, back)
+    assert back["shared"][0] is back["shared"][1]  # a tensor stored twice comes back shared
+    assert back["tensors"]["f32"].data.flags.writeable
+    assert sorted(os.listdir(tmp_path)) == ["all.safetensors"]  # no temporary file left
+
+
+def _trained_model_and_adam():
+    rng = np.random.default_rng(0)
+    model = {"fc1.weight": en.nn.Parameter(en.tensor(rng.standard_normal((4, 3)), en.float32)),
+             "fc1.bias": en.nn.Parameter(en.zeros(4))}
+    opt = optim.Adam(model.values(), lr=0.01, amsgrad=True)
+    for _ in range(3):
+        opt.zero_grad()
+        x = en.tensor(rng.standard_normal((5, 3)).astype(np.float32))
+        ((x @ model["fc1.weight"].t() + model["fc1.bias"]).tanh() ** 2).sum().backward()
+        opt.step()
+    return model, opt
+
+
+def test_model_and_optimizer_state_round_trip(tmp_path) -> None:
+    model, opt = _trained_model_and_adam()
+    state = {"model": {k: v.detach() for k, v in model.items()},
+             "optimizer": opt.state_dict(), "epoch": 3}
+    en.save(state, tmp_path / "ckpt.safetensors")
+    back = en.load(str(tmp_path / "ckpt.safetensors"))
+    _assert_identical(state, back)
+    assert isinstance(back["optimizer"]["param_groups"][0]["betas"], tuple)
+    assert list(back["optimizer"]["state"]) == [0, 1]
+
+
+def test_parameters_keep_their_type(tmp_path) -> None:
+    p = en.nn.Parameter(en.ones(2))
+    en.save({"p": p, "t": en.ones(2)}, tmp_path / "p.safetensors")
+    back = en.load(tmp_path / "p.safetensors")
+    assert isinstance(back["p"], en.nn.Parameter) and back["p"].requires_grad
+    assert type(back["t"]) is en.Tensor and not back["t"].requires_grad
+
+
+def test_torch_reads_a_saved_model_state_dict(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+
+    model, _ = _trained_model_and_adam()
+    en.save({k: v.detach() for k, v in model.items()}, tmp_path / "m.safetensors")
+    theirs = load_file(tmp_path / "m.safetensors")
+    assert sorted(theirs) == sorted(model)  # tensors are stored under their state-dict keys
+    for k, v in model.items():
+        np.testing.assert_array_equal(theirs[k].numpy(), v.detach().numpy())
+    # and a plain safetensors file written by torch loads as a flat dict of tensors
+    save_file({"w": torch.arange(6.0).reshape(2, 3)}, tmp_path / "t.safetensors")
+    back = en.load(tmp_path / "t.safetensors")
+    assert list(back) == ["w"] and back["w"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_map_location(tmp_path, backend: str) -> None:
+    obj = {"w": en.randn(3, device=backend), "n": 1}
+    en.save(obj, tmp_path / "d.safetensors")
+    for where in ("cpu", backend):
+        back = en.load(tmp_path / "d.safetensors", map_location=where)
+        assert back["w"].device == where
+        _assert_identical(obj["w"].to("cpu"), back["w"].to("cpu"))
+    assert en.load(tmp_path / "d.safetensors")["w"].device == backend  # default: where it was
+
+
+def test_cuda_map_location_without_cuda(tmp_path) -> None:
+    if en.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    en.save({"w": en.ones(1)}, tmp_path / "c.safetensors")
+    with pytest.raises(en.CheckpointError, match="CUDA is not available.*map_location='cpu'"):
+        en.load(tmp_path / "c.safetensors", map_location="cuda")
+
+
+def test_unsupported_value_names_its_place_and_keeps_old_file(tmp_path) -> None:
+    path = tmp_path / "keep.safetensors"
+    en.save({"a": 1}, path)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=r"set at 'optimizer\.bad'"):
+        en.save({"optimizer": {"bad": {1, 2}}}, path)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["keep.safetensors"]
+    en.save({"a": 2}, path)  # overwriting goes through a temp file and a rename
+    assert en.load(path) == {"a": 2}
+
+
+def _check_damage(path, match: str) -> None:
+    with pytest.raises(en.CheckpointError, match=match) as info:
+        en.load(path)
+    message = str(info.value)
+    assert str(path) in message and "\n" not in message
+
+
+def test_truncated_and_corrupt_files_raise_checkpoint_error(tmp_path) -> None:
+    model, opt = _trained_model_and_adam()
+    good = tmp_path / "good.safetensors"
+    en.save({"model": model, "optimizer": opt.state_dict()}, good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    for cut in (0, 5, 9, 100, len(data) // 2, len(data) - 1):
+        bad.write_bytes(data[:cut])
+        _check_damage(bad, "truncated or corrupt")
+    bad.write_bytes(b"certainly not a checkpoint" * 10)
+    _check_damage(bad, "not a valid safetensors file")
+    flipped = bytearray(data)
+    flipped[-3] ^= 0xFF  # inside the last tensor's bytes
+    bad.write_bytes(bytes(flipped))
+    _check_damage(bad, "fails its checksum")
+    _check_damage(tmp_path / "missing.safetensors", "no such file")
+
+
+def test_damaged_metadata_raises_checkpoint_error(tmp_path) -> None:
+    from safetensors.numpy import save_file
+
+    path = tmp_path / "meta.safetensors"
+    save_file({"w": np.zeros(2, np.float32)}, path, metadata={"format": "engine", "tree": "{bad"})
+    _check_damage(path, "metadata is damaged")
+    tree = json.dumps({"w": {"__tensor__": "gone"}})
+    save_file({"w": np.zeros(2, np.float32)}, path, metadata={"format": "engine", "tree": tree})
+    _check_damage(path, "tensor 'gone' the file lacks")
+    save_file({}, path, metadata={"format": "engine", "version": "99", "tree": "1"})
+    with pytest.raises(en.CheckpointError, match="newer format version"):
+        en.load(path)
+
+
+def test_save_into_missing_folder(tmp_path) -> None:
+    with pytest.raises(en.CheckpointError, match="cannot write"):
+        en.save({"a": 1}, tmp_path / "no" / "such" / "x.safetensors")

@@ -1,0 +1,147 @@
+"""Checkpoint folders (model.safetensors, optimizer.safetensors, state.json), swapped in atomically.
+
+A new checkpoint is written into checkpoints/.tmp-*, fsynced, then swapped in:
+rename last -> last.old, rename tmp -> last, remove last.old. A SIGKILL at any moment leaves either
+`last` or `last.old` complete, and loading falls back to `last.old` when `last` is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CheckpointError
+
+MODEL_FILE, OPTIM_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot fsync a directory; the renames are still atomic
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _new_tmp(folder: Path) -> Path:
+    tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Swap a complete tmp folder in as target; every intermediate state is loadable."""
+    for f in tmp.iterdir():
+        _fsync_file(f)
+    _fsync_dir(tmp)
+    old = target.with_name(target.name + ".old")
+    if target.exists():
+        if old.exists():
+            shutil.rmtree(old)  # a leftover from a swap killed after its second rename
+        os.rename(target, old)
+    os.rename(tmp, target)
+    _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(folder: str | Path, name: str, model_state: dict[str, Any],
+                    optim_state: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Write checkpoint folder/name atomically; return its path."""
+    import engine
+
+    folder = Path(folder)
+    tmp = _new_tmp(folder)
+    try:
+        engine.save(model_state, tmp / MODEL_FILE)
+        engine.save(optim_state, tmp / OPTIM_FILE)
+        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        _publish(tmp, folder / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder / name
+
+
+def copy_checkpoint(src: str | Path, folder: str | Path, name: str) -> Path:
+    """Publish a copy of checkpoint src as folder/name (for best and epoch-NNNN)."""
+    folder = Path(folder)
+    tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}"
+    try:
+        shutil.copytree(src, tmp)
+        _publish(tmp, folder / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder / name
+
+
+def clean_tmp(folder: str | Path) -> None:
+    """Remove temp folders that a killed run left behind."""
+    for p in Path(folder).glob(".tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def prune(folder: str | Path, keep_last: int) -> None:
+    """Keep only the newest keep_last epoch-NNNN checkpoints."""
+    epochs = sorted(p for p in Path(folder).glob("epoch-*") if not p.name.endswith(".old"))
+    for p in epochs[: max(0, len(epochs) - keep_last)]:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def resolve(path: str | Path, which: str = "last") -> Path:
+    """A checkpoint folder from a run dir (its checkpoints/<which>) or a checkpoint path."""
+    path = Path(path)
+    if (path / "checkpoints").is_dir():
+        path = path / "checkpoints" / which
+    if not path.exists():
+        old = path.with_name(path.name + ".old")
+        if old.is_dir():
+            return old  # killed between the two renames of a swap: the previous one is whole
+        raise CheckpointError(f"checkpoint {path} not found; pass a run directory or a "
+                              "checkpoint folder (checkpoints/last, checkpoints/best)")
+    return path
+
+
+def run_dir_of(ckpt: Path) -> Path:
+    """The run folder a checkpoint folder belongs to (runs/X/checkpoints/last -> runs/X)."""
+    return ckpt.resolve().parent.parent
+
+
+def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
+    """Read a checkpoint: {'path', 'model', 'optimizer', 'state'}; CheckpointError if damaged."""
+    import engine
+
+    ckpt = resolve(path, which)
+    state_path = ckpt / STATE_FILE
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except OSError:
+        raise CheckpointError(f"{state_path} is missing; the checkpoint is incomplete") from None
+    except ValueError:
+        raise CheckpointError(f"{state_path} is not valid JSON (truncated or corrupt); use "
+                              "another checkpoint") from None
+    out: dict[str, Any] = {"path": ckpt, "state": state}
+    for key, name in (("model", MODEL_FILE), ("optimizer", OPTIM_FILE)):
+        file = ckpt / name
+        if not file.is_file():
+            raise CheckpointError(f"{file} is missing; the checkpoint is incomplete")
+        try:
+            out[key] = engine.load(file)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{file}: {exc}") from None
+        except Exception as exc:  # safetensors raises its own types on a truncated file
+            raise CheckpointError(f"{file} cannot be read ({type(exc).__name__}: {exc}); the "
+                                  "file is truncated or corrupt, use another checkpoint") from None
+    return out

@@ -1,0 +1,263 @@
+"""YAML + dotted overrides -> a typed, validated Config; errors name the file and line."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from engine.errors import ConfigError
+from trainer import schema, signatures
+from trainer.schema import OPEN_SECTIONS, RESUMABLE_KEYS, Config
+from trainer.yaml_source import parse_override, parse_yaml, read_yaml
+
+__all__ = ["Config", "config_hash", "diff", "dump", "from_dict", "load", "to_dict"]
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config, apply 'a.b=value' overrides, validate and return the Config."""
+    raw, marks = read_yaml(path)
+    if "name" not in raw:
+        raw["name"] = Path(path).stem
+    return from_dict(raw, marks, overrides)
+
+
+def loads(text: str, overrides: list[str] | tuple[str, ...] = (),
+          source: str = "<config>") -> Config:
+    """Like load, from YAML text."""
+    raw, marks = parse_yaml(text, source)
+    return from_dict(raw, marks, overrides)
+
+
+def from_dict(raw: dict[str, Any], marks: dict[str, str] | None = None,
+              overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Validate a plain nested dict (plus overrides) into a Config."""
+    raw, marks = copy.deepcopy(raw), dict(marks or {})
+    for item in overrides:
+        key, value = parse_override(item)
+        _set_dotted(raw, key, value, item)
+        marks[key] = f"override '{item}'"
+    cfg = _build(Config, raw, "", marks)
+    _check_together(cfg, marks)
+    signatures.check(cfg, marks)
+    return cfg
+
+
+def _check_together(cfg: Config, marks: dict[str, str]) -> None:
+    """Rules that involve more than one key."""
+    if cfg.train.epochs is None and cfg.train.max_steps is None:
+        raise ConfigError(f"{_where(marks, 'train.epochs')}: train.epochs and train.max_steps are "
+                          "both null; set at least one")
+    if cfg.data.normalize is None:
+        cfg.data.normalize = list(schema.NORMALIZE[cfg.data.dataset])
+    norm = cfg.data.normalize
+    if norm is not None and (len(norm) != 2 or norm[1] <= 0):
+        raise ConfigError(f"{_where(marks, 'data.normalize')}: data.normalize: expected [mean, std]"
+                          f" with std > 0, got {norm}")
+    if cfg.data.val_fraction == 0 and cfg.train.monitor.startswith("val_"):
+        raise ConfigError(f"{_where(marks, 'train.monitor')}: train.monitor is "
+                          f"{cfg.train.monitor} but data.val_fraction is 0; monitor train_loss "
+                          "or train_acc, or carve a validation split")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as a plain nested dict, open sections' arguments flattened into them."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            section = {k: v for k, v in dataclasses.asdict(value).items() if k != "kwargs"}
+            section.update(getattr(value, "kwargs", {}))
+            out[f.name] = {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
+        else:
+            out[f.name] = value
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style for sections, flow style for lists: [0.1307, 0.3081]."""
+
+
+_Dumper.add_representer(
+    list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def dump(cfg: Config) -> str:
+    """The resolved config as YAML; loading it gives the same Config."""
+    return yaml.dump(to_dict(cfg), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def diff(old: Config, new: Config, ignore: frozenset[str] = RESUMABLE_KEYS) -> list[str]:
+    """Lines 'key: old -> new' for every setting that differs, except the ignored keys."""
+    a, b = flatten(to_dict(old)), flatten(to_dict(new))
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        if key not in ignore and a.get(key, "<unset>") != b.get(key, "<unset>"):
+            lines.append(f"{key}: {a.get(key, '<unset>')!r} -> {b.get(key, '<unset>')!r}")
+    return lines
+
+
+def config_hash(cfg: Config) -> str:
+    """A hash of everything that changes what a run computes (resumable keys left out)."""
+    kept = {k: v for k, v in flatten(to_dict(cfg)).items() if k not in RESUMABLE_KEYS}
+    blob = json.dumps(kept, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, item: str) -> None:
+    parts = key.split(".")
+    node = raw
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override '{item}': '{part}' is not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def _build(cls: type, raw: Any, prefix: str, marks: dict[str, str]) -> Any:
+    section = prefix.rstrip(".") or "the config"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{_where(marks, section)}: {section} must be a mapping of keys, "
+                          f"got {raw!r}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "kwargs"}
+    values: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    is_open = prefix.rstrip(".") in OPEN_SECTIONS
+    for key, value in raw.items():
+        key = str(key)
+        dotted = prefix + key
+        if key in fields:
+            f = fields[key]
+            if dataclasses.is_dataclass(hints[key]):
+                values[key] = _build(hints[key], value if value is not None else {}, dotted + ".",
+                                     marks)
+            else:
+                values[key] = coerce(value, hints[key], f.metadata, dotted, marks)
+        elif is_open:
+            extras[key] = value
+        else:
+            raise ConfigError(f"{_where(marks, dotted)}: unknown key '{dotted}'"
+                              f"{_suggest(key, list(fields), prefix)}")
+    if is_open:
+        values["kwargs"] = extras
+    return cls(**values)
+
+
+def _suggest(key: str, names: list[str], prefix: str) -> str:
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{prefix}{close[0]}'?"
+    # A key in the wrong section: point at the section that has it.
+    for f in dataclasses.fields(Config):
+        sub = get_type_hints(Config)[f.name]
+        if dataclasses.is_dataclass(sub) and key in {g.name for g in dataclasses.fields(sub)}:
+            return f"; did you mean '{f.name}.{key}'?"
+    return f"; allowed keys here: {', '.join(prefix + n for n in names)}"
+
+
+def _where(marks: dict[str, str], key: str) -> str:
+    while key and key not in marks:
+        key = key.rpartition(".")[0]
+    return marks.get(key, "config")
+
+
+def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) -> Any:
+    """Check value against the type annotation and rules; return it converted (e.g. '1e-3')."""
+    args = getattr(typ, "__args__", ())
+    optional = type(None) in args
+    if optional:
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
+            return None
+        typ = next(a for a in args if a is not type(None))
+    origin = getattr(typ, "__origin__", None)
+    try:
+        if origin is list:
+            if not isinstance(value, list | tuple):
+                raise ValueError
+            out: Any = [_scalar(v, typ.__args__[0]) for v in value]
+        elif getattr(typ, "__origin__", None) is not None and str(typ).startswith("typing.Literal"):
+            out = str(value)
+        else:
+            out = _scalar(value, typ)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{_where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
+                          f", got {value!r}") from None
+    choices = rules.get("choices")
+    if choices is not None and out not in choices:
+        close = difflib.get_close_matches(str(out), [str(c) for c in choices], n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        label = {"data.dataset": "dataset", "optimizer.name": "optimizer"}.get(key, "value")
+        label = {"scheduler.name": "scheduler"}.get(key, label)
+        raise ConfigError(f"{_where(marks, key)}: {key}: unknown {label} '{out}'; choose one of: "
+                          f"{', '.join(map(str, choices))}{hint}")
+    if not _in_range(out, rules):
+        raise ConfigError(f"{_where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
+                          f", got {value!r}")
+    return out
+
+
+def _scalar(value: Any, typ: Any) -> Any:
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "on", "false", "no", "off"):
+            return value.lower() in ("true", "yes", "on")
+        raise ValueError
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError
+        return int(value)
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise TypeError
+        return float(value)
+    if typ is str:
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise TypeError
+        return str(value)
+    if typ is Any:
+        return value
+    if isinstance(value, typ):
+        return value
+    raise TypeError
+
+
+def _in_range(value: Any, rules: Any) -> bool:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return True
+    checks = {"ge": value >= rules.get("ge", value), "gt": "gt" not in rules or value > rules["gt"],
+              "le": value <= rules.get("le", value), "lt": "lt" not in rules or value < rules["lt"]}
+    return all(checks.values())
+
+
+def _describe(typ: Any, rules: Any, optional: bool) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    what = names.get(typ, "a list of numbers" if getattr(typ, "__origin__", None) is list else
+                     str(typ))
+    bounds = [f"{sym} {rules[k]}" for k, sym in (("ge", ">="), ("gt", ">"), ("le", "<="),
+                                                  ("lt", "<")) if k in rules]
+    if bounds:
+        what += " " + " and ".join(bounds)
+    return what + (" or null" if optional else "")
+

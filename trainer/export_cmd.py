@@ -1,0 +1,224 @@
+"""`trainer export` and `trainer predict`: library functions plus their typer command functions.
+
+export rebuilds the model from a run's stored config and checkpoint and writes the script format
+(default) or ONNX, with the run's preprocessing and class names inside; predict runs an exported
+file on an IDX images file and prints (or writes as CSV) the top classes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy and engine load inside the functions: the CLI imports this module for `--help` too.
+
+
+class Format(StrEnum):
+    script = "script"
+    onnx = "onnx"
+
+
+class Which(StrEnum):
+    last = "last"
+    best = "best"
+
+
+def preprocessing_of(cfg: Any) -> dict[str, Any]:
+    """ToTensor then Normalize, as the run's data pipeline applies them to uint8 28x28 images."""
+    from trainer.schema import NORMALIZE
+
+    mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
+    return {"input": {"dtype": "uint8", "shape": [28, 28]}, "scale": 1.0 / 255.0,
+            "mean": [float(mean)], "std": [float(std)]}
+
+
+def classes_of(cfg: Any) -> list[str]:
+    """Class names of the run's data set (synthetic data: the digits as strings)."""
+    import datasets
+
+    if cfg.data.dataset == "synthetic":
+        return [str(i) for i in range(10)]
+    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+           "kmnist": datasets.KMNIST}[cfg.data.dataset]
+    return list(cls.classes)
+
+
+def export_run(target: str | Path, which: str = "last", format: str = "script",
+               out: str | Path | None = None) -> Path:
+    """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
+    import engine
+    import engine.export as ex
+    from engine.errors import ExportError
+    from trainer import checkpoint as ckpt_io
+    from trainer import config as config_mod
+    from trainer.runs import RunDir
+
+    target = Path(target)
+    is_run = (target / "config.yaml").is_file()
+    ckpt = ckpt_io.load_checkpoint(target, which) if is_run else ckpt_io.load_checkpoint(target)
+    run = RunDir.open(target if is_run else ckpt_io.run_dir_of(ckpt["path"]))
+    cfg = config_mod.load(run.config_path)
+    from trainer import zoo
+
+    model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
+    model.load_state_dict(ckpt["model"])
+    example = engine.zeros(2, 1, 28, 28)
+    prog = ex.trace(model, example, preprocessing_of(cfg), classes_of(cfg))
+    suffix = ".safetensors" if format == "script" else ".onnx"
+    path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
+    if format == "script":
+        return ex.save_script(prog, path)
+    if format == "onnx":
+        ex.to_onnx(prog, path)
+        return path
+    raise ExportError(f"unknown export format {format!r}; use 'script' or 'onnx'")
+
+
+class _OnnxRunner:
+    """An exported .onnx file run by onnxruntime, with the preprocessing stored in it."""
+
+    def __init__(self, path: Path) -> None:
+        from engine.errors import ExportError
+
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ExportError("running an .onnx file needs onnxruntime: "
+                              "pip install onnxruntime") from None
+        try:
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ExportError(f"cannot load ONNX model {path}: {exc}") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.preprocessing = json.loads(props.get("preprocessing", "{}"))
+        self.classes = json.loads(props.get("classes", "null"))
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_shape = self.session.get_inputs()[0].shape
+
+    def predict_proba(self, raw: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        p = self.preprocessing
+        x = np.asarray(raw, np.float32) * np.float32(p.get("scale", 1.0))
+        x = x.reshape([-1] + [int(d) for d in self.input_shape[1:]])
+        if "mean" in p:
+            x = (x - np.float32(p["mean"][0])) / np.float32(p["std"][0])
+        out = self.session.run(None, {self.input_name: x.astype(np.float32)})[0]
+        e = np.exp(out - out.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def read_images(path: str | Path) -> np.ndarray:
+    """An IDX images file (N x H x W uint8) through the datasets IDX reader."""
+    from datasets.idx import read_idx
+    from engine.errors import DataError
+
+    images = read_idx(path)
+    if images.ndim != 3:
+        raise DataError(f"{path} holds an IDX array of shape {list(images.shape)}; predict "
+                        "expects N x H x W images")
+    return images
+
+
+def predict_file(model_file: str | Path, images: str | Path, top_k: int = 1,
+                 labels: str | Path | None = None, batch_size: int = 1000) -> dict[str, Any]:
+    """Top-k classes and probabilities for each image; accuracy too when labels are given."""
+    import numpy as np
+
+    from engine.errors import DataError
+    from engine.export import load
+
+    model_file = Path(model_file)
+    runner = _OnnxRunner(model_file) if model_file.suffix == ".onnx" else load(model_file)
+    raw = read_images(images)
+    probs = np.concatenate([runner.predict_proba(raw[i:i + batch_size])
+                            for i in range(0, len(raw), batch_size)]) if len(raw) else \
+        np.zeros((0, 0), np.float32)
+    k = max(1, min(top_k, probs.shape[1] if probs.size else 1))
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    report: dict[str, Any] = {"top": top, "probs": np.take_along_axis(probs, top, axis=1),
+                              "classes": runner.classes, "accuracy": None}
+    if labels is not None:
+        from datasets.idx import read_idx
+
+        y = read_idx(labels).astype(np.int64)
+        if y.shape != (len(raw),):
+            raise DataError(f"labels file {labels} has shape {list(y.shape)}; expected "
+                            f"[{len(raw)}] to match the images")
+        report["accuracy"] = float((top[:, 0] == y).mean()) if len(y) else 0.0
+    return report
+
+
+def format_csv(report: dict[str, Any]) -> str:
+    """One row per image: index, then class, name and probability for each of the top k."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    k = report["top"].shape[1] if report["top"].ndim == 2 else 0
+    header = ["index"]
+    for r in range(1, k + 1):
+        header += [f"class_{r}", f"name_{r}", f"prob_{r}"]
+    writer.writerow(header)
+    names = report["classes"]
+    for i, (cls, prob) in enumerate(zip(report["top"], report["probs"], strict=True)):
+        row: list[Any] = [i]
+        for c, p in zip(cls, prob, strict=True):
+            row += [int(c), names[c] if names and c < len(names) else "", f"{p:.6f}"]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def export_command(
+    target: Annotated[str, typer.Argument(help="A run directory or a checkpoint folder.")],
+    checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
+    format: Annotated[Format, typer.Option(
+        "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
+    ] = Format.script,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="Output file (default: RUN/export/model-<checkpoint>.<ext>).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Export a run's model as a code-free script file or as ONNX."""
+    from trainer.cli import run_guarded
+
+    def go() -> None:
+        path = export_run(target, checkpoint.value, format.value, out)
+        typer.echo(f"wrote {path}")
+
+    run_guarded(go, debug)
+
+
+def predict_command(
+    model_file: Annotated[str, typer.Argument(help="An exported .safetensors or .onnx file.")],
+    images: Annotated[str, typer.Argument(help="An IDX images file (N x 28 x 28 uint8).")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per image.")] = 1,
+    out: Annotated[str | None, typer.Option("--out", help="Write a CSV here.")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", help="An IDX labels file: also print the accuracy.")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Run an exported model on IDX images: top classes with probabilities (and accuracy)."""
+    from trainer.cli import run_guarded
+
+    def go() -> None:
+        report = predict_file(model_file, images, top_k, labels)
+        text = format_csv(report)
+        if out:
+            from trainer.runs import write_atomic
+
+            write_atomic(Path(out), text)
+            typer.echo(f"wrote {len(report['top'])} predictions to {out}")
+        else:
+            typer.echo(text, nl=False)
+        if report["accuracy"] is not None:
+            typer.echo(f"accuracy: {report['accuracy']:.4f} ({len(report['top'])} images)")
+
+    run_guarded(go, debug)

@@ -1,0 +1,122 @@
+"""Model zoo: built-in models (mlp, cnn) and a registry that also accepts "package.module:Class"."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from engine import nn
+from engine.errors import ConfigError
+
+MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Class decorator: make a model buildable as build_model(name, ...)."""
+
+    def decorate(cls: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in MODELS and MODELS[name] is not cls:
+            raise ConfigError(f"model name '{name}' is already registered to "
+                              f"{MODELS[name].__module__}.{MODELS[name].__qualname__}")
+        MODELS[name] = cls
+        return cls
+
+    return decorate
+
+
+def list_models() -> list[str]:
+    """Registered model names, sorted."""
+    return sorted(MODELS)
+
+
+@register_model("mlp")
+class MLP(nn.Module):
+    """Flatten, then Linear + activation (+ dropout) per hidden size, then a Linear head."""
+
+    def __init__(self, in_features: int = 784, hidden: Sequence[int] = (128,),
+                 num_classes: int = 10, activation: str = "relu", dropout: float = 0.0) -> None:
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ConfigError(f"unknown activation '{activation}' for mlp: choose one of "
+                              f"{', '.join(sorted(_ACTIVATIONS))}")
+        hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for size in hidden:
+            layers += [nn.Linear(width, size), _ACTIVATIONS[activation]()]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: Any) -> Any:
+        """Logits (N, num_classes) for inputs of any shape (N, ...)."""
+        return self.net(x)
+
+
+@register_model("cnn")
+class SmallCNN(nn.Module):
+    """conv 16 3x3, ReLU, maxpool 2; conv 32 3x3, ReLU, maxpool 2; Linear 1568->128, ReLU, ->10."""
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, num_classes),
+        )
+
+    def forward(self, x: Any) -> Any:
+        """Logits (N, num_classes) for (N, in_channels, 28, 28) images."""
+        return self.classifier(self.features(x))
+
+
+def _import_model(path: str) -> Callable[..., nn.Module]:
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"model '{path}': an import path must look like 'package.module:Class'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # ImportError, or an error raised while the module runs
+        raise ConfigError(f"model '{path}': cannot import module '{module_name}' "
+                          f"({type(exc).__name__}: {exc})") from exc
+    target: Any = module
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            raise ConfigError(f"model '{path}': module '{module_name}' has no attribute "
+                              f"'{attr}'")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"model '{path}': '{attr}' is not a class or function")
+    return target
+
+
+def build_model(name_or_import_path: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model by name, or a user model from "package.module:Class"."""
+    name = name_or_import_path
+    if ":" in name:
+        factory = _import_model(name)
+    elif name in MODELS:
+        factory = MODELS[name]
+    else:
+        close = difflib.get_close_matches(name, list_models(), n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown model '{name}': choose one of {', '.join(list_models())}, or "
+                          f"give an import path 'package.module:Class'.{hint}")
+    try:
+        model = factory(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model '{name}': bad arguments {sorted(kwargs)} ({exc})") from exc
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model '{name}' built a {type(model).__name__}, not an nn.Module")
+    return model
