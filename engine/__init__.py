@@ -85,7 +85,8 @@ for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "rel
               "clip", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
               "logsumexp", "reshape", "flatten", "transpose", "permute", "unsqueeze", "squeeze",
               "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add", "sub", "mul",
-              "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill", "t", "all", "any"):
+              "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill", "t", "all", "any",
+              "floor_divide", "remainder"):
     globals()[_name] = _unary(_name)
 del _name
 

@@ -64,8 +64,17 @@ class Function:
                     "Expected all tensors to be on the same device, but found at least two "
                     f"devices, {device} and {t._device}! (in {cls.__name__})"
                 )
-        out = _wrap(ctx.forward(*[t.data for t in inputs], **kwargs),
-                    kwargs.get("device", device) if kwargs else device)
+        try:
+            array = ctx.forward(*[t.data for t in inputs], **kwargs)
+        except ValueError as error:
+            if "broadcast" not in str(error):
+                raise
+            shapes = " and ".join(str(tuple(t.shape)) for t in inputs)
+            raise RuntimeError(  # PyTorch raises RuntimeError here; say which op and shapes
+                f"{cls.__name__}: shapes {shapes} cannot be broadcast together (each dim, "
+                "counted from the last, must match or be 1)"
+            ) from error
+        out = _wrap(array, kwargs.get("device", device) if kwargs else device)
         view = cls.makes_view and _owner(out.data) is _owner(inputs[0].data)
         if view:
             out._vc = inputs[0]._vc  # in-place changes through either one are seen by both

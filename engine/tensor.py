@@ -342,7 +342,10 @@ class Tensor(TensorOps):
             return
 
         def keep(grad: Tensor) -> None:
-            self.grad = grad.detach() if self.grad is None else self.grad + grad.detach()
+            # a copy: the incoming array may also flow on to other nodes
+            fresh = Tensor._from_array(grad.data.copy(), grad._device)
+            self.grad = fresh if self.grad is None else Tensor._from_array(
+                self.grad.data + grad.data, grad._device)
 
         self.register_hook(keep)
 
@@ -441,7 +444,8 @@ class Tensor(TensorOps):
 
         return tensor_repr(self)
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()  # dispatches, so nn.Parameter prints "Parameter containing:"
 
     def __hash__(self) -> int:
         return id(self)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,11 @@ class RunDir:
         run = cls(candidate)
         (run.path / "checkpoints").mkdir(exist_ok=True)
         return run
+
+    def discard_if_unstarted(self) -> None:
+        """Remove a run folder that setup left without a config (nothing of value in it)."""
+        if not self.config_path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:

@@ -108,11 +108,16 @@ class Session(Callbacks):
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
         """Set up, train, test; return the exit code (0, or 130 when interrupted)."""
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            if self.ckpt is None:  # a failed start leaves no empty run folder behind
+                self.run_dir.discard_if_unstarted()
+            raise
         previous = self._install_signals()
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
-                    fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
+                fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
                     self.scheduler, self.cfg.scheduler.interval, self.state, self)
         except Interrupted:
             cause = self._stop_signal or "stop_after_steps"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from engine.nn import functional as F
-from engine.nn import init
-from engine.nn.linear import _empty
+from engine.nn.linear import add_weight_and_bias, reset_weight_and_bias
 from engine.nn.module import Module
 from engine.tensor import Tensor
 
@@ -36,22 +34,12 @@ class Conv2d(Module):
         self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self.dilation = F._pair(dilation, "dilation")
         self.groups, self.padding_mode = groups, padding_mode
-        self.weight = _empty(out_channels, in_channels // groups, *self.kernel_size,
-                             device=device, dtype=dtype)
-        if bias:
-            self.bias = _empty(out_channels, device=device, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size),
+                            bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """kaiming_uniform_(a=sqrt(5)) weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """The convolution."""

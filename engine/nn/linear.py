@@ -17,6 +17,26 @@ def _empty(*shape: int, device: Any = None, dtype: Any = None) -> Parameter:
     return Parameter(creation.empty(*shape, dtype=dtype, device=device))
 
 
+def add_weight_and_bias(module: Module, weight_shape: tuple[int, ...], bias: bool, device: Any,
+                        dtype: Any) -> None:
+    """Register weight (and bias) and initialise them as PyTorch's Linear and Conv2d do."""
+    module.weight = _empty(*weight_shape, device=device, dtype=dtype)
+    if bias:
+        module.bias = _empty(weight_shape[0], device=device, dtype=dtype)
+    else:
+        module.register_parameter("bias", None)
+    reset_weight_and_bias(module)
+
+
+def reset_weight_and_bias(module: Module) -> None:
+    """kaiming_uniform_(a=sqrt(5)) weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
+    init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+    if module.bias is not None:
+        fan_in, _ = init._calculate_fan_in_and_fan_out(module.weight)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(module.bias, -bound, bound)
+
+
 class Identity(Module):
     """Returns its input unchanged (accepts and ignores any constructor arguments)."""
 
@@ -35,20 +55,11 @@ class Linear(Module):
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = _empty(out_features, in_features, device=device, dtype=dtype)
-        if bias:
-            self.bias = _empty(out_features, device=device, dtype=dtype)
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        add_weight_and_bias(self, (out_features, in_features), bias, device, dtype)
 
     def reset_parameters(self) -> None:
         """kaiming_uniform_(a=sqrt(5)) weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """The affine map, one fused op."""

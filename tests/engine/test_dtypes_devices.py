@@ -129,7 +129,7 @@ def test_matmul_shape_error_quotes_both_shapes() -> None:
 
 
 def test_broadcast_error_and_item_errors() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError, match=r"Add: shapes \(2, 3\) and \(4,\) cannot be broadcast"):
         en.zeros(2, 3) + en.zeros(4)
     with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
         en.zeros(2).item()

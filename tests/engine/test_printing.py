@@ -107,3 +107,10 @@ def test_device_and_dtype_reprs() -> None:
     assert str(en.tensor([1.0]).device) == "cpu"
     assert repr(en.device("cuda:1")) == "device(type='cuda', index=1)"
     assert en.device("cuda") == "cuda:0" and en.device("cpu") == "cpu"
+
+
+def test_parameter_prints_like_torch() -> None:
+    text = "Parameter containing:\ntensor([1., 1.], requires_grad=True)"
+    assert str(en.nn.Parameter(en.ones(2))) == text == repr(en.nn.Parameter(en.ones(2)))
+    if torch is not None:
+        assert str(torch.nn.Parameter(torch.ones(2))) == text
