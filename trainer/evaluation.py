@@ -69,5 +69,6 @@ def render(report: dict[str, Any]) -> None:
     for i in range(len(report["classes"])):
         conf.add_column(str(i), justify="right")
     for i, (name, row) in enumerate(zip(report["classes"], report["confusion"], strict=True)):
-        conf.add_row(f"{i} {name}", *[str(v) for v in row])
+        label = name if name == str(i) else f"{i} {name}"
+        conf.add_row(label, *[str(v) for v in row])
     console.print(conf)
