@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import importlib
 from typing import Any
 
@@ -59,8 +60,7 @@ float = float32  # noqa: A001 - PyTorch alias
 int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
-_LAZY = {"nn", "optim", "cuda", "autograd", "export", "amp", "serialization", "functional",
-         "backend", "random", "utils"}
+_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random"}
 
 
 def __getattr__(name: str) -> Any:
@@ -91,13 +91,13 @@ for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "rel
 del _name
 
 
-def is_tensor(obj: Any) -> "builtins.bool":  # noqa: F821, UP037
+def is_tensor(obj: Any) -> builtins.bool:
     """True for engine tensors."""
     return isinstance(obj, Tensor)
 
 
-def allclose(a: Tensor, b: Tensor, rtol: "builtins.float" = 1e-5,  # noqa: F821, UP037
-             atol: "builtins.float" = 1e-8) -> "builtins.bool":  # noqa: F821, UP037
+def allclose(a: Tensor, b: Tensor, rtol: builtins.float = 1e-5,
+             atol: builtins.float = 1e-8) -> builtins.bool:
     """True when a and b are elementwise close."""
     import numpy as np
 

@@ -33,8 +33,9 @@ def build_optimizer(cfg: Any, params: Any) -> Any:
     if cls is None:
         raise ConfigError(f"optimizer.name: '{cfg.optimizer.name}' is not available in "
                           "engine.optim")
-    return cls(params, lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay,
-               **cfg.optimizer.kwargs)
+    decay = {} if cfg.optimizer.weight_decay is None else {
+        "weight_decay": cfg.optimizer.weight_decay}
+    return cls(params, lr=cfg.optimizer.lr, **decay, **cfg.optimizer.kwargs)
 
 
 def build_scheduler(cfg: Any, optimizer: Any) -> Any:

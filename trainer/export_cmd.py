@@ -177,7 +177,8 @@ def format_csv(report: dict[str, Any]) -> str:
 
 
 def export_command(
-    target: Annotated[str, typer.Argument(help="A run directory or a checkpoint folder.")],
+    target: Annotated[str, typer.Argument(
+        metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
     checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
     format: Annotated[Format, typer.Option(
         "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
@@ -197,8 +198,10 @@ def export_command(
 
 
 def predict_command(
-    model_file: Annotated[str, typer.Argument(help="An exported .safetensors or .onnx file.")],
-    images: Annotated[str, typer.Argument(help="An IDX images file (N x 28 x 28 uint8).")],
+    model_file: Annotated[str, typer.Argument(
+        metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
+    images: Annotated[str, typer.Argument(
+        metavar="INPUT", help="An IDX images file (N x 28 x 28 uint8).")],
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per image.")] = 1,
     out: Annotated[str | None, typer.Option("--out", help="Write a CSV here.")] = None,
     labels: Annotated[str | None, typer.Option(

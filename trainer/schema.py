@@ -57,7 +57,8 @@ class OptimizerConfig:
 
     name: str = spec("sgd", choices=tuple(OPTIMIZERS))
     lr: float = spec(0.01, gt=0.0)
-    weight_decay: float = spec(0.0, ge=0.0)
+    # null: the optimizer's own default, as in PyTorch (AdamW 0.01, the others 0).
+    weight_decay: float | None = spec(None, ge=0.0)
     kwargs: dict[str, Any] = spec({})
 
 
