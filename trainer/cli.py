@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from trainer import __version__
+from trainer.options import Which
 
 app = typer.Typer(
     name="trainer",
@@ -36,11 +37,6 @@ class ProgressMode(StrEnum):
 class Device(StrEnum):
     cpu = "cpu"
     cuda = "cuda"
-
-
-class Which(StrEnum):
-    last = "last"
-    best = "best"
 
 
 class Split(StrEnum):

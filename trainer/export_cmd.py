@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from trainer.options import Which
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -25,11 +27,6 @@ if TYPE_CHECKING:
 class Format(StrEnum):
     script = "script"
     onnx = "onnx"
-
-
-class Which(StrEnum):
-    last = "last"
-    best = "best"
 
 
 def preprocessing_of(cfg: Any) -> dict[str, Any]:

@@ -157,17 +157,23 @@ def _pool_input(input: Tensor, name: str) -> tuple[Tensor, bool]:  # noqa: A002
     return (input.unsqueeze(0), True) if input.ndim == 3 else (input, False)
 
 
+def _pool_args(kernel_size: Any, stride: Any, padding: Any, what: str) -> tuple:
+    """(kernel, stride, padding) pairs; stride defaults to the kernel, as in PyTorch."""
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise RuntimeError(f"pad should be at most half of {what} size, but got "
+                           f"pad={padding}, kernel_size={kernel}")
+    return kernel, stride, padding
+
+
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0,  # noqa: A002
                dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False) -> Tensor:
     """Max over kernel windows (stride defaults to kernel_size)."""
     if return_indices:
         raise NotImplementedError("max_pool2d(return_indices=True) is not supported")
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
-                           f"pad={padding}, kernel_size={kernel}")
+    kernel, stride, padding = _pool_args(kernel_size, stride, padding, "effective kernel")
     x, unbatched = _pool_input(input, "max_pool2d")
     out = pool.MaxPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
                                dilation=_pair(dilation, "dilation"), ceil_mode=ceil_mode)
@@ -178,12 +184,7 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
                ceil_mode: bool = False, count_include_pad: bool = True,
                divisor_override: int | None = None) -> Tensor:
     """Mean over kernel windows."""
-    kernel = _pair(kernel_size, "kernel_size")
-    stride = kernel if stride is None or stride == [] else _pair(stride, "stride")
-    padding = _pair(padding, "padding")
-    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise RuntimeError(f"pad should be at most half of kernel size, but got pad={padding}, "
-                           f"kernel_size={kernel}")
+    kernel, stride, padding = _pool_args(kernel_size, stride, padding, "kernel")
     x, unbatched = _pool_input(input._floating(), "avg_pool2d")
     out = pool.AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding,
                                ceil_mode=ceil_mode, count_include_pad=count_include_pad,
