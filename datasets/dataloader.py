@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+import engine as en
 from engine.errors import DataError
 
 from . import transforms as T
-from .dataset import Dataset
+from .dataset import Dataset, _as_array
 from .sampler import RandomSampler, Sampler, SequentialSampler, epoch_rng, fresh_seed
 
 __all__ = ["DataLoader", "default_collate"]
@@ -28,8 +29,6 @@ _STATE_VERSION = 1
 
 def _to_tensor(arr: np.ndarray, device: str | None) -> Any:
     """The one place that turns a NumPy batch into an engine Tensor (no copy on CPU)."""
-    import engine as en
-
     t = en.from_numpy(np.ascontiguousarray(arr))
     return t if device is None else t.to(device)
 
@@ -58,7 +57,7 @@ def _stack(samples: list[Any]) -> Any:
         return np.asarray(samples, dtype=np.float32)
     if isinstance(first, str | bytes):
         return list(samples)
-    return np.stack([s.numpy() if hasattr(s, "numpy") else np.asarray(s) for s in samples])
+    return np.stack([_as_array(s) for s in samples])
 
 
 def default_collate(samples: list[Any]) -> Any:
@@ -129,8 +128,7 @@ class DataLoader:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from state: the next pass yields the rest of the interrupted epoch."""
-        for key in ("batch_size", "num_batches"):
-            mine = self.batch_size if key == "batch_size" else len(self)
+        for key, mine in (("batch_size", self.batch_size), ("num_batches", len(self))):
             if state.get(key, mine) != mine:
                 raise DataError(
                     f"loader state: saved with {key} {state[key]}, this loader has {mine}; "

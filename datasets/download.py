@@ -46,11 +46,8 @@ def _algorithm(digest: str) -> str:
 
 def check_digest(path: str | os.PathLike, digest: str) -> bool:
     """True when the file's md5 or sha256 (chosen by the digest's length) equals digest."""
-    h = hashlib.new(_algorithm(digest))
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest() == digest.lower()
+        return hashlib.file_digest(f, _algorithm(digest)).hexdigest() == digest.lower()
 
 
 def _fetch(url: str, dest: Path, digest: str | None, timeout: float, progress: bool) -> None:

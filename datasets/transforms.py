@@ -97,21 +97,11 @@ class ToTensor(Transform):
     It returns a NumPy array: the DataLoader turns collated batches into engine Tensors.
     """
 
-    def __call__(self, pic: Any) -> np.ndarray:
-        """Convert one image."""
-        arr = np.asarray(pic)
-        arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-        return self._scale(arr)
-
     def apply_batch(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """N x H x W (or N x H x W x C) -> N x C x H x W float32."""
         batch = batch[:, None] if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
-        return self._scale(batch)
-
-    @staticmethod
-    def _scale(arr: np.ndarray) -> np.ndarray:
-        out = arr.astype(np.float32)
-        if arr.dtype == np.uint8:
+        out = batch.astype(np.float32)
+        if batch.dtype == np.uint8:
             out /= np.float32(255)  # division, not multiplication by 1/255: torchvision's bits
         return out
 

@@ -104,5 +104,4 @@ def allclose(a: Tensor, b: Tensor, rtol: builtins.float = 1e-5,
     return np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
 
 
-__all__ = [n for n in dir() if not n.startswith("_")] + ["CheckpointError", "ConfigError",
-                                                       "DataError", "EngineError", "ExportError"]
+__all__ = [n for n in dir() if not n.startswith("_")]

@@ -53,10 +53,11 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 node.accumulate(g, owned)
                 continue
             node._check_saved()
-            for hook in node._pre_hooks:
-                result = hook(root._wrap_grad(g))
-                if result is not None:
-                    g = result.data
+            if node._pre_hooks:
+                for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
+                    result = hook(root._wrap_grad(g))
+                    if result is not None:
+                        g = result.data
             in_grads = node.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -93,10 +94,6 @@ def _schedule(node: Any, deps: dict[Any, int], ready: list[Any]) -> None:
             deps[child] -= 1
             if deps[child] == 0:
                 ready.append(child)
-
-
-def _wrap(array: Any, like: Tensor) -> Tensor:
-    return like._wrap_grad(array)
 
 
 class GradcheckError(RuntimeError):

@@ -59,6 +59,13 @@ def normalize_device(device: Any) -> str:
     raise ValueError(f"unknown device '{device}': expected 'cpu', 'cuda' or 'cuda:N'")
 
 
+def cuda_device(device: Any = None) -> Any:
+    """The device .cuda(device) moves to: 'cuda' for None, 'cuda:N' for an int N, else device."""
+    if device is None:
+        return "cuda"
+    return f"cuda:{device}" if isinstance(device, int) else device
+
+
 def array_module(device: str) -> ModuleType:
     """The array module (numpy or cupy) that serves a canonical device string."""
     if device == "cpu":

@@ -13,7 +13,7 @@ from engine import random as _random
 from engine.ops import elementwise as ew
 from engine.ops import movement as mv
 from engine.tensor import Tensor
-from engine.tensor_ops import _shape_arg
+from engine.tensor_shape import _shape_arg
 
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

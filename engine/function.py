@@ -10,14 +10,14 @@ from engine.grad_mode import _GradState
 if TYPE_CHECKING:
     from engine.tensor import Tensor
 
-# Attributes that describe the graph; everything else a forward stores is saved data, freed after
-# backward unless retain_graph=True.
 # Set by engine.export while tracing: called as hook(op_class, inputs, kwargs, output) per op.
 trace_hook: Any = None
 
 # Tensor._from_array, set by engine.tensor once Tensor exists (it imports this module).
 _wrap: Any = None
 
+# Attributes that describe the graph; everything else a forward stores is saved data, freed after
+# backward unless retain_graph=True.
 _STRUCTURE = frozenset(
     {"needs_input_grad", "next_functions", "_saved_versions", "_out_ref", "_pre_hooks", "_freed",
      "_view"}
@@ -148,10 +148,11 @@ class AccumulateGrad:
     def accumulate(self, grad: Any, owned: bool) -> None:
         """Add grad to the leaf's .grad; copy it first unless this node owns the array."""
         leaf = self.variable
-        for hook in leaf._hooks:
-            result = hook(leaf._wrap_grad(grad))
-            if result is not None:
-                grad, owned = result.data, False
+        if leaf._hooks:
+            for hook in tuple(leaf._hooks.values()):  # a hook may remove itself
+                result = hook(leaf._wrap_grad(grad))
+                if result is not None:
+                    grad, owned = result.data, False
         if grad.dtype != leaf.data.dtype:
             grad, owned = grad.astype(leaf.data.dtype), True
         if leaf.grad is None:

@@ -42,15 +42,18 @@ class Device:
 
 
 class RemovableHandle:
-    """Returned by register_hook; remove() unregisters the hook."""
+    """Returned by register_hook (and Module's register_*_hook); remove() unregisters the hook."""
 
-    def __init__(self, hooks: list, hook: Callable) -> None:
-        self._hooks, self._hook = hooks, hook
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Callable]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
 
     def remove(self) -> None:
         """Unregister the hook (no error when already removed)."""
-        if self._hook in self._hooks:
-            self._hooks.remove(self._hook)
+        self._hooks.pop(self.id, None)
 
 
 class Tensor(TensorOps, InplaceOps):
@@ -85,7 +88,7 @@ class Tensor(TensorOps, InplaceOps):
         self.grad_fn = None
         self._device = device
         self._vc = [0]  # version counter, one list shared by a tensor and its views
-        self._hooks = ()  # a list once register_hook is called
+        self._hooks = ()  # a dict {handle id: hook} once register_hook is called
         self._node = None
 
     @classmethod
@@ -240,10 +243,10 @@ class Tensor(TensorOps, InplaceOps):
             else:
                 device = arg
         out = self
-        if dtype is not None and dtypes.to_numpy_dtype(dtype) != self.data.dtype:
-            out = out._cast(dtypes.to_numpy_dtype(dtype))
-        if device is not None and backend.normalize_device(device) != self._device:
-            out = out._to_device(backend.normalize_device(device))
+        if dtype is not None and (np_dtype := dtypes.to_numpy_dtype(dtype)) != self.data.dtype:
+            out = out._cast(np_dtype)
+        if device is not None and (dev := backend.normalize_device(device)) != self._device:
+            out = out._to_device(dev)
         return out
 
     def _to_device(self, device: str) -> Tensor:
@@ -257,8 +260,7 @@ class Tensor(TensorOps, InplaceOps):
 
     def cuda(self, device: Any = None) -> Tensor:
         """A copy on a GPU (self when already there)."""
-        return self.to("cuda" if device is None else (f"cuda:{device}" if isinstance(device, int)
-                                                      else device))
+        return self.to(backend.cuda_device(device))
 
     def float(self) -> Tensor:
         """Cast to float32."""
@@ -326,15 +328,16 @@ class Tensor(TensorOps, InplaceOps):
                 "cannot register a hook on a tensor that doesn't require gradient"
             )
         if self.grad_fn is None:
-            if not isinstance(self._hooks, list):
-                self._hooks = []
+            if not self._hooks:
+                self._hooks = {}
             hooks = self._hooks
         else:
-            if "_pre_hooks" not in self.grad_fn.__dict__:
-                self.grad_fn._pre_hooks = []
+            if not self.grad_fn._pre_hooks:
+                self.grad_fn._pre_hooks = {}
             hooks = self.grad_fn._pre_hooks
-        hooks.append(hook)
-        return RemovableHandle(hooks, hook)
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     def retain_grad(self) -> None:
         """Keep .grad for this non-leaf tensor after backward."""

@@ -11,7 +11,7 @@ from engine import backend, dtypes
 from engine.ops import elementwise as ew
 from engine.ops.matmul import MatMul
 from engine.ops.softmax import LogSoftmax, Softmax
-from engine.tensor_shape import ShapeOps, _shape_arg  # noqa: F401 - _shape_arg: creation.py
+from engine.tensor_shape import ShapeOps
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
@@ -51,13 +51,13 @@ class TensorOps(ShapeOps):
         if isinstance(other, TensorOps):
             if other.data.dtype == self.data.dtype:  # the common case, kept fast
                 return self, other
+        elif isinstance(other, builtins.int | builtins.float | builtins.bool):
+            target = dtypes.scalar_dtype(self.data.dtype, other)
+            a = self if self.data.dtype == target else self._cast(target)
+            return a, self._tensor_like(other, target)
         else:
             from engine.tensor import Tensor
 
-            if isinstance(other, builtins.int | builtins.float | builtins.bool):
-                target = dtypes.scalar_dtype(self.data.dtype, other)
-                a = self if self.data.dtype == target else self._cast(target)
-                return a, self._tensor_like(other, target)
             other = Tensor._from_array(backend.to_device(np.asarray(other), self._device),
                                        self._device)
         target = promote_tensors(self, other)

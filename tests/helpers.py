@@ -21,6 +21,11 @@ except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
 
+def lib_of(t: Any) -> Any:
+    """The library a tensor belongs to (engine or torch), so one lambda serves both."""
+    return en if isinstance(t, en.Tensor) else torch
+
+
 def make_layout(array: np.ndarray, layout: str) -> np.ndarray:
     """The same values in a non-contiguous layout: 'strided' (every other element of a larger
     buffer) or 'transposed' (a transposed view of a contiguous array); 'contiguous' copies."""

@@ -30,9 +30,6 @@ def build_model(cfg: Any) -> Any:
 def build_optimizer(cfg: Any, params: Any) -> Any:
     """The optimizer named by cfg.optimizer over params."""
     cls = signatures.optimizer_class(cfg.optimizer.name)
-    if cls is None:
-        raise ConfigError(f"optimizer.name: '{cfg.optimizer.name}' is not available in "
-                          "engine.optim")
     decay = {} if cfg.optimizer.weight_decay is None else {
         "weight_decay": cfg.optimizer.weight_decay}
     return cls(params, lr=cfg.optimizer.lr, **decay, **cfg.optimizer.kwargs)
@@ -40,12 +37,9 @@ def build_optimizer(cfg: Any, params: Any) -> Any:
 
 def build_scheduler(cfg: Any, optimizer: Any) -> Any:
     """The lr scheduler named by cfg.scheduler (None for 'none')."""
-    if cfg.scheduler.name == "none":
-        return None
     cls = signatures.scheduler_class(cfg.scheduler.name)
     if cls is None:
-        raise ConfigError(f"scheduler.name: '{cfg.scheduler.name}' is not available in "
-                          "engine.optim.lr_scheduler")
+        return None
     kwargs = dict(cfg.scheduler.kwargs)
     if cfg.scheduler.name == "plateau":
         if cfg.scheduler.interval != "epoch":

@@ -3,6 +3,7 @@
 A new checkpoint is written into checkpoints/.tmp-*, fsynced, then swapped in:
 rename last -> last.old, rename tmp -> last, remove last.old. A SIGKILL at any moment leaves either
 `last` or `last.old` complete, and loading falls back to `last.old` when `last` is missing.
+Files are never changed once written, so best and epoch-NNNN hard-link last's files.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ def _fsync_file(path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _link_or_copy(src: str, dst: str) -> None:
+    """Hard-link src (no bytes rewritten); copy and fsync it where links are not supported."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+        _fsync_file(Path(dst))
+
+
 def _new_tmp(folder: Path) -> Path:
     tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}"
     tmp.mkdir(parents=True)
@@ -44,9 +54,7 @@ def _new_tmp(folder: Path) -> Path:
 
 
 def _publish(tmp: Path, target: Path) -> None:
-    """Swap a complete tmp folder in as target; every intermediate state is loadable."""
-    for f in tmp.iterdir():
-        _fsync_file(f)
+    """Swap a complete tmp folder (its files already fsynced) in as target, loadable throughout."""
     _fsync_dir(tmp)
     old = target.with_name(target.name + ".old")
     if target.exists():
@@ -66,9 +74,12 @@ def save_checkpoint(folder: str | Path, name: str, model_state: dict[str, Any],
     folder = Path(folder)
     tmp = _new_tmp(folder)
     try:
-        engine.save(model_state, tmp / MODEL_FILE)
+        engine.save(model_state, tmp / MODEL_FILE)  # engine.save fsyncs
         engine.save(optim_state, tmp / OPTIM_FILE)
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+        with open(tmp / STATE_FILE, "w", encoding="utf-8") as f:
+            f.write(json.dumps(state, indent=1))
+            f.flush()
+            os.fsync(f.fileno())
         _publish(tmp, folder / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -80,7 +91,7 @@ def copy_checkpoint(src: str | Path, folder: str | Path, name: str) -> Path:
     folder = Path(folder)
     tmp = folder / f".tmp-{uuid.uuid4().hex[:12]}"
     try:
-        shutil.copytree(src, tmp)
+        shutil.copytree(src, tmp, copy_function=_link_or_copy)
         _publish(tmp, folder / name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -69,15 +69,12 @@ def run_guarded(fn: Callable[[], Any], debug: bool) -> Any:
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    except EngineError as exc:
+    except (EngineError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_RUNTIME) from None
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except OSError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_RUNTIME) from None
     except Exception as exc:  # a bug, not bad input: say so, keep it to one line
         typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                    "traceback)", err=True)

@@ -8,14 +8,14 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import yaml
 
 from engine.errors import ConfigError
 from trainer import schema, signatures
 from trainer.schema import OPEN_SECTIONS, RESUMABLE_KEYS, Config
-from trainer.yaml_source import parse_override, parse_yaml, read_yaml
+from trainer.yaml_source import parse_override, parse_yaml, read_yaml, where
 
 __all__ = ["Config", "config_hash", "diff", "dump", "from_dict", "load", "to_dict"]
 
@@ -52,16 +52,16 @@ def from_dict(raw: dict[str, Any], marks: dict[str, str] | None = None,
 def _check_together(cfg: Config, marks: dict[str, str]) -> None:
     """Rules that involve more than one key."""
     if cfg.train.epochs is None and cfg.train.max_steps is None:
-        raise ConfigError(f"{_where(marks, 'train.epochs')}: train.epochs and train.max_steps are "
+        raise ConfigError(f"{where(marks, 'train.epochs')}: train.epochs and train.max_steps are "
                           "both null; set at least one")
     if cfg.data.normalize is None:
         cfg.data.normalize = list(schema.NORMALIZE[cfg.data.dataset])
     norm = cfg.data.normalize
-    if norm is not None and (len(norm) != 2 or norm[1] <= 0):
-        raise ConfigError(f"{_where(marks, 'data.normalize')}: data.normalize: expected [mean, std]"
+    if len(norm) != 2 or norm[1] <= 0:
+        raise ConfigError(f"{where(marks, 'data.normalize')}: data.normalize: expected [mean, std]"
                           f" with std > 0, got {norm}")
     if cfg.data.val_fraction == 0 and cfg.train.monitor.startswith("val_"):
-        raise ConfigError(f"{_where(marks, 'train.monitor')}: train.monitor is "
+        raise ConfigError(f"{where(marks, 'train.monitor')}: train.monitor is "
                           f"{cfg.train.monitor} but data.val_fraction is 0; monitor train_loss "
                           "or train_acc, or carve a validation split")
 
@@ -135,7 +135,7 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, item: str) -> None:
 def _build(cls: type, raw: Any, prefix: str, marks: dict[str, str]) -> Any:
     section = prefix.rstrip(".") or "the config"
     if not isinstance(raw, dict):
-        raise ConfigError(f"{_where(marks, section)}: {section} must be a mapping of keys, "
+        raise ConfigError(f"{where(marks, section)}: {section} must be a mapping of keys, "
                           f"got {raw!r}")
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "kwargs"}
@@ -155,7 +155,7 @@ def _build(cls: type, raw: Any, prefix: str, marks: dict[str, str]) -> Any:
         elif is_open:
             extras[key] = value
         else:
-            raise ConfigError(f"{_where(marks, dotted)}: unknown key '{dotted}'"
+            raise ConfigError(f"{where(marks, dotted)}: unknown key '{dotted}'"
                               f"{_suggest(key, list(fields), prefix)}")
     if is_open:
         values["kwargs"] = extras
@@ -174,12 +174,6 @@ def _suggest(key: str, names: list[str], prefix: str) -> str:
     return f"; allowed keys here: {', '.join(prefix + n for n in names)}"
 
 
-def _where(marks: dict[str, str], key: str) -> str:
-    while key and key not in marks:
-        key = key.rpartition(".")[0]
-    return marks.get(key, "config")
-
-
 def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) -> Any:
     """Check value against the type annotation and rules; return it converted (e.g. '1e-3')."""
     args = getattr(typ, "__args__", ())
@@ -194,23 +188,23 @@ def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) ->
             if not isinstance(value, list | tuple):
                 raise ValueError
             out: Any = [_scalar(v, typ.__args__[0]) for v in value]
-        elif getattr(typ, "__origin__", None) is not None and str(typ).startswith("typing.Literal"):
+        elif origin is Literal:
             out = str(value)
         else:
             out = _scalar(value, typ)
     except (ValueError, TypeError):
-        raise ConfigError(f"{_where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
+        raise ConfigError(f"{where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
                           f", got {value!r}") from None
     choices = rules.get("choices")
     if choices is not None and out not in choices:
         close = difflib.get_close_matches(str(out), [str(c) for c in choices], n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
-        label = {"data.dataset": "dataset", "optimizer.name": "optimizer"}.get(key, "value")
-        label = {"scheduler.name": "scheduler"}.get(key, label)
-        raise ConfigError(f"{_where(marks, key)}: {key}: unknown {label} '{out}'; choose one of: "
+        label = {"data.dataset": "dataset", "optimizer.name": "optimizer",
+                 "scheduler.name": "scheduler"}.get(key, "value")
+        raise ConfigError(f"{where(marks, key)}: {key}: unknown {label} '{out}'; choose one of: "
                           f"{', '.join(map(str, choices))}{hint}")
     if not _in_range(out, rules):
-        raise ConfigError(f"{_where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
+        raise ConfigError(f"{where(marks, key)}: {key}: expected {_describe(typ, rules, optional)}"
                           f", got {value!r}")
     return out
 

@@ -20,8 +20,11 @@ class Data:
     val: Any | None
     test: Any
     classes: list[str]
-    checksums: dict[str, str]
-    input_shape: tuple[int, ...]
+    files: list[Path]  # the IDX files read, for meta.json's checksums
+
+    def checksums(self) -> dict[str, str]:
+        """SHA-256 per data file (read in full: only a new run records them)."""
+        return {p.name: sha256_file(p) for p in self.files}
 
 
 def data_root(cfg: Any, run_dir: Path | None) -> Path:
@@ -74,17 +77,14 @@ def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
                       prefetch=cfg.data.prefetch, device=device)
 
 
-def build_data(cfg: Any, run_dir: Path | None, need_train: bool = True) -> Data:
+def build_data(cfg: Any, run_dir: Path | None) -> Data:
     """Open the data set named by cfg.data and make the train, val and test loaders."""
     from datasets import Subset, random_split
 
     full = _open(cfg, run_dir, train=True)
     test_ds = _open(cfg, run_dir, train=False)
     test_ds.transform = _transforms(cfg, augment=False)
-    checksums = {}
-    for ds in (full, test_ds):
-        for p in (ds.images_path, ds.labels_path):
-            checksums[Path(p).name] = sha256_file(p)
+    files = [Path(p) for ds in (full, test_ds) for p in (ds.images_path, ds.labels_path)]
     n_val = int(round(len(full) * cfg.data.val_fraction))
     n_val = min(n_val, len(full) - 1) if cfg.data.val_fraction > 0 else 0
     train_part, val_part = random_split(full, [len(full) - n_val, n_val], seed=cfg.seed)
@@ -98,5 +98,4 @@ def build_data(cfg: Any, run_dir: Path | None, need_train: bool = True) -> Data:
            if n_val else None)
     test = _loader(test_ds, cfg, cfg.data.eval_batch_size, False)
     classes = list(getattr(full, "classes", [str(i) for i in range(10)]))
-    shape = (1,) + tuple(full.data.shape[1:])
-    return Data(train, val, test, classes, checksums, shape)
+    return Data(train, val, test, classes, files)

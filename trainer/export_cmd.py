@@ -54,7 +54,6 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
     import engine
     import engine.export as ex
-    from engine.errors import ExportError
     from trainer import checkpoint as ckpt_io
     from trainer import config as config_mod
     from trainer.runs import RunDir
@@ -69,15 +68,9 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
     model.load_state_dict(ckpt["model"])
     example = engine.zeros(2, 1, 28, 28)
-    prog = ex.trace(model, example, preprocessing_of(cfg), classes_of(cfg))
     suffix = ".safetensors" if format == "script" else ".onnx"
     path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
-    if format == "script":
-        return ex.save_script(prog, path)
-    if format == "onnx":
-        ex.to_onnx(prog, path)
-        return path
-    raise ExportError(f"unknown export format {format!r}; use 'script' or 'onnx'")
+    return ex.export(model, example, path, format, preprocessing_of(cfg), classes_of(cfg))
 
 
 class _OnnxRunner:
@@ -104,12 +97,10 @@ class _OnnxRunner:
     def predict_proba(self, raw: np.ndarray) -> np.ndarray:
         import numpy as np
 
-        p = self.preprocessing
-        x = np.asarray(raw, np.float32) * np.float32(p.get("scale", 1.0))
-        x = x.reshape([-1] + [int(d) for d in self.input_shape[1:]])
-        if "mean" in p:
-            x = (x - np.float32(p["mean"][0])) / np.float32(p["std"][0])
-        out = self.session.run(None, {self.input_name: x.astype(np.float32)})[0]
+        from engine.export.script import preprocess
+
+        x = preprocess(raw, self.preprocessing, self.input_shape[1:])
+        out = self.session.run(None, {self.input_name: x})[0]
         e = np.exp(out - out.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 

@@ -8,7 +8,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+import engine
+import engine.nn.functional as F
 from engine.errors import EngineError
+from engine.nn.utils import clip_grad_norm_
 
 
 class Interrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -75,11 +80,6 @@ class Callbacks:
 
 def evaluate(model: Any, loader: Any, num_classes: int | None = None) -> dict[str, Any]:
     """Mean cross-entropy, accuracy and (with num_classes) a confusion matrix over loader."""
-    import numpy as np
-
-    import engine
-    import engine.nn.functional as F
-
     was_training = model.training
     model.eval()
     loss_sum, correct, count = 0.0, 0, 0
@@ -117,8 +117,6 @@ def _improved(value: float, best: float | None, mode: str, min_delta: float) -> 
 def train_step(model: Any, optimizer: Any, images: Any, labels: Any,
                grad_clip: float | None) -> tuple[float, int]:
     """One forward/backward/update; returns (loss, correct predictions). Raises on NaN loss."""
-    import engine.nn.functional as F
-
     optimizer.zero_grad()
     logits = model(images)
     loss = F.cross_entropy(logits, labels)
@@ -127,8 +125,6 @@ def train_step(model: Any, optimizer: Any, images: Any, labels: Any,
         raise FloatingPointError(value)
     loss.backward()
     if grad_clip is not None:
-        from engine.nn.utils import clip_grad_norm_
-
         clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     correct = int((logits.detach().argmax(dim=1) == labels).sum().item())
@@ -139,8 +135,6 @@ def fit(model: Any, optimizer: Any, train_loader: Any, val_loader: Any | None, t
         scheduler: Any = None, scheduler_interval: str = "epoch",
         state: TrainState | None = None, callbacks: Callbacks | None = None) -> TrainState:
     """Train until train_cfg.epochs / max_steps, early stopping or a stop request."""
-    import engine
-
     state, cb = state or TrainState(), callbacks or Callbacks()
     cfg, s = train_cfg, state.sums
     mode = monitor_mode(cfg.monitor, cfg.mode)

@@ -99,18 +99,19 @@ class RunDir:
         with open(self.path / "train.log", "a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
 
-    def append_metrics(self, row: dict[str, Any]) -> None:
-        """Append a row to metrics.jsonl and metrics.csv (fixed columns, blanks where unset)."""
-        row = {k: row.get(k) for k in METRIC_COLUMNS}
+    def append_metrics(self, *rows: dict[str, Any]) -> None:
+        """Append rows to metrics.jsonl and metrics.csv (fixed columns, blanks where unset)."""
+        rows = tuple({k: row.get(k) for k in METRIC_COLUMNS} for row in rows)
         with open(self.path / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+            f.writelines(json.dumps(row) + "\n" for row in rows)
         csv_path = self.path / "metrics.csv"
         new = not csv_path.exists()
         with open(csv_path, "a", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             if new:
                 writer.writerow(METRIC_COLUMNS)
-            writer.writerow(["" if row[k] is None else row[k] for k in METRIC_COLUMNS])
+            writer.writerows(["" if row[k] is None else row[k] for k in METRIC_COLUMNS]
+                             for row in rows)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Rows of metrics.jsonl (a torn last line from a killed run is skipped)."""
@@ -132,17 +133,14 @@ class RunDir:
                 if r.get("step") is not None and r["step"] <= step and r.get("kind") != "test"]
         for name in ("metrics.jsonl", "metrics.csv"):
             (self.path / name).unlink(missing_ok=True)
-        for row in rows:
-            self.append_metrics(row)
+        if rows:
+            self.append_metrics(*rows)
 
 
 def sha256_file(path: str | Path) -> str:
     """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def git_commit(cwd: str | Path = ".") -> str | None:

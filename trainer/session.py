@@ -64,6 +64,7 @@ class Session(Callbacks):
 
     def __init__(self, cfg: Any, run: RunDir, ckpt: dict[str, Any] | None) -> None:
         self.cfg, self.run_dir, self.ckpt = cfg, run, ckpt
+        self.config_hash = config_mod.config_hash(cfg)  # stored in every checkpoint
         self.progress = Progress(cfg.train.progress, log=run.log)
         self._stop_signal: str | None = None
         self._steps_here = 0
@@ -87,7 +88,7 @@ class Session(Callbacks):
                                                                     stop_after_steps=None))
         if self.ckpt is None:
             self.run_dir.write_config(config_mod.dump(stored))
-            self.run_dir.write_meta(make_meta(cfg, self.data.checksums))
+            self.run_dir.write_meta(make_meta(cfg, self.data.checksums()))
             self.progress.line(f"run directory {self.run_dir.path}")
             return
         st = self.ckpt["state"]
@@ -129,7 +130,6 @@ class Session(Callbacks):
             print(message, file=sys.stderr, flush=True)  # shown even with --progress none
             return EXIT_INTERRUPTED
         except NonFiniteLoss as exc:
-            self.progress.close()
             raise TrainingError(self._explain_nonfinite(exc)) from None
         finally:
             self.progress.close()
@@ -203,7 +203,7 @@ class Session(Callbacks):
             "format": 1, "step": state.step, "epoch": state.epoch, "train": state.to_dict(),
             "rng": engine.get_rng_state(), "loader": self.data.train.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "config_hash": config_mod.config_hash(self.cfg), "model_name": self.cfg.model.name,
+            "config_hash": self.config_hash, "model_name": self.cfg.model.name,
         }
         return ckpt_io.save_checkpoint(self.run_dir.checkpoints, "last", self.model.state_dict(),
                                        self.optimizer.state_dict(), info)

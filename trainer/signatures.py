@@ -9,22 +9,10 @@ from typing import Any
 
 from engine.errors import ConfigError
 from trainer.schema import OPTIMIZERS, SCHEDULERS
+from trainer.yaml_source import where
 
 # Arguments the trainer supplies itself, never the config.
 _SUPPLIED = {"self", "params", "optimizer", "last_epoch", "verbose", "args", "kwargs"}
-
-
-def model_registry() -> dict[str, Any]:
-    """Zoo name -> model class (empty while the zoo cannot be imported)."""
-    try:
-        zoo = importlib.import_module("trainer.zoo")
-    except ImportError:
-        return {}
-    for attr in ("MODELS", "REGISTRY", "MODEL_REGISTRY", "_REGISTRY"):
-        reg = getattr(zoo, attr, None)
-        if isinstance(reg, dict):
-            return dict(reg)
-    return {}
 
 
 def model_class(name: str) -> Any:
@@ -35,43 +23,44 @@ def model_class(name: str) -> Any:
             return getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError):
             return None  # the zoo reports this with its own message when building
-    return model_registry().get(name)
+    from trainer.zoo import MODELS
+
+    return MODELS.get(name)
 
 
 def optimizer_class(name: str) -> Any:
-    """engine.optim class for a config name (None while engine.optim lacks it)."""
-    try:
-        return getattr(importlib.import_module("engine.optim"), OPTIMIZERS[name], None)
-    except ImportError:
-        return None
+    """engine.optim class for a config name."""
+    from engine import optim
+
+    return getattr(optim, OPTIMIZERS[name])
 
 
 def scheduler_class(name: str) -> Any:
-    """engine.optim.lr_scheduler class for a config name (None for 'none' or when missing)."""
-    if SCHEDULERS.get(name) is None:
+    """engine.optim.lr_scheduler class for a config name (None for 'none')."""
+    if SCHEDULERS[name] is None:
         return None
-    try:
-        return getattr(importlib.import_module("engine.optim.lr_scheduler"), SCHEDULERS[name], None)
-    except ImportError:
-        return None
+    from engine.optim import lr_scheduler
+
+    return getattr(lr_scheduler, SCHEDULERS[name])
 
 
 def check(cfg: Any, marks: dict[str, str]) -> None:
     """Raise ConfigError for an unknown model or an argument a class does not take."""
-    registry = model_registry()
+    from trainer.zoo import MODELS as registry
+
     name = cfg.model.name
-    if registry and ":" not in name and name not in registry:
+    if ":" not in name and name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ConfigError(
-            f"{_where(marks, 'model.name')}: model.name: unknown model '{name}'; choose one of: "
+            f"{where(marks, 'model.name')}: model.name: unknown model '{name}'; choose one of: "
             f"{', '.join(sorted(registry))}, or 'package.module:Class'{hint}")
     cfg.model.kwargs = _check_args("model", model_class(name), cfg.model.kwargs, marks, ())
     cfg.optimizer.kwargs = _check_args("optimizer", optimizer_class(cfg.optimizer.name),
                                        cfg.optimizer.kwargs, marks, ("lr", "weight_decay"))
     if cfg.scheduler.name == "none" and cfg.scheduler.kwargs:
         key = next(iter(cfg.scheduler.kwargs))
-        raise ConfigError(f"{_where(marks, 'scheduler.' + key)}: scheduler.{key}: scheduler.name "
+        raise ConfigError(f"{where(marks, 'scheduler.' + key)}: scheduler.{key}: scheduler.name "
                           "is 'none'; set scheduler.name or remove the key")
     cfg.scheduler.kwargs = _check_args("scheduler", scheduler_class(cfg.scheduler.name),
                                        cfg.scheduler.kwargs, marks, ("mode",))
@@ -99,12 +88,12 @@ def _check_args(section: str, cls: Any, kwargs: dict[str, Any], marks: dict[str,
             close = difflib.get_close_matches(key, list(allowed) + list(own), n=1)
             hint = (f"did you mean '{section}.{close[0]}'?" if close else
                     f"{cls.__name__} takes: {', '.join(list(own) + list(allowed)) or 'nothing'}")
-            raise ConfigError(f"{_where(marks, dotted)}: unknown key '{dotted}' for "
+            raise ConfigError(f"{where(marks, dotted)}: unknown key '{dotted}' for "
                               f"{cls.__name__}; {hint}")
         out[key] = _like_default(value, allowed[key].default, dotted, marks)
     missing = [n for n, p in allowed.items() if p.default is p.empty and n not in out]
     if missing:
-        raise ConfigError(f"{_where(marks, section)}: {section}: {cls.__name__} needs "
+        raise ConfigError(f"{where(marks, section)}: {section}: {cls.__name__} needs "
                           f"{', '.join(section + '.' + m for m in missing)}; add them")
     return out
 
@@ -131,12 +120,6 @@ def _like_default(value: Any, default: Any, key: str, marks: dict[str, str]) -> 
     except (ValueError, TypeError):
         kind = {"bool": "true or false", "float": "a number", "int": "a number"}.get(
             type(default).__name__, type(default).__name__)
-        raise ConfigError(f"{_where(marks, key)}: {key}: expected {kind} like the default "
+        raise ConfigError(f"{where(marks, key)}: {key}: expected {kind} like the default "
                           f"{default!r}, got {value!r}") from None
     return value
-
-
-def _where(marks: dict[str, str], key: str) -> str:
-    while key and key not in marks:
-        key = key.rpartition(".")[0]
-    return marks.get(key, "config")

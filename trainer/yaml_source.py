@@ -58,6 +58,13 @@ def _walk(node: yaml.Node, prefix: str, source: str, marks: dict[str, str]) -> N
         _walk(value_node, key + ".", source, marks)
 
 
+def where(marks: dict[str, str], key: str) -> str:
+    """Where key (or its nearest enclosing section) was set: "file:line", or "config"."""
+    while key and key not in marks:
+        key = key.rpartition(".")[0]
+    return marks.get(key, "config")
+
+
 def parse_override(item: str) -> tuple[str, Any]:
     """Split 'a.b=value' into ('a.b', YAML-parsed value); the schema types it later."""
     key, sep, raw = item.partition("=")

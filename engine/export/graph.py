@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import ExportError
+from engine.ops.pool import pool_out_size
 
 FORMAT = "gradwell.script"
 VERSION = 1
@@ -85,12 +86,9 @@ def _matmul(s: list[Shape], a: dict) -> Shape:
 
 
 def _window(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
-    span = size + 2 * p - d * (k - 1) - 1
-    _need(span >= 0 and s > 0, f"kernel {k} (dilation {d}) does not fit size {size} + 2*{p}")
-    n = (-(-span // s) if ceil else span // s) + 1
-    if ceil and (n - 1) * s >= size + p:  # PyTorch: the last window must start inside
-        n -= 1
-    return n
+    _need(size + 2 * p - d * (k - 1) - 1 >= 0 and s > 0,
+          f"kernel {k} (dilation {d}) does not fit size {size} + 2*{p}")
+    return pool_out_size(size, p, k, s, d, ceil)
 
 
 def _conv2d(s: list[Shape], a: dict) -> Shape:

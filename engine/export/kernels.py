@@ -1,10 +1,11 @@
 """Inference kernels of the script runner on raw NumPy/CuPy arrays, float32 throughout.
 
 Each ``build_<op>`` takes a node's attributes and its weights (already on the target array module)
-and returns a closure over precomputed weight layouts and reused buffers. Convolution is im2col:
-one copy of the strided window view into a reused column buffer, then one matmul; its output stays
-channels-last in memory (an NCHW view of an NHWC buffer) so the next convolution copies contiguous
-channel runs, and pooling works on the same views slice by slice.
+and returns a closure over precomputed weight layouts and reused buffers. Convolution is the
+engine's im2col: one copy of the strided window view into a reused (C*kh*kw, N*OH*OW) column
+buffer, then one (O, K) @ (K, M) matmul (on OpenBLAS about 3x faster than (M, K) @ (K, O) for the
+small K of a first layer, measured); its output stays channel-major in memory (an NCHW view of a
+CNHW buffer), and padding and pooling keep whatever layout they are given.
 """
 
 from __future__ import annotations
@@ -13,12 +14,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from engine.ops.conv import offset_view, out_size, windows
+from engine.ops.pool import pool_out_size
+
 Kernel = Callable[..., Any]
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
-def _strided(xp: Any, x: Any, shape: tuple, strides: tuple) -> Any:
-    return xp.lib.stride_tricks.as_strided(x, shape, strides)
+def _full_like_layout(xp: Any, x: Any, shape: tuple, fill: float) -> Any:
+    """A new (N, C, H, W) array of `shape` whose memory order of axes is x's."""
+    order = sorted(range(4), key=lambda d: -x.strides[d])  # outermost axis first
+    buf = xp.full([shape[d] for d in order], fill, x.dtype)
+    return buf.transpose([order.index(d) for d in range(4)])
 
 
 def _relu_(xp: Any, a: Any) -> Any:
@@ -46,35 +53,23 @@ def build_conv2d(xp: Any, attrs: dict, weight: Any, bias: Any, relu: bool) -> Ke
     """im2col convolution with buffers reused while the input shape and layout stay the same."""
     o, cg, kh, kw = weight.shape
     groups = attrs["groups"]
-    (s0, s1), (d0, d1) = attrs["stride"], attrs["dilation"]
+    stride, dilation = tuple(attrs["stride"]), tuple(attrs["dilation"])
     top, bottom, left, right = attrs["pads"]
-    og, k = o // groups, cg * kh * kw
-    # (K, O) for columns ordered (C, kh, kw); (kh, kw, C) order when the input is channels-last
-    w_chw = xp.ascontiguousarray(weight.reshape(groups, og, k).transpose(0, 2, 1))
-    w_hwc = xp.ascontiguousarray(weight.transpose(0, 2, 3, 1).reshape(o, k).T)
+    k = cg * kh * kw
+    w_groups = xp.ascontiguousarray(weight.reshape(groups, o // groups, k))
+    b_col = None if bias is None else bias.reshape(o, 1)
     cache: dict = {}
 
     def setup(x: Any) -> tuple:
         n, c, h, w = x.shape
-        oh = (h + top + bottom - d0 * (kh - 1) - 1) // s0 + 1
-        ow = (w + left + right - d1 * (kw - 1) - 1) // s1 + 1
-        last = groups == 1 and x.strides[1] < x.strides[3]  # channels-last memory
+        oh = out_size(h, top + bottom, kh, stride[0], dilation[0])
+        ow = out_size(w, left + right, kw, stride[1], dilation[1])
         xpad = None
         if top or bottom or left or right:
-            hp, wp = h + top + bottom, w + left + right
-            xpad = (xp.zeros((n, hp, wp, c), x.dtype).transpose(0, 3, 1, 2) if last
-                    else xp.zeros((n, c, hp, wp), x.dtype))
-        src = x if xpad is None else xpad
-        sn, sc, sh, sw = src.strides
-        if last:
-            shape = (n, oh, ow, kh, kw, c)
-            strides = (sn, sh * s0, sw * s1, sh * d0, sw * d1, sc)
-        else:
-            shape = (n, oh, ow, c, kh, kw)
-            strides = (sn, sh * s0, sw * s1, sc, sh * d0, sw * d1)
-        cols = xp.empty(shape, x.dtype)
-        out = xp.empty((n * oh * ow, o), x.dtype)
-        return xpad, shape, strides, cols, out, last, (n, oh, ow)
+            xpad = _full_like_layout(xp, x, (n, c, h + top + bottom, w + left + right), 0.0)
+        cols = xp.empty((c, kh, kw, n, oh, ow), x.dtype)
+        out = xp.empty((o, n * oh * ow), x.dtype)
+        return xpad, cols, out, (n, oh, ow)
 
     def conv(x: Any) -> Any:
         key = (x.shape, x.strides)
@@ -82,23 +77,18 @@ def build_conv2d(xp: Any, attrs: dict, weight: Any, bias: Any, relu: bool) -> Ke
         if state is None:
             cache.clear()  # keep one set of buffers: batch sizes rarely alternate
             state = cache[key] = setup(x)
-        xpad, shape, strides, cols, out, last, (n, oh, ow) = state
+        xpad, cols, out, (n, oh, ow) = state
         if xpad is not None:
             xpad[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
-            src = xpad
-        else:
-            src = x
-        xp.copyto(cols, _strided(xp, src, shape, strides))
-        if groups == 1:
-            xp.matmul(cols.reshape(n * oh * ow, -1), w_hwc if last else w_chw[0], out=out)
-        else:
-            g_cols = cols.reshape(n * oh * ow, groups, k).transpose(1, 0, 2)
-            out.reshape(n * oh * ow, groups, og)[...] = xp.matmul(g_cols, w_chw).transpose(1, 0, 2)
-        if bias is not None:
-            out += bias
+            x = xpad
+        win = windows(x, (kh, kw), stride, dilation, (oh, ow))  # (N, C, kh, kw, OH, OW)
+        xp.copyto(cols, win.transpose(1, 2, 3, 0, 4, 5))
+        xp.matmul(w_groups, cols.reshape(groups, k, -1), out=out.reshape(groups, o // groups, -1))
+        if b_col is not None:
+            out += b_col
         if relu:
             _relu_(xp, out)
-        return out.reshape(n, oh, ow, o).transpose(0, 3, 1, 2)
+        return out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
 
     return conv
 
@@ -107,13 +97,7 @@ def _pool_geometry(attrs: dict, h: int, w: int) -> tuple:
     (k0, k1), (s0, s1), (p0, p1) = attrs["kernel_size"], attrs["stride"], attrs["padding"]
     d0, d1 = attrs.get("dilation", [1, 1])
     ceil = attrs.get("ceil_mode", False)
-
-    def size(n: int, k: int, s: int, p: int, d: int) -> int:
-        span = n + 2 * p - d * (k - 1) - 1
-        m = (-(-span // s) if ceil else span // s) + 1
-        return m - 1 if ceil and (m - 1) * s >= n + p else m
-
-    oh, ow = size(h, k0, s0, p0, d0), size(w, k1, s1, p1, d1)
+    oh, ow = pool_out_size(h, p0, k0, s0, d0, ceil), pool_out_size(w, p1, k1, s1, d1, ceil)
     # padded extent that every window fits in (ceil mode can reach past the right padding)
     hp = max(h + 2 * p0, (oh - 1) * s0 + d0 * (k0 - 1) + 1)
     wp = max(w + 2 * p1, (ow - 1) * s1 + d1 * (k1 - 1) + 1)
@@ -125,19 +109,16 @@ def _padded(xp: Any, x: Any, pads: tuple, size: tuple, fill: float) -> Any:
     n, c, h, w = x.shape
     if (hp, wp) == (h, w):
         return x
-    last = x.strides[1] < x.strides[3]
-    buf = (xp.full((n, hp, wp, c), fill, x.dtype).transpose(0, 3, 1, 2) if last
-           else xp.full((n, c, hp, wp), fill, x.dtype))
+    buf = _full_like_layout(xp, x, (n, c, hp, wp), fill)
     buf[:, :, p0:p0 + h, p1:p1 + w] = x
     return buf
 
 
 def _taps(x: Any, geo: tuple) -> Any:
-    (k0, k1), (s0, s1), _, (d0, d1), (oh, ow), _ = geo
+    (k0, k1), stride, _, dilation, out_hw, _ = geo
     for i in range(k0):
         for j in range(k1):
-            rows = slice(i * d0, i * d0 + s0 * (oh - 1) + 1, s0)
-            yield x[:, :, rows, j * d1:j * d1 + s1 * (ow - 1) + 1:s1]
+            yield offset_view(x, i, j, stride, dilation, out_hw)
 
 
 def build_max_pool2d(xp: Any, attrs: dict) -> Kernel:

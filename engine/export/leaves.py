@@ -26,7 +26,8 @@ def leaf_kind(module: Any) -> str | None:
     return None
 
 
-def _pair(v: Any) -> list[int]:
+def pair(v: Any) -> list[int]:
+    """An int or a pair of ints as a two-int list (the graph's attribute form)."""
     return [int(i) for i in v] if isinstance(v, tuple | list) else [int(v), int(v)]
 
 
@@ -43,19 +44,19 @@ def _conv_pads(m: Any, path: str) -> list[int]:
     if getattr(m, "padding_mode", "zeros") != "zeros":
         raise ExportError(f"module {path}: Conv2d padding_mode={m.padding_mode!r} cannot be "
                           "exported; use padding_mode='zeros'")
-    k, d = _pair(m.kernel_size), _pair(m.dilation)
+    k, d = pair(m.kernel_size), pair(m.dilation)
     if m.padding == "valid":
         return [0, 0, 0, 0]
     if m.padding == "same":  # PyTorch puts the odd extra pixel at the bottom / right
         tot = [d[i] * (k[i] - 1) for i in range(2)]
         return [tot[0] // 2, tot[0] - tot[0] // 2, tot[1] // 2, tot[1] - tot[1] // 2]
-    p = _pair(m.padding)
+    p = pair(m.padding)
     return [p[0], p[0], p[1], p[1]]
 
 
 def _conv2d(tr: Any, m: Any, path: str, x: Any, out: Any) -> None:
-    attrs = {"stride": _pair(m.stride), "pads": _conv_pads(m, path),
-             "dilation": _pair(m.dilation), "groups": int(m.groups)}
+    attrs = {"stride": pair(m.stride), "pads": _conv_pads(m, path),
+             "dilation": pair(m.dilation), "groups": int(m.groups)}
     ins = [tr.leaf_input, m.weight] + ([m.bias] if m.bias is not None else [])
     tr.add_node("conv2d", ins, out, attrs, name=path)
 
@@ -63,9 +64,9 @@ def _conv2d(tr: Any, m: Any, path: str, x: Any, out: Any) -> None:
 def _max_pool(tr: Any, m: Any, path: str, x: Any, out: Any) -> None:
     if getattr(m, "return_indices", False):
         raise ExportError(f"module {path}: MaxPool2d(return_indices=True) cannot be exported")
-    k = _pair(m.kernel_size)
-    attrs = {"kernel_size": k, "stride": _pair(m.stride if m.stride is not None else k),
-             "padding": _pair(m.padding), "dilation": _pair(getattr(m, "dilation", 1)),
+    k = pair(m.kernel_size)
+    attrs = {"kernel_size": k, "stride": pair(m.stride if m.stride is not None else k),
+             "padding": pair(m.padding), "dilation": pair(getattr(m, "dilation", 1)),
              "ceil_mode": bool(getattr(m, "ceil_mode", False))}
     tr.add_node("max_pool2d", [tr.leaf_input], out, attrs, name=path)
 
@@ -73,9 +74,9 @@ def _max_pool(tr: Any, m: Any, path: str, x: Any, out: Any) -> None:
 def _avg_pool(tr: Any, m: Any, path: str, x: Any, out: Any) -> None:
     if getattr(m, "divisor_override", None) is not None:
         raise ExportError(f"module {path}: AvgPool2d(divisor_override=...) cannot be exported")
-    k = _pair(m.kernel_size)
-    attrs = {"kernel_size": k, "stride": _pair(m.stride if m.stride is not None else k),
-             "padding": _pair(m.padding), "ceil_mode": bool(getattr(m, "ceil_mode", False)),
+    k = pair(m.kernel_size)
+    attrs = {"kernel_size": k, "stride": pair(m.stride if m.stride is not None else k),
+             "padding": pair(m.padding), "ceil_mode": bool(getattr(m, "ceil_mode", False)),
              "count_include_pad": bool(getattr(m, "count_include_pad", True))}
     tr.add_node("avg_pool2d", [tr.leaf_input], out, attrs, name=path)
 

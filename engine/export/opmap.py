@@ -7,13 +7,10 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ExportError
+from engine.export.leaves import pair
 
 _SIMPLE = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "MatMul": "matmul",
            "Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Linear": "linear"}
-
-
-def _pair(v: Any) -> list[int]:
-    return [int(i) for i in v] if isinstance(v, tuple | list) else [int(v), int(v)]
 
 
 def _batch_kept(tr: Any, x: Any) -> bool:
@@ -54,8 +51,8 @@ def record_op(tr: Any, op: type, inputs: tuple, kw: dict, out: Any) -> str | Non
             raise ExportError(f"mean over the batch dimension at {tr.where} cannot be exported")
         return tr.add_node("mean", [x], out, {"dim": dims, "keepdim": bool(kw.get("keepdim"))})
     if name == "Conv2d":
-        attrs = {"stride": _pair(kw.get("stride", 1)), "pads": list(kw.get("pads", (0,) * 4)),
-                 "dilation": _pair(kw.get("dilation", 1)), "groups": int(kw.get("groups", 1))}
+        attrs = {"stride": pair(kw.get("stride", 1)), "pads": list(kw.get("pads", (0,) * 4)),
+                 "dilation": pair(kw.get("dilation", 1)), "groups": int(kw.get("groups", 1))}
         return tr.add_node("conv2d", list(inputs), out, attrs)
     if name in ("Gelu", "GELU"):
         return tr.add_node("gelu", [x], out, {"approximate": str(kw.get("approximate", "none"))})
@@ -65,15 +62,15 @@ def record_op(tr: Any, op: type, inputs: tuple, kw: dict, out: Any) -> str | Non
     if name in ("Identity", "Dropout"):
         return _alias(tr, x, out)  # export is for inference: dropout is the identity
     if name == "MaxPool2d":
-        attrs = {"kernel_size": _pair(kw["kernel"]), "stride": _pair(kw["stride"]),
-                 "padding": _pair(kw.get("padding", 0)), "dilation": _pair(kw.get("dilation", 1)),
+        attrs = {"kernel_size": pair(kw["kernel"]), "stride": pair(kw["stride"]),
+                 "padding": pair(kw.get("padding", 0)), "dilation": pair(kw.get("dilation", 1)),
                  "ceil_mode": bool(kw.get("ceil_mode", False))}
         return tr.add_node("max_pool2d", [x], out, attrs)
     if name == "AvgPool2d":
         if kw.get("divisor_override"):
             raise ExportError(f"avg_pool2d with divisor_override at {tr.where} cannot be exported")
-        attrs = {"kernel_size": _pair(kw["kernel"]), "stride": _pair(kw["stride"]),
-                 "padding": _pair(kw.get("padding", 0)),
+        attrs = {"kernel_size": pair(kw["kernel"]), "stride": pair(kw["stride"]),
+                 "padding": pair(kw.get("padding", 0)),
                  "ceil_mode": bool(kw.get("ceil_mode", False)),
                  "count_include_pad": bool(kw.get("count_include_pad", True))}
         return tr.add_node("avg_pool2d", [x], out, attrs)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.backend import get_array_module
 from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.container import read_safetensors, write_safetensors
@@ -57,7 +58,7 @@ class ScriptModule:
         self.chunk = 512  # rows per pass: bounds the im2col buffers and stays cache-friendly
 
     def _program(self, x: Any) -> Program:
-        xp = np if isinstance(x, np.ndarray) else _array_module(x)
+        xp = get_array_module(x)
         key = xp.__name__
         if key not in self._programs:
             self._programs[key] = Program(self.graph, self.weights, self.shapes, xp)
@@ -86,15 +87,7 @@ class ScriptModule:
 
     def preprocess(self, raw: Any) -> np.ndarray:
         """Raw images (e.g. uint8 N x 28 x 28) -> normalised float32 model input."""
-        p = self.preprocessing
-        x = np.asarray(raw, dtype=np.float32) * np.float32(p.get("scale", 1.0))
-        shape = [int(d) for d in self.input_spec["shape"][1:]]
-        x = x.reshape([-1] + shape)
-        if "mean" in p and "std" in p:
-            mean, std = (np.asarray(p[k], dtype=np.float32) for k in ("mean", "std"))
-            view = (-1,) + (1,) * (len(shape) - 1) if mean.size > 1 else ()
-            x = (x - mean.reshape(view)) / std.reshape(view)
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return preprocess(raw, self.preprocessing, self.input_spec["shape"][1:])
 
     def predict_proba(self, raw: Any) -> np.ndarray:
         """Class probabilities for raw images: preprocess, run, softmax unless already applied."""
@@ -112,10 +105,20 @@ class ScriptModule:
         return f"ScriptModule(input={self.input_spec['shape']}, ops=[{ops}])"
 
 
-def _array_module(x: Any) -> Any:
-    from engine.backend import get_array_module
+def preprocess(raw: Any, preprocessing: dict, shape: list) -> np.ndarray:
+    """Raw images -> float32 model input of shape (N, *shape): scale, then per-channel normalise.
 
-    return get_array_module(x)
+    `preprocessing` is what an export stores (script metadata or ONNX model properties).
+    """
+    p = preprocessing
+    x = np.asarray(raw, dtype=np.float32) * np.float32(p.get("scale", 1.0))
+    shape = [int(d) for d in shape]
+    x = x.reshape([-1] + shape)
+    if "mean" in p and "std" in p:
+        mean, std = (np.asarray(p[k], dtype=np.float32) for k in ("mean", "std"))
+        view = (-1,) + (1,) * (len(shape) - 1) if mean.size > 1 else ()
+        x = (x - mean.reshape(view)) / std.reshape(view)
+    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def load(path: str | os.PathLike) -> ScriptModule:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.backend import to_numpy
 from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.leaves import LEAVES, leaf_kind
@@ -93,8 +94,7 @@ class Tracer:
         if key in self.params:
             name = self.params[key]
             if name not in self.weights:
-                data = t.data if isinstance(t.data, np.ndarray) else t.data.get()
-                self.weights[name] = np.array(data, dtype=np.float32)
+                self.weights[name] = np.array(to_numpy(t.data), dtype=np.float32)
             return name
         self.keep.append(t)
         name = self.constant(t.data)
@@ -104,8 +104,7 @@ class Tracer:
     def constant(self, array: Any) -> str:
         """Store a raw array met in an op's arguments as a float32 constant weight."""
         name = f"const.{len(self.weights)}"
-        data = array if isinstance(array, np.ndarray) else array.get()
-        self.weights[name] = np.array(data, dtype=np.float32)
+        self.weights[name] = np.array(to_numpy(array), dtype=np.float32)
         return name
 
     def add_node(self, op: str, inputs: list[Any], out: Any, attrs: dict | None = None,

@@ -15,6 +15,13 @@ def _index(idx: int, size: int, kind: str) -> int:
     return idx % size
 
 
+def _renumber(modules: dict[str, Module | None], items: list[Module | None]) -> None:
+    """Re-register items under "0", "1", ...: indices stay contiguous, as in PyTorch."""
+    modules.clear()
+    for i, m in enumerate(items):
+        modules[str(i)] = m
+
+
 class Sequential(Module):
     """Modules called in order, each on the previous one's output."""
 
@@ -43,15 +50,9 @@ class Sequential(Module):
         self.add_module(key, module)
 
     def __delitem__(self, idx: int | slice) -> None:
-        keys = list(self._modules)
-        for key in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys),
-                                                                          "Sequential")]]):
-            del self._modules[key]
-        # Keep string indices contiguous, as PyTorch does.
-        items = list(self._modules.items())
-        self._modules.clear()
-        for i, (_, m) in enumerate(items):
-            self._modules[str(i)] = m
+        items = list(self._modules.values())
+        del items[idx if isinstance(idx, slice) else _index(idx, len(items), "Sequential")]
+        _renumber(self._modules, items)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -74,9 +75,7 @@ class Sequential(Module):
         """Insert a module before index."""
         items = list(self._modules.values())
         items.insert(index if index >= 0 else index + len(items) + 1, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
         return self
 
 
@@ -99,9 +98,7 @@ class ModuleList(Module):
     def __delitem__(self, idx: int | slice) -> None:
         items = list(self._modules.values())
         del items[idx]
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -127,9 +124,7 @@ class ModuleList(Module):
         """Insert a module before index."""
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
+        _renumber(self._modules, items)
 
 
 class ModuleDict(Module):

@@ -23,16 +23,13 @@ class Conv2d(Module):
         if padding_mode != "zeros":
             raise NotImplementedError(f"padding_mode '{padding_mode}' is not supported "
                                       "(only 'zeros')")
-        if isinstance(padding, str) and padding not in ("same", "valid"):
-            raise ValueError(f"Invalid padding string '{padding}', should be one of "
-                             "{'valid', 'same'}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = F._pair(kernel_size, "kernel_size")
         self.stride = F._pair(stride, "stride")
-        if padding == "same" and self.stride != (1, 1):
-            raise ValueError("padding='same' is not supported for strided convolutions")
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self.dilation = F._pair(dilation, "dilation")
+        # Reject a bad padding now, as PyTorch does, with the same checks and text as conv2d.
+        F.conv_pads(padding, self.kernel_size, self.stride, self.dilation)
+        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
         self.groups, self.padding_mode = groups, padding_mode
         add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size),
                             bias, device, dtype)

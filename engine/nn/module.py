@@ -6,26 +6,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from engine import dtypes
+from engine import backend, dtypes
 from engine.nn.parameter import Parameter
 from engine.nn.state import load_state_dict as _load_state_dict
 from engine.nn.state import move_module as _move_module
-from engine.tensor import Tensor
-
-
-class RemovableHandle:
-    """Returned by register_*_hook; remove() unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict[int, Callable]) -> None:
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        """Unregister the hook (no error when already removed)."""
-        self._hooks.pop(self.id, None)
+from engine.nn.state import own_state
+from engine.tensor import RemovableHandle, Tensor
 
 
 class Module:
@@ -238,12 +224,8 @@ class Module:
                    keep_vars: bool = False) -> OrderedDict[str, Tensor]:
         """Parameters and persistent buffers by dotted name (detached unless keep_vars)."""
         out = OrderedDict() if destination is None else destination
-        for name, p in self._parameters.items():
-            if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent:
-                out[prefix + name] = b if keep_vars else b.detach()
+        for name, t in own_state(self):
+            out[prefix + name] = t if keep_vars else t.detach()
         for name, child in self._modules.items():
             if child is not None:
                 child.state_dict(out, prefix + name + ".", keep_vars)
@@ -304,8 +286,7 @@ class Module:
 
     def cuda(self, device: Any = None) -> Module:
         """Move everything to a GPU."""
-        return self.to("cuda" if device is None else
-                       (f"cuda:{device}" if isinstance(device, int) else device))
+        return self.to(backend.cuda_device(device))
 
     def float(self) -> Module:
         """Cast floating parameters and buffers to float32."""

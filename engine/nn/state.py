@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,6 +27,16 @@ def _as_array(value: Any) -> Any:
     return np.asarray(value)
 
 
+def own_state(module: Module) -> Iterator[tuple[str, Tensor]]:
+    """(name, tensor) for a module's own parameters and persistent buffers, in state-dict order."""
+    for name, p in module._parameters.items():
+        if p is not None:
+            yield name, p
+    for name, b in module._buffers.items():
+        if b is not None and name not in module._non_persistent:
+            yield name, b
+
+
 def _fmt(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(s) for s in shape) + ")"
 
@@ -35,15 +46,9 @@ def load_state_dict(module: Module, state_dict: Any, strict: bool = True,
     """Copy matching entries into module's parameters and persistent buffers."""
     if not hasattr(state_dict, "keys"):
         raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict).__name__}.")
-    targets: dict[str, Tensor] = {}
-    for prefix, mod in module.named_modules(remove_duplicate=False):
-        lead = prefix + "." if prefix else ""
-        for name, p in mod._parameters.items():
-            if p is not None:
-                targets[lead + name] = p
-        for name, b in mod._buffers.items():
-            if b is not None and name not in mod._non_persistent:
-                targets[lead + name] = b
+    targets = {(f"{prefix}.{name}" if prefix else name): t
+               for prefix, mod in module.named_modules(remove_duplicate=False)
+               for name, t in own_state(mod)}
     missing = [k for k in targets if k not in state_dict]
     unexpected = [k for k in state_dict if k not in targets]
     errors = []

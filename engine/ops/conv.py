@@ -34,17 +34,21 @@ def windows(xpad: Any, kernel: tuple[int, int], stride: tuple[int, int],
     return xp.lib.stride_tricks.as_strided(xpad, shape, strides)
 
 
+def offset_view(a: Any, i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int],
+                out_hw: tuple[int, int]) -> Any:
+    """The (N, C, OH, OW) strided view of the elements at kernel offset (i, j) of every window."""
+    r0, c0 = i * dilation[0], j * dilation[1]
+    return a[:, :, r0:r0 + stride[0] * (out_hw[0] - 1) + 1:stride[0],
+             c0:c0 + stride[1] * (out_hw[1] - 1) + 1:stride[1]]
+
+
 def add_windows(gpad: Any, gwin: Any, stride: tuple[int, int], dilation: tuple[int, int]) -> None:
     """col2im: add (A, kh, kw, B, OH, OW) window gradients into gpad (A, B, H, W), one slice-add
     per kernel offset (kh*kw vectorised adds, no per-pixel loop)."""
     kh, kw, _, oh, ow = gwin.shape[1:]
     for i in range(kh):
-        top = i * dilation[0]
-        rows = slice(top, top + stride[0] * (oh - 1) + 1, stride[0])
         for j in range(kw):
-            left = j * dilation[1]
-            cols = slice(left, left + stride[1] * (ow - 1) + 1, stride[1])
-            gpad[:, :, rows, cols] += gwin[:, i, j]
+            offset_view(gpad, i, j, stride, dilation, (oh, ow))[...] += gwin[:, i, j]
 
 
 def out_size(size: int, pad: int, kernel: int, stride: int, dilation: int) -> int:

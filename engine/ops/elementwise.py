@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from engine.backend import get_array_module
@@ -220,6 +221,7 @@ class _Extremum(Function):
     """maximum / minimum: the larger (smaller) input gets the gradient, ties split it in half."""
 
     pick_first: Any = None
+    beats: Any = None  # a wins over b (strictly; NaN never wins)
 
     def forward(self, a: Any, b: Any) -> Any:
         self.a, self.b = a, b
@@ -227,7 +229,7 @@ class _Extremum(Function):
 
     def backward(self, g: Any) -> tuple:
         xp = get_array_module(g)
-        wins = type(self).pick_first(xp, self.a, self.b) == self.a
+        wins = type(self).beats(self.a, self.b)
         tie = self.a == self.b
         share_a = xp.where(tie, 0.5, wins.astype(g.dtype)).astype(g.dtype, copy=False)
         ga = unbroadcast(g * share_a, self.a.shape) if self.needs_input_grad[0] else None
@@ -237,10 +239,12 @@ class _Extremum(Function):
 
 class Maximum(_Extremum):
     pick_first = staticmethod(lambda xp, a, b: xp.maximum(a, b))
+    beats = staticmethod(operator.gt)
 
 
 class Minimum(_Extremum):
     pick_first = staticmethod(lambda xp, a, b: xp.minimum(a, b))
+    beats = staticmethod(operator.lt)
 
 
 class Where(Function):

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
+from engine.ops.util import unbroadcast
 
 
 def _classes_last(a: Any) -> Any:
@@ -152,8 +153,6 @@ class BCEWithLogits(Function):
         return total.astype(x.dtype)
 
     def backward(self, g: Any) -> tuple:
-        from engine.ops.util import unbroadcast
-
         xp = get_array_module(g)
         x, y = self.x, self.y
         if self.reduction == "mean":

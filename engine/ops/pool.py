@@ -6,7 +6,7 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
-from engine.ops.conv import Pads, pad_nchw
+from engine.ops.conv import Pads, offset_view, pad_nchw
 
 Pair = tuple[int, int]
 
@@ -35,13 +35,6 @@ def _is_tiling(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pa
     """Windows that tile the input without overlap or padding: pool by a reshape."""
     return (kernel == stride and padding == (0, 0) and dilation == (1, 1)
             and x_shape[2] >= kernel[0] and x_shape[3] >= kernel[1])
-
-
-def offset_view(a: Any, i: int, j: int, stride: Pair, dilation: Pair, out_hw: Pair) -> Any:
-    """The (N, C, OH, OW) strided view of the elements at kernel offset (i, j) of every window."""
-    r0, c0 = i * dilation[0], j * dilation[1]
-    return a[:, :, r0:r0 + stride[0] * (out_hw[0] - 1) + 1:stride[0],
-             c0:c0 + stride[1] * (out_hw[1] - 1) + 1:stride[1]]
 
 
 class MaxPool2d(Function):

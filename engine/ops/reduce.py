@@ -51,6 +51,13 @@ def _kept_size(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> int:
     return size
 
 
+def _drop_reduced(out: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+    """A result reduced with keepdims=True, without the reduced dims unless keepdim."""
+    if keepdim:
+        return out
+    return out.reshape(()) if axes is None else out.squeeze(axis=axes)
+
+
 class AMax(Function):
     """amax / amin and full max(): the gradient is shared evenly between tied extrema."""
 
@@ -60,9 +67,7 @@ class AMax(Function):
         out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
         self.mask = a == out
         self.in_shape, self.axes, self.keepdim = a.shape, axes, keepdim
-        if keepdim:
-            return out
-        return out.reshape(()) if axes is None else out.squeeze(axis=axes)
+        return _drop_reduced(out, axes, keepdim)
 
     def backward(self, g: Any) -> Any:
         g = expand_reduced(g, self.in_shape, self.axes, self.keepdim)
@@ -119,10 +124,7 @@ class LogSumExp(Function):
         shifted = xp.exp(a - peak)
         total = shifted.sum(axis=axes, keepdims=True)
         self.softmax = shifted / total
-        out = xp.log(total) + peak
-        if keepdim:
-            return out
-        return out.reshape(()) if axes is None else out.squeeze(axis=axes)
+        return _drop_reduced(xp.log(total) + peak, axes, keepdim)
 
     def backward(self, g: Any) -> Any:
         return expand_reduced(g, self.in_shape, self.axes, self.keepdim) * self.softmax

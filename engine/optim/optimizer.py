@@ -15,6 +15,7 @@ from engine.grad_mode import enable_grad
 from engine.tensor import Tensor
 
 _TMP = 9  # scratch slot the helpers below use for their own temporaries
+_LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's wording of the errors
 
 
 class OptimizerStateError(CheckpointError, ValueError):
@@ -125,6 +126,14 @@ class Optimizer:
         raise NotImplementedError
 
     # ----- helpers for subclasses ------------------------------------------------------------
+    @staticmethod
+    def _check_nonnegative(**values: float) -> None:
+        """Raise PyTorch's "Invalid ... value" ValueError for the first negative hyperparameter."""
+        for name, value in values.items():
+            if value < 0.0:
+                label = _LABELS.get(name, f"{name} value")
+                raise ValueError(f"Invalid {label}: {value}")
+
     def _buffer(self, like: Any, slot: int = 0) -> Any:
         """A scratch array shaped like `like`, reused across steps and same-shaped parameters."""
         key = (like.shape, like.dtype.str, backend.device_of(like), slot)

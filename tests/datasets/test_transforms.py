@@ -138,3 +138,5 @@ def test_per_sample_randomness_comes_from_rng_scope(batch):
 def test_repr_names_arguments():
     assert repr(T.Normalize((0.5,), (0.2,))) == "Normalize(mean=[0.5], std=[0.2], inplace=False)"
     assert "RandomCrop(size=(28, 28), padding=(4, 4, 4, 4)" in repr(T.RandomCrop(28, padding=4))
+
+

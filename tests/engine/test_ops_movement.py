@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import check_op
+from helpers import check_op, lib_of
 
 import engine as en
-import engine.nn.functional as F
-
-
-def _lib(t):
-    """The library a tensor belongs to, so one lambda serves both."""
-    return en if isinstance(t, en.Tensor) else __import__("torch")
-
 
 SHAPE_OPS = {
     "reshape": ((2, 3, 4), lambda a: a.reshape(4, -1)),
@@ -71,12 +64,12 @@ GETITEM = {
     "ellipsis": lambda a: a[..., 1],
     "ellipsis_none": lambda a: a[1, ..., None],
     "int_array_repeats": lambda a: a[[0, 2, 0, 0]],
-    "int_array_2d": lambda a: a[_lib(a).tensor([[0, 1], [3, 3]])],
+    "int_array_2d": lambda a: a[lib_of(a).tensor([[0, 1], [3, 3]])],
     "int_array_pair": lambda a: a[[0, 1, 1], [2, 2, 0]],
     "int_array_and_slice": lambda a: a[1:, [0, 0, 3]],
-    "tensor_index": lambda a: a[_lib(a).tensor([3, 1, 3])],
+    "tensor_index": lambda a: a[lib_of(a).tensor([3, 1, 3])],
     "bool_mask": lambda a: a[a > 0],
-    "bool_row_mask": lambda a: a[_lib(a).tensor([True, False, True, True])],
+    "bool_row_mask": lambda a: a[lib_of(a).tensor([True, False, True, True])],
     "all": lambda a: a[:],
 }
 
@@ -133,18 +126,18 @@ CAT_CASES = [
 
 @pytest.mark.parametrize("shapes, dim", CAT_CASES, ids=str)
 def test_cat(shapes, dim: int, backend: str) -> None:
-    check_op(shapes, lambda *ts: _lib(ts[0]).cat(list(ts), dim=dim), device=backend)
+    check_op(shapes, lambda *ts: lib_of(ts[0]).cat(list(ts), dim=dim), device=backend)
 
 
 @pytest.mark.parametrize("dim", [0, 1, -1, 2])
 def test_stack(dim: int, backend: str) -> None:
-    check_op([(2, 3), (2, 3), (2, 3)], lambda *ts: _lib(ts[0]).stack(ts, dim=dim), device=backend)
+    check_op([(2, 3), (2, 3), (2, 3)], lambda *ts: lib_of(ts[0]).stack(ts, dim=dim), device=backend)
 
 
 def test_cat_stack_non_contiguous_and_partial_grad() -> None:
-    check_op([(2, 3), (2, 3)], lambda a, b: _lib(a).cat([a, b], 1), layout="transposed")
-    check_op([(2, 3), (2, 3)], lambda a, b: _lib(a).stack([a, b]), requires_grad=[False, True])
-    check_op([(), ()], lambda a, b: _lib(a).stack([a, b]))
+    check_op([(2, 3), (2, 3)], lambda a, b: lib_of(a).cat([a, b], 1), layout="transposed")
+    check_op([(2, 3), (2, 3)], lambda a, b: lib_of(a).stack([a, b]), requires_grad=[False, True])
+    check_op([(), ()], lambda a, b: lib_of(a).stack([a, b]))
 
 
 PADS = [(1, 2), (0, 1, 2, 0), (1, 1, 1, 1, 1, 1), (-1, 2), (2, -1, 0, 1)]
@@ -153,8 +146,7 @@ PADS = [(1, 2), (0, 1, 2, 0), (1, 1, 1, 1, 1, 1), (-1, 2), (2, -1, 0, 1)]
 @pytest.mark.parametrize("pad", PADS, ids=str)
 def test_pad(pad: tuple, backend: str) -> None:
     def fn(a):
-        mod = F if isinstance(a, en.Tensor) else __import__("torch").nn.functional
-        return mod.pad(a, pad, value=0.5)
+        return lib_of(a).nn.functional.pad(a, pad, value=0.5)
 
     check_op([(2, 3, 4)], fn, device=backend)
 
@@ -179,7 +171,7 @@ def test_matmul(shapes: tuple, backend: str) -> None:
 
 def test_matmul_forms_and_non_contiguous() -> None:
     check_op([(3, 4), (4, 5)], lambda a, b: a.matmul(b), layout="transposed")
-    check_op([(3, 4), (4, 5)], lambda a, b: _lib(a).matmul(a, b), layout="strided")
+    check_op([(3, 4), (4, 5)], lambda a, b: lib_of(a).matmul(a, b), layout="strided")
     check_op([(3, 4), (4, 5)], lambda a, b: a @ b, requires_grad=[False, True])
     check_op([(3, 4), (5, 4)], lambda a, b: a @ b.T)
 
@@ -197,7 +189,7 @@ def test_chained_graph_matches_torch() -> None:
     """A small MLP-like graph mixing many ops, checked end to end."""
 
     def net(x, w1, w2):
-        lib = _lib(x)
+        lib = lib_of(x)
         h = (x @ w1).relu() + (x @ w1).sigmoid() * 0.5
         h = lib.cat([h, h[:, :1] ** 2], dim=1)
         return (h @ w2).log_softmax(dim=-1).mean(0).sum() + h.var() - h.amax(dim=0).sum()
