@@ -62,6 +62,8 @@ class Transform:
 
 def supports_batch(transform: Callable | None) -> bool:
     """True when transform is None or one of these Transforms (so apply_batch exists)."""
+    if isinstance(transform, Compose):  # a plain callable inside has no batched path
+        return all(supports_batch(t) for t in transform.transforms)
     return transform is None or isinstance(transform, Transform)
 
 

@@ -140,3 +140,16 @@ def test_repr_names_arguments():
     assert "RandomCrop(size=(28, 28), padding=(4, 4, 4, 4)" in repr(T.RandomCrop(28, padding=4))
 
 
+
+def test_compose_with_plain_callable_falls_back_to_per_sample(batch, tmp_path):
+    from datasets import DataLoader, IDXDataset, write_idx
+
+    plain = T.Compose([T.ToTensor(), lambda x: x * 2])
+    assert not T.supports_batch(plain)
+    assert T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda x: x * 2)]))
+    write_idx(tmp_path / "images", batch)
+    write_idx(tmp_path / "labels", np.arange(len(batch), dtype=np.uint8))
+    dataset = IDXDataset(tmp_path / "images", tmp_path / "labels", transform=plain)
+    images, _ = next(iter(DataLoader(dataset, batch_size=4)))
+    expected = np.stack([plain(img) for img in batch[:4]])
+    np.testing.assert_array_equal(images.numpy(), expected)
