@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -18,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from engine.errors import DataError
+from engine.fileio import atomic_write
 
 __all__ = ["DownloadError", "check_digest", "download_file", "download_files"]
 
@@ -53,9 +53,8 @@ def check_digest(path: str | os.PathLike, digest: str) -> bool:
 def _fetch(url: str, dest: Path, digest: str | None, timeout: float, progress: bool) -> None:
     """Download url to dest through a temporary file; raise DownloadFailed on any problem."""
     h = hashlib.new(_algorithm(digest)) if digest else None
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name + ".", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with atomic_write(dest) as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             length = resp.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             got = 0
@@ -67,21 +66,17 @@ def _fetch(url: str, dest: Path, digest: str | None, timeout: float, progress: b
                     if h is not None:
                         h.update(chunk)
                     bar.update(len(chunk))
-        # http.client returns a short body without complaint when the peer hangs up early.
-        if total is not None and got != total:
-            raise DownloadFailed(f"connection closed after {got} of {total} bytes")
-        if h is not None and h.hexdigest() != digest.lower():
-            raise DownloadFailed(f"checksum mismatch: {h.name} {h.hexdigest()}, expected {digest}")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is meant to be shared
-        os.replace(tmp, dest)
+            # http.client returns a short body without complaint when the peer hangs up early.
+            if total is not None and got != total:
+                raise DownloadFailed(f"connection closed after {got} of {total} bytes")
+            if h is not None and h.hexdigest() != digest.lower():
+                raise DownloadFailed(
+                    f"checksum mismatch: {h.name} {h.hexdigest()}, expected {digest}")
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # URLError wraps the socket error in .reason; HTTPError's str() has the status code.
         wrapped = isinstance(exc, urllib.error.URLError)
         wrapped = wrapped and not isinstance(exc, urllib.error.HTTPError)
         raise DownloadFailed(str(exc.reason if wrapped else exc) or type(exc).__name__) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[str],

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from engine.errors import DataError
+from engine.fileio import atomic_write
 
 # Type code -> big-endian NumPy dtype (the IDX spec's six element types).
 IDX_TYPES: dict[int, np.dtype] = {
@@ -197,9 +197,8 @@ def _gz_cache(header: IDXHeader, cache_dir: str | os.PathLike | None) -> Path:
     if target.exists() and target.stat().st_size == total:
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=target.name + ".", suffix=".part")
     try:
-        with os.fdopen(fd, "wb") as out, gzip.open(src, "rb") as f:
+        with atomic_write(target) as out, gzip.open(src, "rb") as f:
             written = 0
             while written < total:
                 chunk = f.read(min(_CHUNK, total - written))
@@ -209,12 +208,8 @@ def _gz_cache(header: IDXHeader, cache_dir: str | os.PathLike | None) -> Path:
                 written += len(chunk)
             # Reading one byte past the bound reaches gzip's end, which checks the CRC.
             _check_size(header, written - header.offset + len(f.read(1)))
-        os.replace(tmp, target)
     except _READ_ERRORS as exc:
         raise _read_error(src, exc) from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
@@ -267,17 +262,11 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, compress: bool | None 
     header = idx_header(array.dtype, array.shape)
     compress = is_gzip(path) if compress is None else compress
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            f = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
-            f.write(header)
-            f.write(memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8)))
-            if compress:
-                f.close()
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a data file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as raw:
+        # No name in the gzip header: the temp name would make equal data give unequal bytes.
+        f = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) if compress else raw
+        f.write(header)
+        f.write(memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8)))
+        if compress:
+            f.close()
     return path

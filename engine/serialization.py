@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zlib
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from engine import backend
 from engine.errors import CheckpointError
+from engine.fileio import atomic_path
 from engine.tensor import Tensor
 
 FORMAT = "engine"
@@ -38,27 +38,14 @@ def save(obj: Any, f: str | os.PathLike) -> None:
     metadata = {"format": FORMAT, "version": str(VERSION),
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
                 "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp",
-                                   dir=folder)
+        with atomic_path(path, fsync=True) as tmp:
+            from safetensors.numpy import save_file
+
+            save_file(encoder.arrays, tmp, metadata=metadata)
+            _sort_metadata(tmp)
     except OSError as exc:
         raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        from safetensors.numpy import save_file
-
-        save_file(encoder.arrays, tmp, metadata=metadata)
-        _sort_metadata(tmp)
-        with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name changes
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
-        raise
 
 
 def _sort_metadata(path: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import CheckpointError
+from engine.fileio import atomic_write
 
 METRIC_COLUMNS = ("kind", "epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc",
                   "test_loss", "test_acc", "lr", "epoch_seconds", "samples_per_s")
@@ -22,12 +23,8 @@ METRIC_COLUMNS = ("kind", "epoch", "step", "train_loss", "train_acc", "val_loss"
 
 def write_atomic(path: Path, text: str) -> None:
     """Write text to path via a temp file and a rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_write(path, "w", fsync=True, encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class RunDir:
