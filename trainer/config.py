@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from engine.errors import ConfigError
 from trainer import schema, signatures
 from trainer.schema import OPEN_SECTIONS, RESUMABLE_KEYS, Config
+from trainer.suggest import did_you_mean
 from trainer.yaml_source import parse_override, parse_yaml, read_yaml, where
 
 __all__ = ["Config", "config_hash", "diff", "dump", "from_dict", "load", "to_dict"]
@@ -163,14 +163,14 @@ def _build(cls: type, raw: Any, prefix: str, marks: dict[str, str]) -> Any:
 
 
 def _suggest(key: str, names: list[str], prefix: str) -> str:
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    if close:
-        return f"; did you mean '{prefix}{close[0]}'?"
+    hint = did_you_mean(key, names, prefix)
+    if hint:
+        return f"; {hint}"
     # A key in the wrong section: point at the section that has it.
     for f in dataclasses.fields(Config):
         sub = get_type_hints(Config)[f.name]
         if dataclasses.is_dataclass(sub) and key in {g.name for g in dataclasses.fields(sub)}:
-            return f"; did you mean '{f.name}.{key}'?"
+            return f"; {did_you_mean(key, [key], f'{f.name}.')}"
     return f"; allowed keys here: {', '.join(prefix + n for n in names)}"
 
 
@@ -197,8 +197,8 @@ def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) ->
                           f", got {value!r}") from None
     choices = rules.get("choices")
     if choices is not None and out not in choices:
-        close = difflib.get_close_matches(str(out), [str(c) for c in choices], n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(out, choices)
+        hint = f" ({hint})" if hint else ""
         label = {"data.dataset": "dataset", "optimizer.name": "optimizer",
                  "scheduler.name": "scheduler"}.get(key, "value")
         raise ConfigError(f"{where(marks, key)}: {key}: unknown {label} '{out}'; choose one of: "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from typing import Any
 
 from engine.errors import ConfigError
 from trainer.schema import OPTIMIZERS, SCHEDULERS
+from trainer.suggest import did_you_mean
 from trainer.yaml_source import where
 
 # Arguments the trainer supplies itself, never the config.
@@ -50,8 +50,8 @@ def check(cfg: Any, marks: dict[str, str]) -> None:
 
     name = cfg.model.name
     if ":" not in name and name not in registry:
-        close = difflib.get_close_matches(name, list(registry), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        hint = did_you_mean(name, registry)
+        hint = f" ({hint})" if hint else ""
         raise ConfigError(
             f"{where(marks, 'model.name')}: model.name: unknown model '{name}'; choose one of: "
             f"{', '.join(sorted(registry))}, or 'package.module:Class'{hint}")
@@ -85,8 +85,7 @@ def _check_args(section: str, cls: Any, kwargs: dict[str, Any], marks: dict[str,
             if takes_any:
                 out[key] = value
                 continue
-            close = difflib.get_close_matches(key, list(allowed) + list(own), n=1)
-            hint = (f"did you mean '{section}.{close[0]}'?" if close else
+            hint = (did_you_mean(key, list(allowed) + list(own), f"{section}.") or
                     f"{cls.__name__} takes: {', '.join(list(own) + list(allowed)) or 'nothing'}")
             raise ConfigError(f"{where(marks, dotted)}: unknown key '{dotted}' for "
                               f"{cls.__name__}; {hint}")

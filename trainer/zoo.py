@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from engine import nn
 from engine.errors import ConfigError
+from trainer.suggest import did_you_mean
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 
@@ -109,8 +109,8 @@ def build_model(name_or_import_path: str, **kwargs: Any) -> nn.Module:
     elif name in MODELS:
         factory = MODELS[name]
     else:
-        close = difflib.get_close_matches(name, list_models(), n=1)
-        hint = f" Did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(name, list_models())
+        hint = f" {hint[0].upper()}{hint[1:]}" if hint else ""  # a sentence of its own here
         raise ConfigError(f"unknown model '{name}': choose one of {', '.join(list_models())}, or "
                           f"give an import path 'package.module:Class'.{hint}")
     try:
