@@ -13,9 +13,12 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from trainer.runs import RunDir
 
 MODEL_FILE, OPTIM_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
 
@@ -156,3 +159,19 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
             raise CheckpointError(f"{file} cannot be read ({type(exc).__name__}: {exc}); the "
                                   "file is truncated or corrupt, use another checkpoint") from None
     return out
+
+
+def load_run(target: str | Path, which: str = "last",
+             overrides: list[str] | tuple[str, ...] = ()) -> tuple[RunDir, dict[str, Any], Any]:
+    """(run, checkpoint, config) for a run directory's checkpoints/<which> or a checkpoint folder.
+
+    The config is the run's stored config.yaml with the dotted overrides applied.
+    """
+    from trainer import config as config_mod
+    from trainer.runs import RunDir
+
+    target = Path(target)
+    is_run = (target / "config.yaml").is_file()
+    ckpt = load_checkpoint(target, which) if is_run else load_checkpoint(target)
+    run = RunDir.open(target if is_run else run_dir_of(ckpt["path"]))
+    return run, ckpt, config_mod.load(run.config_path, overrides)

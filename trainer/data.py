@@ -36,20 +36,34 @@ def data_root(cfg: Any, run_dir: Path | None) -> Path:
     return Path(cfg.data.root).expanduser()
 
 
+def dataset_class(dataset: str) -> Any:
+    """The datasets class for a config data.dataset name (the synthetic set is MNIST-shaped)."""
+    import datasets
+
+    return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+            "kmnist": datasets.KMNIST, "synthetic": datasets.MNIST}[dataset]
+
+
+def class_names(dataset: str) -> list[str]:
+    """Class names of a config data set; the synthetic set's are its digits as strings."""
+    if dataset == "synthetic":
+        return [str(i) for i in range(10)]
+    return list(dataset_class(dataset).classes)
+
+
 def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
     import datasets
 
     root = data_root(cfg, run_dir)
+    cls = dataset_class(cfg.data.dataset)
     if cfg.data.dataset == "synthetic":
         if not (root / "t10k-labels-idx1-ubyte").is_file():
             # Same arguments, same bytes: a resumed or evaluated run regenerates identical data.
             datasets.make_synthetic_idx(root, n_train=cfg.data.synthetic_train,
                                         n_test=cfg.data.synthetic_test, seed=cfg.seed)
-        ds = datasets.MNIST(root, train=train, download=False)
-        ds.classes = [str(i) for i in range(10)]
+        ds = cls(root, train=train, download=False)
+        ds.classes = class_names("synthetic")
         return ds
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
-           "kmnist": datasets.KMNIST}[cfg.data.dataset]
     try:
         return cls(root, train=train, download=cfg.data.download)
     except DataError as exc:

@@ -8,8 +8,7 @@ from typing import Any
 
 from engine.errors import DataError
 from trainer import checkpoint as ckpt_io
-from trainer import config as config_mod
-from trainer.runs import RunDir, write_atomic
+from trainer.runs import write_atomic
 
 
 def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
@@ -19,11 +18,7 @@ def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
     from trainer.data import build_data
     from trainer.loop import evaluate
 
-    target = Path(target)
-    is_run = (target / "config.yaml").is_file()
-    ckpt = ckpt_io.load_checkpoint(target, which) if is_run else ckpt_io.load_checkpoint(target)
-    run = RunDir.open(target if is_run else ckpt_io.run_dir_of(ckpt["path"]))
-    cfg = config_mod.load(run.config_path, overrides)
+    run, ckpt, cfg = ckpt_io.load_run(target, which, overrides)
     check_device(cfg.device)
     data = build_data(cfg, run.path)
     loader = data.test if split == "test" else data.val

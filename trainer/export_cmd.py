@@ -40,13 +40,9 @@ def preprocessing_of(cfg: Any) -> dict[str, Any]:
 
 def classes_of(cfg: Any) -> list[str]:
     """Class names of the run's data set (synthetic data: the digits as strings)."""
-    import datasets
+    from trainer.data import class_names
 
-    if cfg.data.dataset == "synthetic":
-        return [str(i) for i in range(10)]
-    cls = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
-           "kmnist": datasets.KMNIST}[cfg.data.dataset]
-    return list(cls.classes)
+    return class_names(cfg.data.dataset)
 
 
 def export_run(target: str | Path, which: str = "last", format: str = "script",
@@ -54,17 +50,10 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
     import engine
     import engine.export as ex
-    from trainer import checkpoint as ckpt_io
-    from trainer import config as config_mod
-    from trainer.runs import RunDir
-
-    target = Path(target)
-    is_run = (target / "config.yaml").is_file()
-    ckpt = ckpt_io.load_checkpoint(target, which) if is_run else ckpt_io.load_checkpoint(target)
-    run = RunDir.open(target if is_run else ckpt_io.run_dir_of(ckpt["path"]))
-    cfg = config_mod.load(run.config_path)
     from trainer import zoo
+    from trainer.checkpoint import load_run
 
+    run, ckpt, cfg = load_run(target, which)
     model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
     model.load_state_dict(ckpt["model"])
     example = engine.zeros(2, 1, 28, 28)
