@@ -82,16 +82,33 @@ class _OnnxRunner:
         self.classes = json.loads(props.get("classes", "null"))
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = self.session.get_inputs()[0].shape
+        self.last_op = _onnx_last_op(path)
 
     def predict_proba(self, raw: np.ndarray) -> np.ndarray:
-        import numpy as np
-
-        from engine.export.script import preprocess
+        from engine.export.script import preprocess, probabilities
 
         x = preprocess(raw, self.preprocessing, self.input_shape[1:])
         out = self.session.run(None, {self.input_name: x})[0]
-        e = np.exp(out - out.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return probabilities(out, self.last_op)
+
+
+# ONNX op types whose output is already (log-)probabilities, in the script graph's op names.
+_ONNX_OPS = {"Softmax": "softmax", "LogSoftmax": "log_softmax"}
+
+
+def _onnx_last_op(path: Path) -> str:
+    """The op that produces an ONNX model's output, named as in a script graph where they agree."""
+    from engine.errors import ExportError
+
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("running an .onnx file needs onnx to read its graph: "
+                          "pip install onnx") from None
+    graph = onnx.load(str(path), load_external_data=False).graph
+    output = graph.output[0].name
+    op = next((n.op_type for n in reversed(graph.node) if output in n.output), "")
+    return _ONNX_OPS.get(op, op)
 
 
 def read_images(path: str | Path) -> np.ndarray:

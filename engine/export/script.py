@@ -92,17 +92,24 @@ class ScriptModule:
     def predict_proba(self, raw: Any) -> np.ndarray:
         """Class probabilities for raw images: preprocess, run, softmax unless already applied."""
         out = self(self.preprocess(raw))
-        last = self.graph["nodes"][-1]["op"] if self.graph["nodes"] else ""
-        if last == "softmax":
-            return out
-        if last == "log_softmax":
-            return np.exp(out)
-        e = np.exp(out - out.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return probabilities(out, self.graph["nodes"][-1]["op"] if self.graph["nodes"] else "")
 
     def __repr__(self) -> str:
         ops = ", ".join(n["op"] for n in self.graph["nodes"])
         return f"ScriptModule(input={self.input_spec['shape']}, ops=[{ops}])"
+
+
+def probabilities(out: np.ndarray, last_op: str) -> np.ndarray:
+    """Class probabilities from a model's output, given the graph op that produced it.
+
+    softmax: already probabilities; log_softmax: exponentiated; anything else is taken as logits.
+    """
+    if last_op == "softmax":
+        return out
+    if last_op == "log_softmax":
+        return np.exp(out)
+    e = np.exp(out - out.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def preprocess(raw: Any, preprocessing: dict, shape: list) -> np.ndarray:

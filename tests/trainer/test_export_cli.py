@@ -74,3 +74,30 @@ def test_export_errors_are_one_line(tmp_path):
     images = tmp_path / "x.idx"
     result = CliRunner().invoke(app, ["predict", str(bad), str(images)])
     assert result.exit_code == 1 and "truncated" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "script"])
+@pytest.mark.parametrize("head", ["softmax", "log_softmax"])
+def test_predict_probabilities_of_a_model_ending_in_softmax(tmp_path, fmt, head):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    import engine as en
+    from datasets.idx import write_idx
+    from engine import nn
+
+    en.manual_seed(0)
+    last = nn.Softmax(dim=1) if head == "softmax" else nn.LogSoftmax(dim=1)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10), last).eval()
+    prep = {"input": {"dtype": "uint8", "shape": [28, 28]}, "scale": 1 / 255, "mean": [0.5],
+            "std": [0.25]}
+    path = tmp_path / ("m.onnx" if fmt == "onnx" else "m.safetensors")
+    en.export.export(model, en.zeros(2, 1, 28, 28), path, fmt, prep, [str(i) for i in range(10)])
+    raw = np.random.default_rng(0).integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    images = write_idx(tmp_path / "x-idx3-ubyte", raw)
+    x = ((raw.astype(np.float32) / 255 - 0.5) / 0.25)[:, None]
+    with en.no_grad():
+        out = model(en.tensor(x)).numpy()
+    expected = out if head == "softmax" else np.exp(out)
+    report = predict_file(path, images, top_k=10)
+    found = np.take_along_axis(report["probs"], np.argsort(report["top"], axis=1), axis=1)
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-6)
