@@ -1,5 +1,4 @@
 """engine: tensors with automatic differentiation on NumPy (CPU) and CuPy (GPU), PyTorch-style."""
-# ruff: noqa: F401 - this module re-exports the public API (its __all__ is built below)
 
 from __future__ import annotations
 
@@ -81,12 +80,13 @@ def _unary(method: str) -> Any:
 
 
 # Function forms of Tensor methods: engine.exp(x), engine.sum(x, dim=1), ...
-for _name in ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
-              "clip", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var", "std",
-              "logsumexp", "reshape", "flatten", "transpose", "permute", "unsqueeze", "squeeze",
-              "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add", "sub", "mul",
-              "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill", "t", "all", "any",
-              "floor_divide", "remainder"):
+_FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
+                   "clip", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var",
+                   "std", "logsumexp", "reshape", "flatten", "transpose", "permute", "unsqueeze",
+                   "squeeze", "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add",
+                   "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill",
+                   "t", "all", "any", "floor_divide", "remainder")
+for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name
 
@@ -104,4 +104,22 @@ def allclose(a: Tensor, b: Tensor, rtol: builtins.float = 1e-5,
     return np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
 
 
-__all__ = [n for n in dir() if not n.startswith("_")]
+# What `from engine import *` binds. engine.float, engine.int and engine.bool stay attributes only,
+# so a star import never shadows the builtins.
+__all__ = [
+    # tensors and devices
+    "Tensor", "Device", "device", "is_tensor", "allclose",
+    # factories
+    "arange", "as_tensor", "cat", "concat", "empty", "from_numpy", "full", "full_like", "linspace",
+    "maximum", "minimum", "ones", "ones_like", "rand", "randint", "randn", "randperm", "stack",
+    "tensor", "where", "zeros", "zeros_like",
+    # dtypes
+    "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",
+    "long", "uint8", "bool_",
+    # autograd mode, randomness, files
+    "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
+    "manual_seed", "seed", "get_rng_state", "set_rng_state", "save", "load",
+    # errors
+    "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
+    *_FUNCTION_FORMS,
+]

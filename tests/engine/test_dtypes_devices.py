@@ -134,3 +134,21 @@ def test_broadcast_error_and_item_errors() -> None:
     with pytest.raises(RuntimeError, match="cannot be converted to Scalar"):
         en.zeros(2).item()
     assert en.tensor([[2.5]]).item() == 2.5 and float(en.tensor(1.5)) == 1.5
+
+
+def test_star_import_brings_the_api_and_keeps_builtins() -> None:
+    namespace: dict = {}
+    exec("from engine import *", namespace)
+    assert "float" not in namespace and "int" not in namespace and "bool" not in namespace
+    for junk in ("annotations", "builtins", "importlib", "Any", "np"):
+        assert junk not in namespace, junk
+    for name in ("Tensor", "tensor", "zeros", "ones", "randn", "arange", "float32", "float64",
+                 "int64", "long", "double", "half", "dtype", "device", "no_grad", "manual_seed",
+                 "cat", "stack", "exp", "is_tensor", "save", "load"):
+        assert name in namespace, name
+    assert namespace["tensor"] is en.tensor and namespace["device"] is en.device
+    exec("x = float('1.5') + int('2'); b = bool(0)", namespace)
+    assert namespace["x"] == 3.5 and namespace["b"] is False
+    assert en.float is en.float32 and en.int is en.int32 and en.bool is en.bool_
+    assert all(hasattr(en, name) for name in en.__all__)
+    assert len(set(en.__all__)) == len(en.__all__)
