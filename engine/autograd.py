@@ -55,7 +55,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
             node._check_saved()
             if node._pre_hooks:
                 for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
-                    result = hook(root._wrap_grad(g))
+                    result = hook(root._wrap(g))
                     if result is not None:
                         g = result.data
             in_grads = node.backward(g)

@@ -150,14 +150,14 @@ class AccumulateGrad:
         leaf = self.variable
         if leaf._hooks:
             for hook in tuple(leaf._hooks.values()):  # a hook may remove itself
-                result = hook(leaf._wrap_grad(grad))
+                result = hook(leaf._wrap(grad))
                 if result is not None:
                     grad, owned = result.data, False
         if grad.dtype != leaf.data.dtype:
             grad, owned = grad.astype(leaf.data.dtype), True
         if leaf.grad is None:
             # A copy unless the array is ours alone: .grad may be changed in place (zero_, step).
-            leaf.grad = leaf._wrap_grad(grad if owned and grad.base is None else grad.copy())
+            leaf.grad = leaf._wrap(grad if owned and grad.base is None else grad.copy())
         else:
             leaf.grad.data = leaf.grad.data + grad
 

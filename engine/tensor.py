@@ -41,6 +41,35 @@ class Device:
         return hash(str(self))
 
 
+def _is_dtype(arg: Any) -> bool:
+    return isinstance(arg, dtypes.dtype | np.dtype) or (isinstance(arg, type)
+                                                         and issubclass(arg, np.generic))
+
+
+def parse_to_args(args: tuple, kwargs: dict) -> tuple[str | None, np.dtype | None]:
+    """The (device, NumPy dtype) asked of Tensor.to and Module.to, each None when not given.
+
+    Takes PyTorch's forms: to(device), to(dtype), to(device, dtype), to(tensor) for its device and
+    dtype, and device=/dtype= keywords (non_blocking= is accepted and has no effect). A dtype is an
+    engine dtype, a NumPy dtype or a NumPy scalar type (np.float16); a device is a string or Device.
+    """
+    device, dtype = kwargs.get("device"), kwargs.get("dtype")
+    unknown = kwargs.keys() - {"device", "dtype", "non_blocking"}
+    if unknown:
+        raise TypeError(f"to() got an unexpected keyword argument '{min(unknown)}'")
+    for arg in args:
+        if isinstance(arg, Tensor):
+            device, dtype = arg._device, arg.data.dtype
+        elif _is_dtype(arg):
+            dtype = arg
+        else:
+            device = arg
+    np_dtype = None
+    if dtype is not None:
+        np_dtype = dtypes.from_numpy_dtype(dtypes.to_numpy_dtype(dtype)).np  # unsupported: raise
+    return (backend.normalize_device(device) if device is not None else None), np_dtype
+
+
 class RemovableHandle:
     """Returned by register_hook (and Module's register_*_hook); remove() unregisters the hook."""
 
@@ -118,7 +147,9 @@ class Tensor(TensorOps, InplaceOps):
     def _version(self, value: int) -> None:
         self._vc[0] = value
 
-    def _wrap_grad(self, array: Any) -> Tensor:
+    def _wrap(self, array: Any) -> Tensor:
+        """A plain Tensor around array on self's device: how methods build results, so a result is
+        never a subclass such as Parameter (Function.apply's outputs are not either)."""
         return Tensor._from_array(array, self._device)
 
     # ----- attributes -------------------------------------------------------------------
@@ -232,22 +263,15 @@ class Tensor(TensorOps, InplaceOps):
         self.requires_grad = requires_grad
         return self
 
-    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+    def to(self, *args: Any, copy: bool = False, **kwargs: Any) -> Tensor:
         """Move to a device and/or cast to a dtype: to('cuda'), to(engine.float64), to(other)."""
-        device, dtype = kwargs.get("device"), kwargs.get("dtype")
-        for arg in args:
-            if isinstance(arg, Tensor):
-                device, dtype = arg._device, arg.dtype
-            elif isinstance(arg, dtypes.dtype | np.dtype) or arg in (np.float32, np.float64):
-                dtype = arg
-            else:
-                device = arg
+        dev, np_dtype = parse_to_args(args, kwargs)
         out = self
-        if dtype is not None and (np_dtype := dtypes.to_numpy_dtype(dtype)) != self.data.dtype:
+        if np_dtype is not None and np_dtype != self.data.dtype:
             out = out._cast(np_dtype)
-        if device is not None and (dev := backend.normalize_device(device)) != self._device:
+        if dev is not None and dev != self._device:
             out = out._to_device(dev)
-        return out
+        return out.clone() if copy and out is self else out
 
     def _to_device(self, device: str) -> Tensor:
         from engine.ops.movement import ToDevice

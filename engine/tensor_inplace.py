@@ -38,7 +38,7 @@ class InplaceOps:
         if _GradState.enabled:
             # The op must see the old values even after we overwrite them below.
             old = self.data.copy() if saves_self else self.data
-            alias = type(self)._from_array(old, self._device)
+            alias = self._wrap(old)
             alias.requires_grad, alias.grad_fn, alias._node = (self.requires_grad, self.grad_fn,
                                                                self._node)
             result = compute(alias)
@@ -105,7 +105,7 @@ class InplaceOps:
         from engine.tensor import Tensor
 
         idx = self._convert_index(index)
-        value = value if isinstance(value, Tensor) else type(self)._from_array(
-            backend.array_module(self._device).asarray(value, dtype=self.data.dtype), self._device)
+        value = value if isinstance(value, Tensor) else self._wrap(
+            backend.array_module(self._device).asarray(value, dtype=self.data.dtype))
         self._inplace(lambda t: IndexPut.apply(t, value.to(self.dtype), index=idx),
                       saves_self=False)

@@ -44,7 +44,7 @@ class TensorOps(ShapeOps):
     # ----- operand handling -------------------------------------------------------------
     def _tensor_like(self, value: Any, dtype: np.dtype) -> Tensor:
         xp = backend.array_module(self._device)
-        return type(self)._from_array(xp.asarray(value, dtype=dtype), self._device)
+        return self._wrap(xp.asarray(value, dtype=dtype))
 
     def _coerce(self, other: Any) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of PyTorch's promoted dtype, on self's device."""
@@ -103,7 +103,7 @@ class TensorOps(ShapeOps):
         """Elementwise floor(self / other), rounding toward -inf (no gradient)."""
         a, b = self._coerce(other)
         xp = backend.array_module(self._device)
-        return type(self)._from_array(xp.floor_divide(a.data, b.data), self._device)
+        return self._wrap(xp.floor_divide(a.data, b.data))
 
     def remainder(self, other: Any) -> Tensor:
         """Python-style modulus self - floor(self / other) * other (sign of other)."""
@@ -176,7 +176,7 @@ class TensorOps(ShapeOps):
     # ----- comparisons (no gradient) ----------------------------------------------------
     def _compare(self, other: Any, op: str) -> Tensor:
         a, b = self._coerce(other)
-        return type(self)._from_array(getattr(a.data, op)(b.data), self._device)
+        return self._wrap(getattr(a.data, op)(b.data))
 
     def eq(self, other: Any) -> Tensor:
         """Elementwise ==."""
@@ -210,7 +210,7 @@ class TensorOps(ShapeOps):
     __ge__ = ge
 
     def __invert__(self) -> Tensor:
-        return type(self)._from_array(~self.data, self._device)
+        return self._wrap(~self.data)
 
     def __and__(self, other: Any) -> Tensor:
         return self._compare(other, "__and__")

@@ -85,7 +85,7 @@ class ShapeOps:
         if keepdim:
             indices = backend.array_module(self._device).expand_dims(indices, axis)
         return _RETURN_TYPES[largest](
-            values, type(self)._from_array(indices.astype(np.int64), self._device))
+            values, self._wrap(indices.astype(np.int64)))
 
     def max(self, dim: Any = None, keepdim: bool = False) -> Any:
         """Largest value, or (values, indices) along dim; other tensor: elementwise maximum."""
@@ -125,7 +125,7 @@ class ShapeOps:
             axes = normalize_axes(dim, self.ndim)
             out = fn() if axes is None else fn(axis=axes[0], keepdims=keepdim)
         xp = backend.array_module(self._device)
-        return type(self)._from_array(xp.asarray(out, dtype=np.int64), self._device)
+        return self._wrap(xp.asarray(out, dtype=np.int64))
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: float | None = None) -> Tensor:
@@ -147,11 +147,11 @@ class ShapeOps:
 
     def all(self) -> Tensor:
         """True when every element is non-zero."""
-        return type(self)._from_array(self.data.all(), self._device)
+        return self._wrap(self.data.all())
 
     def any(self) -> Tensor:
         """True when some element is non-zero."""
-        return type(self)._from_array(self.data.any(), self._device)
+        return self._wrap(self.data.any())
 
     # ----- shape ------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:

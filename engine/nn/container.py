@@ -72,9 +72,11 @@ class Sequential(Module):
         return self
 
     def insert(self, index: int, module: Module) -> Sequential:
-        """Insert a module before index."""
+        """Insert a module before index (negative counts from the end, as in list.insert)."""
         items = list(self._modules.values())
-        items.insert(index if index >= 0 else index + len(items) + 1, module)
+        if not -len(items) <= index <= len(items):
+            raise IndexError(f"Index out of range: {index}")
+        items.insert(index, module)
         _renumber(self._modules, items)
         return self
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend, dtypes
-from engine.tensor import Tensor
+from engine.tensor import Tensor, parse_to_args
 
 if TYPE_CHECKING:
     from engine.nn.module import Module
@@ -93,18 +93,10 @@ def _copy_into(target: Tensor, array: Any, assign: bool) -> None:
 
 def move_module(module: Module, args: tuple, kwargs: dict) -> None:
     """Module.to(device | dtype | tensor): change parameters, buffers and grads in place."""
-    device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    for arg in args:
-        if isinstance(arg, dtypes.dtype) or (isinstance(arg, type) and arg.__module__ == "numpy"):
-            dtype = arg
-        elif isinstance(arg, Tensor):
-            device, dtype = arg._device, arg.dtype
-        else:
-            device = arg
-    dev = backend.normalize_device(device) if device is not None else None
-    np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None
+    dev, np_dtype = parse_to_args(args, kwargs)
     if np_dtype is not None and np_dtype.kind != "f":
-        raise TypeError(f"nn.Module.to only accepts floating point dtypes, got {dtype}")
+        raise TypeError("nn.Module.to only accepts floating point dtypes, got "
+                        f"{dtypes.from_numpy_dtype(np_dtype)}")
     for t in list(module.parameters()) + list(module.buffers()):
         _move(t, dev, np_dtype)
         if t.grad is not None:

@@ -187,3 +187,90 @@ def test_repr_matches_torch() -> None:
     ]
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
+
+
+def test_ops_on_a_parameter_return_plain_tensors() -> None:
+    torch = pytest.importorskip("torch")
+    p = nn.Parameter(en.tensor([[1.5, -2.0], [0.0, 3.0]]))
+    tp = torch.nn.Parameter(torch.tensor([[1.5, -2.0], [0.0, 3.0]]))
+    cases = {
+        "eq": lambda t: t == 0, "ne": lambda t: t != 0, "lt": lambda t: t < 0,
+        "le": lambda t: t <= 0, "gt": lambda t: t > 0, "ge": lambda t: t >= 0,
+        "eq_tensor": lambda t: t == t, "argmax": lambda t: t.argmax(),
+        "argmin": lambda t: t.argmin(1),
+        "max_dim": lambda t: t.max(1).indices, "all": lambda t: t.all(), "any": lambda t: t.any(),
+        "floor_divide": lambda t: t.detach() // 2, "rfloordiv": lambda t: 7 // (t.detach() + 5),
+        "invert": lambda t: ~(t > 0), "and": lambda t: (t > 0) & (t < 2),
+        "add_scalar": lambda t: t + 1, "mul": lambda t: t * t, "detach": lambda t: t.detach(),
+    }
+    for name, fn in cases.items():
+        ours, theirs = fn(p), fn(tp)
+        assert type(theirs) is torch.Tensor, name
+        assert type(ours) is en.Tensor, name
+        assert not repr(ours).startswith("Parameter"), name
+        np.testing.assert_array_equal(ours.detach().numpy(), theirs.detach().numpy(), err_msg=name)
+    m = nn.Module()
+    m.mask = p > 0  # a plain tensor attribute, not a registered parameter
+    assert [n for n, _ in m.named_parameters()] == []
+    assert type(p._tensor_like(2.0, np.dtype(np.float32))) is en.Tensor
+
+
+def test_sequential_insert_negative_index_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    for index in (-3, -2, -1, 0, 1, 2, 3):
+        ours = nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid())
+        theirs = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Tanh(), torch.nn.Sigmoid())
+        ours.insert(index, nn.Identity())
+        theirs.insert(index, torch.nn.Identity())
+        assert [type(m).__name__ for m in ours] == [type(m).__name__ for m in theirs], index
+        assert list(ours._modules) == list(theirs._modules) == ["0", "1", "2", "3"]
+    for index in (-4, 4):
+        with pytest.raises(IndexError):
+            torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Tanh(), torch.nn.Sigmoid()).insert(
+                index, torch.nn.Identity())
+        with pytest.raises(IndexError):
+            nn.Sequential(nn.ReLU(), nn.Tanh(), nn.Sigmoid()).insert(index, nn.Identity())
+
+
+def test_module_list_insert_has_list_semantics() -> None:
+    for index in (-3, -2, -1, 0, 1, 2, 3, 10, -10):
+        ours = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.Sigmoid()])
+        expected = [nn.ReLU, nn.Tanh, nn.Sigmoid]
+        expected.insert(index, nn.Identity)
+        ours.insert(index, nn.Identity())
+        assert [type(m) for m in ours] == expected, index
+        assert list(ours._modules) == ["0", "1", "2", "3"]
+
+
+@pytest.mark.parametrize("spec", [en.float64, np.float64, np.dtype("float64"), "tensor"])
+def test_module_to_and_tensor_to_accept_the_same_dtypes(spec) -> None:
+    if spec == "tensor":
+        spec = en.zeros(1, dtype=en.float64)
+    lin = nn.Linear(2, 3)
+    assert lin.to(spec) is lin and lin.weight.dtype == en.float64 and lin.bias.dtype == en.float64
+    assert en.ones(2).to(spec).dtype == en.float64
+    assert lin.to("cpu", spec).weight.dtype == en.float64
+    assert en.ones(2).to("cpu", spec).dtype == en.float64
+
+
+def test_to_argument_forms() -> None:
+    x = en.ones(2)
+    for spec in (np.float16, np.dtype("float16"), en.float16, en.half):
+        assert x.to(spec).dtype == en.float16, spec
+        assert nn.Linear(2, 2).to(spec).weight.dtype == en.float16, spec
+    assert x.to(dtype=np.float64).dtype == en.float64
+    assert x.to(device="cpu", dtype=np.dtype("int64")).dtype == en.int64
+    assert x.to(en.device("cpu")) is x and x.to("cpu") is x and x.to(dtype=en.float32) is x
+    assert x.to(en.device("cpu"), np.int32).dtype == en.int32
+    assert x.to("cpu", copy=True) is not x and x.to("cpu", copy=True).tolist() == x.tolist()
+    assert nn.Linear(2, 2).to(device=en.device("cpu"), dtype=np.float64).weight.dtype == en.float64
+    with pytest.raises(ValueError):
+        x.to("gpu")
+    with pytest.raises(ValueError):
+        nn.Linear(2, 2).to("gpu")
+    with pytest.raises(TypeError):
+        nn.Linear(2, 2).to(np.int64)  # Module.to casts floating point only, as in PyTorch
+    with pytest.raises(TypeError):
+        x.to(np.complex64)
+    with pytest.raises(TypeError):
+        x.to(dtype=en.float32, colour="red")
