@@ -104,7 +104,7 @@ def _add_suffixes(text: str, suffixes: list[str], indent: int) -> str:
 
 def tensor_repr(t: Any) -> str:
     """The text PyTorch prints for a tensor, with 'engine.' in place of 'torch.' in dtypes."""
-    a = backend.to_numpy(t.data)
+    a = backend.to_numpy(t._data)
     if a.dtype == np.float16:
         a = a.astype(np.float32)  # as PyTorch: format half values through float
     prefix, indent = "tensor(", len("tensor(")

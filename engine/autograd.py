@@ -57,7 +57,7 @@ def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
                 for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
                     result = hook(root._wrap(g))
                     if result is not None:
-                        g = result.data
+                        g = result._data
             in_grads = node.backward(g)
             if type(in_grads) is not tuple:
                 in_grads = (in_grads,)
@@ -116,15 +116,15 @@ def gradcheck(
     for t in tensors:
         if t.dtype.np != np.float64:
             raise ValueError("gradcheck expects float64 inputs that require grad")
-        if hasattr(t.data, "flags") and not t.data.flags.writeable:
-            t.data = t.data.copy()  # a broadcast view cannot be perturbed in place
+        if hasattr(t._data, "flags") and not t._data.flags.writeable:
+            t._data = t._data.copy()  # a broadcast view cannot be perturbed in place
     # Numerical Jacobian, one column per input element: 2 forwards per element.
     numeric = [_numeric_columns(func, inputs, t, eps) for t in tensors]
     outs = _as_list(func(*inputs))
     for out_index, out in enumerate(outs):
         if not out.requires_grad:
             continue
-        size = int(out.data.size)
+        size = int(out._data.size)
         for k in range(size):
             for t in tensors:
                 t.grad = None
@@ -133,7 +133,7 @@ def gradcheck(
             out.backward(Tensor(seed.reshape(out.shape), device=out._device), retain_graph=True)
             for t, columns in zip(tensors, numeric, strict=True):
                 analytic = (np.zeros(t.shape) if t.grad is None
-                            else backend.to_numpy(t.grad.data).astype(np.float64))
+                            else backend.to_numpy(t.grad._data).astype(np.float64))
                 expected = columns[out_index][k].reshape(t.shape)
                 if not np.allclose(analytic, expected, atol=atol, rtol=rtol):
                     for u in tensors:
@@ -159,7 +159,7 @@ def _numeric_columns(func: Any, inputs: tuple, t: Tensor, eps: float) -> list[np
     Each element of t's array is changed in place (through its own strides, so non-contiguous
     inputs stay non-contiguous) and restored.
     """
-    data = t.data
+    data = t._data
     columns: list[list[np.ndarray]] = []
     with no_grad():
         for i in range(int(data.size)):
@@ -172,9 +172,9 @@ def _numeric_columns(func: Any, inputs: tuple, t: Tensor, eps: float) -> list[np
             data[index] = original
             columns.append([(p - m) / (2 * eps) for p, m in zip(plus, minus, strict=True)])
     if not columns:
-        return [np.zeros((int(o.data.size), 0)) for o in _as_list(func(*inputs))]
+        return [np.zeros((int(o._data.size), 0)) for o in _as_list(func(*inputs))]
     return [np.stack([c[j] for c in columns], axis=1) for j in range(len(columns[0]))]
 
 
 def _flat(out: Any) -> np.ndarray:
-    return backend.to_numpy(out.data).astype(np.float64).reshape(-1)
+    return backend.to_numpy(out._data).astype(np.float64).reshape(-1)

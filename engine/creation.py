@@ -138,10 +138,10 @@ def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
 
 
 def _same_dtype(tensors: Sequence[Tensor]) -> list[Tensor]:
-    target = tensors[0].data.dtype
+    target = tensors[0]._data.dtype
     for t in tensors[1:]:
-        target = dtypes.promote(target, t.data.dtype)
-    return [t if t.data.dtype == target else t._cast(target) for t in tensors]
+        target = dtypes.promote(target, t._data.dtype)
+    return [t if t._data.dtype == target else t._cast(target) for t in tensors]
 
 
 def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
@@ -165,7 +165,7 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
     """Elementwise choice: input where condition, else other."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         device = condition._device if isinstance(condition, Tensor) else None
         input = tensor(input, device=device)  # noqa: A001 - two scalars: PyTorch's dtype rules

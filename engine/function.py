@@ -65,7 +65,7 @@ class Function:
                     f"devices, {device} and {t._device}! (in {cls.__name__})"
                 )
         try:
-            array = ctx.forward(*[t.data for t in inputs], **kwargs)
+            array = ctx.forward(*[t._data for t in inputs], **kwargs)
         except ValueError as error:
             if "broadcast" not in str(error):
                 raise
@@ -75,7 +75,7 @@ class Function:
                 "counted from the last, must match or be 1)"
             ) from error
         out = _wrap(array, kwargs.get("device", device) if kwargs else device)
-        view = cls.makes_view and _owner(out.data) is _owner(inputs[0].data)
+        view = cls.makes_view and _owner(out._data) is _owner(inputs[0]._data)
         if view:
             out._vc = inputs[0]._vc  # in-place changes through either one are seen by both
         if _GradState.enabled and True in needs:
@@ -152,14 +152,14 @@ class AccumulateGrad:
             for hook in tuple(leaf._hooks.values()):  # a hook may remove itself
                 result = hook(leaf._wrap(grad))
                 if result is not None:
-                    grad, owned = result.data, False
-        if grad.dtype != leaf.data.dtype:
-            grad, owned = grad.astype(leaf.data.dtype), True
-        if leaf.grad is None:
+                    grad, owned = result._data, False
+        if grad.dtype != leaf._data.dtype:
+            grad, owned = grad.astype(leaf._data.dtype), True
+        if leaf._grad is None:
             # A copy unless the array is ours alone: .grad may be changed in place (zero_, step).
-            leaf.grad = leaf._wrap(grad if owned and grad.base is None else grad.copy())
+            leaf._grad = leaf._wrap(grad if owned and grad.base is None else grad.copy())
         else:
-            leaf.grad.data = leaf.grad.data + grad
+            leaf._grad._data = leaf._grad._data + grad
 
     def name(self) -> str:
         """PyTorch's node name."""

@@ -135,7 +135,7 @@ class _Encoder:
         if isinstance(obj, np.generic) and obj.dtype in _DTYPES:
             return self.encode(obj.item(), where)
         if isinstance(obj, Tensor):
-            node = {"__tensor__": self._add(obj, obj.data, where)}
+            node = {"__tensor__": self._add(obj, obj._data, where)}
             if obj._device != "cpu":
                 node["device"] = obj._device
             if obj.requires_grad:

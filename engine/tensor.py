@@ -59,7 +59,7 @@ def parse_to_args(args: tuple, kwargs: dict) -> tuple[str | None, np.dtype | Non
         raise TypeError(f"to() got an unexpected keyword argument '{min(unknown)}'")
     for arg in args:
         if isinstance(arg, Tensor):
-            device, dtype = arg._device, arg.data.dtype
+            device, dtype = arg._device, arg._data.dtype
         elif _is_dtype(arg):
             dtype = arg
         else:
@@ -88,14 +88,14 @@ class RemovableHandle:
 class Tensor(TensorOps, InplaceOps):
     """A multi-dimensional array that records operations for automatic differentiation."""
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_device", "_vc", "_hooks",
+    __slots__ = ("_data", "requires_grad", "_grad", "grad_fn", "_device", "_vc", "_hooks",
                  "_node", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
     def __init__(self, data: Any, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None
         source = backend.device_of(data) if hasattr(data, "shape") else "cpu"
         dev = backend.normalize_device(device) if device is not None else source
@@ -111,9 +111,9 @@ class Tensor(TensorOps, InplaceOps):
             self.requires_grad_(True)
 
     def _init(self, array: Any, device: str) -> None:
-        self.data = array
+        self._data = array
         self.requires_grad = False
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._device = device
         self._vc = [0]  # version counter, one list shared by a tensor and its views
@@ -128,9 +128,9 @@ class Tensor(TensorOps, InplaceOps):
                                               or not hasattr(array, "shape")):
             # NumPy reductions hand back scalars, which cannot be written in place
             array = np.asarray(array) if device == "cpu" else backend.to_device(array, device)
-        t.data = array
+        t._data = array
         t.requires_grad = False
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._device = device
         t._vc = [0]
@@ -154,14 +154,37 @@ class Tensor(TensorOps, InplaceOps):
 
     # ----- attributes -------------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """The values as a new tensor that shares memory but not autograd: no graph, no grad, and
+        in-place changes through it are not seen by version checks (PyTorch's .data)."""
+        return Tensor._from_array(self._data, self._device)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data must be a Tensor, got {type(value).__name__}")
+        self._data, self._device = value._data, value._device
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient accumulated by backward (None until one arrives)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if value is not None:
+            _check_grad(self, value)
+        self._grad = value
+
+    @property
     def shape(self) -> tuple[int, ...]:
         """The size of each dimension."""
-        return self.data.shape
+        return self._data.shape
 
     @property
     def dtype(self) -> dtypes.dtype:
         """The element type, e.g. engine.float32."""
-        return dtypes.from_numpy_dtype(self.data.dtype)
+        return dtypes.from_numpy_dtype(self._data.dtype)
 
     @property
     def device(self) -> Device:
@@ -171,7 +194,7 @@ class Tensor(TensorOps, InplaceOps):
     @property
     def ndim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def is_leaf(self) -> bool:
@@ -189,11 +212,11 @@ class Tensor(TensorOps, InplaceOps):
 
     def dim(self) -> int:
         """Number of dimensions."""
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self) -> int:
         """Number of elements."""
-        return int(self.data.size)
+        return int(self._data.size)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -208,19 +231,19 @@ class Tensor(TensorOps, InplaceOps):
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."
             )
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self._data)
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
-                f"a Tensor with {self.data.size} elements cannot be converted to Scalar"
+                f"a Tensor with {self._data.size} elements cannot be converted to Scalar"
             )
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self) -> Any:
         """The values as (nested) Python lists."""
-        return backend.to_numpy(self.data).tolist()
+        return backend.to_numpy(self._data).tolist()
 
     def __float__(self) -> float:
         return float(self.item())
@@ -229,7 +252,7 @@ class Tensor(TensorOps, InplaceOps):
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise RuntimeError(
                 "Boolean value of Tensor with more than one value is ambiguous "
                 f"(shape {self.shape})"
@@ -240,18 +263,18 @@ class Tensor(TensorOps, InplaceOps):
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = backend.to_numpy(self.data)
+        arr = backend.to_numpy(self._data)
         return arr if dtype is None else arr.astype(dtype)
 
     def detach(self) -> Tensor:
         """A tensor sharing the data (and version counter), cut from the graph."""
-        out = Tensor._from_array(self.data, self._device)
+        out = Tensor._from_array(self._data, self._device)
         out._vc = self._vc
         return out
 
     def clone(self) -> Tensor:
         """A copy of the data that stays in the graph."""
-        return self * 1 if self.dtype.is_floating_point else Tensor._from_array(self.data.copy(),
+        return self * 1 if self.dtype.is_floating_point else Tensor._from_array(self._data.copy(),
                                                                                self._device)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -267,7 +290,7 @@ class Tensor(TensorOps, InplaceOps):
         """Move to a device and/or cast to a dtype: to('cuda'), to(engine.float64), to(other)."""
         dev, np_dtype = parse_to_args(args, kwargs)
         out = self
-        if np_dtype is not None and np_dtype != self.data.dtype:
+        if np_dtype is not None and np_dtype != self._data.dtype:
             out = out._cast(np_dtype)
         if dev is not None and dev != self._device:
             out = out._to_device(dev)
@@ -332,12 +355,12 @@ class Tensor(TensorOps, InplaceOps):
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            grad = backend.array_module(self._device).ones(self.shape, dtype=self.data.dtype)
+            grad = backend.array_module(self._device).ones(self.shape, dtype=self._data.dtype)
         else:
-            grad = gradient.data if isinstance(gradient, Tensor) else backend.to_device(
-                np.asarray(gradient, dtype=self.data.dtype), self._device)
+            grad = gradient._data if isinstance(gradient, Tensor) else backend.to_device(
+                np.asarray(gradient, dtype=self._data.dtype), self._device)
             if grad.shape != self.shape:
                 raise RuntimeError(
                     f"Mismatch in shape: grad_output[0] has a shape of {tuple(grad.shape)} and "
@@ -370,9 +393,9 @@ class Tensor(TensorOps, InplaceOps):
 
         def keep(grad: Tensor) -> None:
             # a copy: the incoming array may also flow on to other nodes
-            fresh = Tensor._from_array(grad.data.copy(), grad._device)
+            fresh = Tensor._from_array(grad._data.copy(), grad._device)
             self.grad = fresh if self.grad is None else Tensor._from_array(
-                self.grad.data + grad.data, grad._device)
+                self.grad._data + grad._data, grad._device)
 
         self.register_hook(keep)
 
@@ -387,6 +410,22 @@ class Tensor(TensorOps, InplaceOps):
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def _check_grad(t: Tensor, grad: Any) -> None:
+    """Refuse a .grad that backward could not accumulate into, with PyTorch's messages."""
+    if not isinstance(grad, Tensor):
+        raise TypeError("assigned grad expected to be a Tensor or None but got grad of type "
+                        f"{type(grad).__name__}")
+    if grad._data.dtype != t._data.dtype:
+        raise RuntimeError(f"assigned grad has data of a different type ({grad.dtype} for a "
+                           f"{t.dtype} tensor)")
+    if grad._device != t._device:
+        raise RuntimeError("assigned grad has data located on a different device "
+                           f"({grad._device} for a tensor on {t._device})")
+    if tuple(grad.shape) != tuple(t.shape):
+        raise RuntimeError(f"assigned grad has data of a different size ({list(grad.shape)} for "
+                           f"a tensor of size {list(t.shape)})")
 
 
 _new = object.__new__

@@ -37,7 +37,7 @@ class InplaceOps:
                 )
         if _GradState.enabled:
             # The op must see the old values even after we overwrite them below.
-            old = self.data.copy() if saves_self else self.data
+            old = self._data.copy() if saves_self else self._data
             alias = self._wrap(old)
             alias.requires_grad, alias.grad_fn, alias._node = (self.requires_grad, self.grad_fn,
                                                                self._node)
@@ -49,8 +49,8 @@ class InplaceOps:
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                 f"{list(result.shape)}"
             )
-        if self.data.flags.writeable if hasattr(self.data, "flags") else True:
-            self.data[...] = result.data
+        if self._data.flags.writeable if hasattr(self._data, "flags") else True:
+            self._data[...] = result._data
         else:
             raise RuntimeError("cannot write in place into an expanded (read-only) tensor")
         self._version += 1
@@ -95,7 +95,7 @@ class InplaceOps:
         """Fill with a value in place; the gradient to the old values is zero."""
         if not _GradState.enabled or not self.requires_grad:
             with no_grad():
-                self.data[...] = value.data if isinstance(value, InplaceOps) else value
+                self._data[...] = value._data if isinstance(value, InplaceOps) else value
             self._version += 1
             return self
         return self._inplace(lambda t: t * 0 + value, saves_self=False)
@@ -106,6 +106,6 @@ class InplaceOps:
 
         idx = self._convert_index(index)
         value = value if isinstance(value, Tensor) else self._wrap(
-            backend.array_module(self._device).asarray(value, dtype=self.data.dtype))
+            backend.array_module(self._device).asarray(value, dtype=self._data.dtype))
         self._inplace(lambda t: IndexPut.apply(t, value.to(self.dtype), index=idx),
                       saves_self=False)

@@ -26,10 +26,10 @@ def _category(d: np.dtype) -> int:
 
 def promote_tensors(a: Any, b: Any) -> np.dtype:
     """PyTorch's result dtype for two tensors, where 0-d tensors only decide across categories."""
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a._data.dtype, b._data.dtype
     if da == db:
         return da
-    a_dim, b_dim = a.data.ndim > 0, b.data.ndim > 0
+    a_dim, b_dim = a._data.ndim > 0, b._data.ndim > 0
     if a_dim != b_dim:
         dimmed, zero_d = (da, db) if a_dim else (db, da)
         return dimmed if _category(zero_d) <= _category(dimmed) else zero_d
@@ -49,11 +49,11 @@ class TensorOps(ShapeOps):
     def _coerce(self, other: Any) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of PyTorch's promoted dtype, on self's device."""
         if isinstance(other, TensorOps):
-            if other.data.dtype == self.data.dtype:  # the common case, kept fast
+            if other._data.dtype == self._data.dtype:  # the common case, kept fast
                 return self, other
         elif isinstance(other, builtins.int | builtins.float | builtins.bool):
-            target = dtypes.scalar_dtype(self.data.dtype, other)
-            a = self if self.data.dtype == target else self._cast(target)
+            target = dtypes.scalar_dtype(self._data.dtype, other)
+            a = self if self._data.dtype == target else self._cast(target)
             return a, self._tensor_like(other, target)
         else:
             from engine.tensor import Tensor
@@ -61,8 +61,8 @@ class TensorOps(ShapeOps):
             other = Tensor._from_array(backend.to_device(np.asarray(other), self._device),
                                        self._device)
         target = promote_tensors(self, other)
-        a = self if self.data.dtype == target else self._cast(target)
-        b = other if other.data.dtype == target else other._cast(target)
+        a = self if self._data.dtype == target else self._cast(target)
+        b = other if other._data.dtype == target else other._cast(target)
         return a, b
 
     def _cast(self, np_dtype: Any) -> Tensor:
@@ -70,7 +70,7 @@ class TensorOps(ShapeOps):
 
     def _floating(self) -> Tensor:
         """Self, or a float32 copy for integer and bool tensors (exp of an int tensor is float)."""
-        return self if self.data.dtype.kind == "f" else self._cast(_FLOAT32)
+        return self if self._data.dtype.kind == "f" else self._cast(_FLOAT32)
 
     # ----- arithmetic -------------------------------------------------------------------
     def add(self, other: Any, *, alpha: float = 1) -> Tensor:
@@ -94,7 +94,7 @@ class TensorOps(ShapeOps):
         """self ** exponent, exponent a Python number or a tensor."""
         if isinstance(exponent, builtins.int | builtins.float) and not isinstance(exponent, bool):
             base = self if isinstance(exponent, builtins.int) else self._floating()
-            if base.data.dtype == np.bool_:
+            if base._data.dtype == np.bool_:
                 base = base._cast(np.int64)  # bool ** int is int64 in PyTorch
             return ew.PowScalar.apply(base, exponent=exponent)
         return ew.Pow.apply(*self._coerce(exponent))
@@ -103,7 +103,7 @@ class TensorOps(ShapeOps):
         """Elementwise floor(self / other), rounding toward -inf (no gradient)."""
         a, b = self._coerce(other)
         xp = backend.array_module(self._device)
-        return self._wrap(xp.floor_divide(a.data, b.data))
+        return self._wrap(xp.floor_divide(a._data, b._data))
 
     def remainder(self, other: Any) -> Tensor:
         """Python-style modulus self - floor(self / other) * other (sign of other)."""
@@ -176,7 +176,7 @@ class TensorOps(ShapeOps):
     # ----- comparisons (no gradient) ----------------------------------------------------
     def _compare(self, other: Any, op: str) -> Tensor:
         a, b = self._coerce(other)
-        return self._wrap(getattr(a.data, op)(b.data))
+        return self._wrap(getattr(a._data, op)(b._data))
 
     def eq(self, other: Any) -> Tensor:
         """Elementwise ==."""
@@ -210,7 +210,7 @@ class TensorOps(ShapeOps):
     __ge__ = ge
 
     def __invert__(self) -> Tensor:
-        return self._wrap(~self.data)
+        return self._wrap(~self._data)
 
     def __and__(self, other: Any) -> Tensor:
         return self._compare(other, "__and__")
@@ -270,8 +270,8 @@ class TensorOps(ShapeOps):
             return out if max is None else out.minimum(max)
         src = self
         for bound in (min, max):  # int tensor with a float bound becomes float, as in PyTorch
-            if bound is not None and dtypes.scalar_dtype(src.data.dtype, bound) != src.data.dtype:
-                src = src._cast(dtypes.scalar_dtype(src.data.dtype, bound))
+            if bound is not None and dtypes.scalar_dtype(src._data.dtype, bound) != src._data.dtype:
+                src = src._cast(dtypes.scalar_dtype(src._data.dtype, bound))
         return ew.Clamp.apply(src, min=min, max=max)
 
     clip = clamp

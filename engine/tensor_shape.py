@@ -60,13 +60,13 @@ class ShapeOps:
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         """Sum over dim (int, tuple or all)."""
         src = self if dtype is None else self.to(dtype)
-        if src.data.dtype.kind in "bi" and src.data.dtype != np.int64:
+        if src._data.dtype.kind in "bi" and src._data.dtype != np.int64:
             src = src._cast(np.int64)  # PyTorch sums integers and bools to int64
         return rd.Sum.apply(src, axes=normalize_axes(dim, self.ndim), keepdim=keepdim)
 
     def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
         """Mean over dim (floating tensors only, as in PyTorch)."""
-        if self.data.dtype.kind != "f":
+        if self._data.dtype.kind != "f":
             raise RuntimeError(
                 "mean(): could not infer output dtype. Input dtype must be either a floating "
                 f"point or complex dtype. Got: {self.dtype.name}"
@@ -80,7 +80,7 @@ class ShapeOps:
             normalize_axes(dim, 0)  # range check only
             return self.reshape(1)._extreme(0, False, largest)
         axis = normalize_axes(dim, self.ndim)[0]
-        indices = self.data.argmax(axis=axis) if largest else self.data.argmin(axis=axis)
+        indices = self._data.argmax(axis=axis) if largest else self._data.argmin(axis=axis)
         values = rd.TakeAlongDim.apply(self, indices=indices, axis=axis, keepdim=keepdim)
         if keepdim:
             indices = backend.array_module(self._device).expand_dims(indices, axis)
@@ -111,11 +111,11 @@ class ShapeOps:
 
     def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the largest value (flattened when dim is None)."""
-        return self._arg(self.data.argmax, dim, keepdim)
+        return self._arg(self._data.argmax, dim, keepdim)
 
     def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
         """Index of the smallest value (flattened when dim is None)."""
-        return self._arg(self.data.argmin, dim, keepdim)
+        return self._arg(self._data.argmin, dim, keepdim)
 
     def _arg(self, fn: Any, dim: int | None, keepdim: bool) -> Tensor:
         if dim is None:
@@ -147,11 +147,11 @@ class ShapeOps:
 
     def all(self) -> Tensor:
         """True when every element is non-zero."""
-        return self._wrap(self.data.all())
+        return self._wrap(self._data.all())
 
     def any(self) -> Tensor:
         """True when some element is non-zero."""
-        return self._wrap(self.data.any())
+        return self._wrap(self._data.any())
 
     # ----- shape ------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -241,7 +241,7 @@ class ShapeOps:
 
         items = index if isinstance(index, tuple) else (index,)
         converted = tuple(
-            i.data if isinstance(i, Tensor) else (np.asarray(i) if isinstance(i, list) else i)
+            i._data if isinstance(i, Tensor) else (np.asarray(i) if isinstance(i, list) else i)
             for i in items
         )
         return converted if isinstance(index, tuple) else converted[0]
@@ -258,7 +258,7 @@ class ShapeOps:
         """Values replaced by value where mask is True."""
         from engine.creation import where
 
-        return where(mask, self._tensor_like(value, self.data.dtype), self)
+        return where(mask, self._tensor_like(value, self._data.dtype), self)
 
     def type_as(self, other: Tensor) -> Tensor:
         """Cast to other's dtype."""

@@ -24,9 +24,9 @@ def first_nonfinite_op(model: Any, images: Any, labels: Any, rng_state: Any) -> 
     found: list[str] = []
 
     def check(op: type, inputs: Any, kwargs: Any, output: Any) -> None:
-        if found or _finite(output.data):
+        if found or _finite(output._data):
             return
-        inputs_ok = all(_finite(t.data) for t in inputs)
+        inputs_ok = all(_finite(t._data) for t in inputs)
         found.append(
             f"the first non-finite output came from op {op.__name__} "
             f"(output shape {tuple(output.shape)}; its inputs were "

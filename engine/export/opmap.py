@@ -27,9 +27,9 @@ def record_op(tr: Any, op: type, inputs: tuple, kw: dict, out: Any) -> str | Non
     if name == "Cast":
         if id(x) not in tr.names:
             return None  # cast of a constant or parameter: its result is captured as a constant
-        if out.data.dtype == np.float32:
+        if out._data.dtype == np.float32:
             return _alias(tr, x, out)
-        raise ExportError(f"cast to {out.data.dtype} at {tr.where} cannot be exported; the "
+        raise ExportError(f"cast to {out._data.dtype} at {tr.where} cannot be exported; the "
                           "script format computes in float32")
     if name == "Reshape":
         return tr.add_node("reshape", [x], out, {"shape": _reshape_target(tr, x, out)})

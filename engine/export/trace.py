@@ -94,10 +94,10 @@ class Tracer:
         if key in self.params:
             name = self.params[key]
             if name not in self.weights:
-                self.weights[name] = np.array(to_numpy(t.data), dtype=np.float32)
+                self.weights[name] = np.array(to_numpy(t._data), dtype=np.float32)
             return name
         self.keep.append(t)
-        name = self.constant(t.data)
+        name = self.constant(t._data)
         self.names[key] = (name, t._version)
         return name
 
@@ -151,7 +151,7 @@ class Tracer:
 
 
 def _is_tensor(x: Any) -> bool:
-    return hasattr(x, "data") and hasattr(x, "_version")
+    return hasattr(x, "_data") and hasattr(x, "_version")
 
 
 def _named_tensors(model: Any) -> list[tuple[str, Any]]:
@@ -168,7 +168,7 @@ def trace(model: Any, example_input: Any, preprocessing: dict | None = None,
     from engine import function
 
     x = example_input if _is_tensor(example_input) else engine.tensor(example_input)
-    if x.data.dtype != np.float32:
+    if x._data.dtype != np.float32:
         x = x.float()
     tracer = Tracer(model, x.shape[0])
     handles = []

@@ -26,8 +26,8 @@ def _raw(value: Any, like: Tensor) -> Any:
     if value is None:
         return None
     if isinstance(value, Tensor):
-        return value.to(like._device).data
-    return Tensor(value, device=like._device).data
+        return value.to(like._device)._data
+    return Tensor(value, device=like._device)._data
 
 
 def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002

@@ -213,7 +213,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
 def _pool_matrix(out: int, size: int, like: Tensor) -> Tensor:
     import numpy as np
 
-    m = np.zeros((out, size), dtype=like.data.dtype)
+    m = np.zeros((out, size), dtype=like._data.dtype)
     for i in range(out):
         start, end = (i * size) // out, -(-((i + 1) * size) // out)
         m[i, start:end] = 1.0 / (end - start)
@@ -231,29 +231,29 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             raise ValueError(f"Expected more than 1 value per channel when training, got input "
                              f"size {list(input.shape)}")
         axes = norm.stat_axes(input.ndim)
-        mean = input.data.mean(axis=axes)
-        var = input.data.var(axis=axes)
+        mean = input._data.mean(axis=axes)
+        var = input._data.var(axis=axes)
         if training and running_mean is not None:
             # Running statistics update in place, outside the graph; var is stored unbiased.
-            running_mean.data *= 1 - momentum
-            running_mean.data += momentum * mean.astype(running_mean.data.dtype)
+            running_mean._data *= 1 - momentum
+            running_mean._data += momentum * mean.astype(running_mean._data.dtype)
             running_mean._version += 1
         if training and running_var is not None:
             unbiased = var * (size / (size - 1))
-            running_var.data *= 1 - momentum
-            running_var.data += momentum * unbiased.astype(running_var.data.dtype)
+            running_var._data *= 1 - momentum
+            running_var._data += momentum * unbiased.astype(running_var._data.dtype)
             running_var._version += 1
         is_batch = True
     else:
-        mean, var, is_batch = running_mean.data, running_var.data, False
+        mean, var, is_batch = running_mean._data, running_var._data, False
     if (weight is None) != (bias is None):
         # One of them missing: stand in the neutral value so the op keeps a single signature.
         xp = backend.array_module(input._device)
         c = input.shape[1]
         weight = weight if weight is not None else Tensor._from_array(
-            xp.ones(c, dtype=input.data.dtype), input._device)
+            xp.ones(c, dtype=input._data.dtype), input._device)
         bias = bias if bias is not None else Tensor._from_array(
-            xp.zeros(c, dtype=input.data.dtype), input._device)
+            xp.zeros(c, dtype=input._data.dtype), input._device)
     affine = () if weight is None else (weight, bias)
     return norm.BatchNorm.apply(input, *affine, mean=mean, var=var, eps=eps, training=is_batch)
 
@@ -277,7 +277,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # 
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding along a new last dim."""
     xp = backend.array_module(tensor._device)
-    idx = tensor.data
+    idx = tensor._data
     if idx.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
     if idx.size and int(idx.min()) < 0:

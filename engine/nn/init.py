@@ -16,7 +16,7 @@ __all__ = ["calculate_gain", "constant_", "kaiming_normal_", "kaiming_uniform_",
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     """Write CPU-drawn values into tensor in place (no graph), keeping dtype and device."""
-    tensor.data[...] = backend.to_device(values.astype(tensor.data.dtype, copy=False),
+    tensor._data[...] = backend.to_device(values.astype(tensor._data.dtype, copy=False),
                                          tensor._device)
     tensor._version += 1
     return tensor
@@ -83,7 +83,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with val."""
-    tensor.data[...] = val
+    tensor._data[...] = val
     tensor._version += 1
     return tensor
 

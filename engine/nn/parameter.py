@@ -16,7 +16,7 @@ class Parameter(Tensor):
         if data is None:
             data = Tensor._from_array(__import__("numpy").zeros((0,), dtype="float32"))
         source = data if isinstance(data, Tensor) else Tensor(data)
-        self._init(source.data, source._device)
+        self._init(source._data, source._device)
         if requires_grad:
             self.requires_grad_(True)
 

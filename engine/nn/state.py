@@ -20,7 +20,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 def _as_array(value: Any) -> Any:
     """A raw array from an engine tensor, a NumPy array, or anything NumPy can read."""
     if isinstance(value, Tensor):
-        return value.data
+        return value._data
     if hasattr(value, "shape") and hasattr(value, "dtype") and type(value).__module__.startswith(
             ("numpy", "cupy")):
         return value
@@ -83,11 +83,11 @@ def _copy_into(target: Tensor, array: Any, assign: bool) -> None:
     """Write array's values into target in place (cast to its dtype, moved to its device)."""
     value = backend.to_device(array, target._device)
     if assign:
-        target.data = value.copy() if value is array else value
-    elif getattr(target.data, "flags", None) is not None and not target.data.flags.writeable:
-        target.data = value.astype(target.data.dtype, copy=True)
+        target._data = value.copy() if value is array else value
+    elif getattr(target._data, "flags", None) is not None and not target._data.flags.writeable:
+        target._data = value.astype(target._data.dtype, copy=True)
     else:
-        target.data[...] = value.astype(target.data.dtype, copy=False)
+        target._data[...] = value.astype(target._data.dtype, copy=False)
     target._version += 1
 
 
@@ -105,10 +105,10 @@ def move_module(module: Module, args: tuple, kwargs: dict) -> None:
 
 def _move(t: Tensor, device: str | None, np_dtype: Any) -> None:
     """Change a tensor's device and/or floating dtype in place, keeping its identity."""
-    data = t.data
+    data = t._data
     if np_dtype is not None and data.dtype.kind == "f" and data.dtype != np_dtype:
         data = data.astype(np_dtype)
     if device is not None and device != t._device:
         data = backend.to_device(data, device)
         t._device = device
-    t.data = data
+    t._data = data

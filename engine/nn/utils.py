@@ -27,10 +27,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     xp = backend.array_module(device)
     norm_type = float(norm_type)
     if norm_type == float("inf"):
-        norms = [xp.abs(p.grad.data).max() for p in params]
+        norms = [xp.abs(p.grad._data).max() for p in params]
         total = xp.max(xp.stack(norms))
     else:
-        parts = [xp.sum(xp.abs(p.grad.data) ** norm_type) for p in params]
+        parts = [xp.sum(xp.abs(p.grad._data) ** norm_type) for p in params]
         total = xp.sum(xp.stack(parts)) ** (1.0 / norm_type)
     total_value = float(total)
     if error_if_nonfinite and not (total_value < float("inf")):
@@ -41,7 +41,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     coef = min(float(max_norm) / (total_value + 1e-6), 1.0)
     for p in params:
         # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
-        p.grad.data *= p.grad.data.dtype.type(coef)
+        p.grad._data *= p.grad._data.dtype.type(coef)
     return Tensor._from_array(xp.asarray(total), device)
 
 
@@ -50,4 +50,4 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
     for p in _with_grads(parameters):
         xp = backend.array_module(p.grad._device)
-        xp.clip(p.grad.data, -clip_value, clip_value, out=p.grad.data)
+        xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)

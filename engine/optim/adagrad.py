@@ -37,8 +37,8 @@ class Adagrad(Optimizer):
             state["sum"] = self._zeros_state(p, self.defaults["initial_accumulator_value"])
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p.data)
-        param = p.data
+        xp = backend.get_array_module(p._data)
+        param = p._data
         if not state:
             self._init_state(p, group)
         step = self._increment(state["step"])
@@ -47,7 +47,7 @@ class Adagrad(Optimizer):
         if group["weight_decay"] != 0:
             grad = self._add_scaled(grad, param, group["weight_decay"], out=self._buffer(param))
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
-        state_sum = state["sum"].data
+        state_sum = state["sum"]._data
         self._addcmul_(state_sum, grad, grad, 1.0)
         std = xp.sqrt(state_sum, out=self._buffer(param, 1))
         std += group["eps"]

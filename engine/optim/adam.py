@@ -26,8 +26,8 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p.data)
-        param = p.data
+        xp = backend.get_array_module(p._data)
+        param = p._data
         lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if not state:  # lazy initialisation, as PyTorch does on the first step
             state["step"] = self._step_tensor()
@@ -35,7 +35,7 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = self._zeros_state(p)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = self._zeros_state(p)
-        exp_avg, exp_avg_sq = state["exp_avg"].data, state["exp_avg_sq"].data
+        exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
         if group["maximize"]:
             grad = xp.negative(grad, out=self._buffer(param))
         step = self._increment(state["step"])
@@ -51,8 +51,8 @@ class Adam(Optimizer):
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
         second = exp_avg_sq
         if group["amsgrad"]:
-            second = xp.maximum(state["max_exp_avg_sq"].data, exp_avg_sq,
-                                out=state["max_exp_avg_sq"].data)
+            second = xp.maximum(state["max_exp_avg_sq"]._data, exp_avg_sq,
+                                out=state["max_exp_avg_sq"]._data)
         denom = xp.sqrt(second, out=self._buffer(param, 1))
         denom /= bias_correction2_sqrt
         denom += group["eps"]

@@ -107,7 +107,7 @@ class Optimizer:
                 else:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the parameters once; closure re-evaluates the model and returns the loss."""
@@ -118,7 +118,7 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad.data, self.state[p], group)
+                    self._update(p, p.grad._data, self.state[p], group)
         return loss
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -177,8 +177,8 @@ class Optimizer:
     @staticmethod
     def _zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
         """A state tensor shaped, typed and placed like parameter p, filled with value."""
-        xp = backend.get_array_module(p.data)
-        return Tensor._from_array(xp.full(p.data.shape, value, dtype=p.data.dtype), p._device)
+        xp = backend.get_array_module(p._data)
+        return Tensor._from_array(xp.full(p._data.shape, value, dtype=p._data.dtype), p._device)
 
     @staticmethod
     def _step_tensor() -> Tensor:
@@ -188,8 +188,8 @@ class Optimizer:
     @staticmethod
     def _increment(step: Tensor) -> float:
         """Add one to a step counter in place and return its new value as a Python float."""
-        step.data += 1
-        return float(step.data)
+        step._data += 1
+        return float(step._data)
 
     # ----- state dicts -----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -250,15 +250,15 @@ def _cast_state(p: Tensor, index: int, name: str, value: Any) -> Any:
     if not isinstance(value, Tensor):
         return copy.deepcopy(value)
     if name == "step":  # the step counter stays a CPU scalar whatever the parameter's device
-        return Tensor._from_array(backend.to_numpy(value.data).copy())
-    if value.data.ndim and tuple(value.shape) != tuple(p.shape):
+        return Tensor._from_array(backend.to_numpy(value._data).copy())
+    if value._data.ndim and tuple(value.shape) != tuple(p.shape):
         raise OptimizerStateError(
             f"optimizer state '{name}' of parameter {index} has shape {tuple(value.shape)} but "
             f"the parameter has shape {tuple(p.shape)}: the state dict is from another model"
         )
-    array = backend.to_device(value.data, p._device)
-    if array.dtype.kind == "f" and p.data.dtype.kind == "f":
-        array = array.astype(p.data.dtype, copy=False)
-    if array is value.data:
+    array = backend.to_device(value._data, p._device)
+    if array.dtype.kind == "f" and p._data.dtype.kind == "f":
+        array = array.astype(p._data.dtype, copy=False)
+    if array is value._data:
         array = array.copy()
     return Tensor._from_array(array, p._device)

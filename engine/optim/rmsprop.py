@@ -22,8 +22,8 @@ class RMSprop(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p.data)
-        param, alpha, momentum = p.data, group["alpha"], group["momentum"]
+        xp = backend.get_array_module(p._data)
+        param, alpha, momentum = p._data, group["alpha"], group["momentum"]
         if not state:
             state["step"] = self._step_tensor()
             state["square_avg"] = self._zeros_state(p)
@@ -36,12 +36,12 @@ class RMSprop(Optimizer):
             grad = xp.negative(grad, out=self._buffer(param))
         if group["weight_decay"] != 0:
             grad = self._add_scaled(grad, param, group["weight_decay"], out=self._buffer(param))
-        square_avg = state["square_avg"].data
+        square_avg = state["square_avg"]._data
         square_avg *= alpha
         self._addcmul_(square_avg, grad, grad, 1 - alpha)
         avg = self._buffer(param, 1)
         if group["centered"]:
-            grad_avg = state["grad_avg"].data
+            grad_avg = state["grad_avg"]._data
             self._lerp_(grad_avg, grad, 1 - alpha)
             xp.multiply(grad_avg, grad_avg, out=avg)
             xp.subtract(square_avg, avg, out=avg)
@@ -50,7 +50,7 @@ class RMSprop(Optimizer):
             xp.sqrt(square_avg, out=avg)
         avg += group["eps"]
         if momentum > 0:
-            buf = state["momentum_buffer"].data
+            buf = state["momentum_buffer"]._data
             buf *= momentum
             self._addcdiv_(buf, grad, avg, 1.0)
             self._add_scaled(param, buf, -group["lr"], out=param)

@@ -23,8 +23,8 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p.data)
-        param, momentum = p.data, group["momentum"]
+        xp = backend.get_array_module(p._data)
+        param, momentum = p._data, group["momentum"]
         if group["maximize"]:
             grad = xp.negative(grad, out=self._buffer(param))
         if group["weight_decay"] != 0:
@@ -34,10 +34,10 @@ class SGD(Optimizer):
             if buf is None:
                 state["momentum_buffer"] = buf = Tensor._from_array(grad.copy(), p._device)
             else:
-                buf.data *= momentum
-                self._add_scaled(buf.data, grad, 1 - group["dampening"], out=buf.data)
+                buf._data *= momentum
+                self._add_scaled(buf._data, grad, 1 - group["dampening"], out=buf._data)
             if group["nesterov"]:
-                grad = self._add_scaled(grad, buf.data, momentum, out=self._buffer(param))
+                grad = self._add_scaled(grad, buf._data, momentum, out=self._buffer(param))
             else:
-                grad = buf.data
+                grad = buf._data
         self._add_scaled(param, grad, -group["lr"], out=param)

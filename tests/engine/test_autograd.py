@@ -23,7 +23,7 @@ def test_grad_is_a_fresh_array_not_a_view_of_upstream_gradients() -> None:
     x = en.tensor([1.0, 2.0], requires_grad=True)
     g = en.tensor([1.0, 1.0])
     (x + 0).backward(g)
-    x.grad.data += 5  # must not write into g
+    x.grad._data += 5  # must not write into g
     assert g.tolist() == [1.0, 1.0]
     y = en.tensor([1.0, 2.0], requires_grad=True)
     (y + 0).backward(g)
@@ -116,7 +116,7 @@ def test_detach_shares_data_and_cuts_the_graph() -> None:
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
-    assert np.shares_memory(d.data, y.data)
+    assert np.shares_memory(d._data, y._data)
     (y.sum() + (d * x).sum()).backward()
     assert x.grad.tolist() == [4.0, 6.0]  # 2 from y, d = 2x treated as a constant
 
@@ -207,7 +207,7 @@ def test_inplace_change_to_unsaved_tensor_is_fine() -> None:
     b = en.tensor([1.0, 2.0], requires_grad=True)
     y = b * 2
     z = y * 1  # saves y, but y is not changed afterwards
-    assert b.exp().data.shape == (2,)  # reading data is not a change
+    assert b.exp()._data.shape == (2,)  # reading data is not a change
     z.sum().backward()
     assert b.grad.tolist() == [2.0, 2.0]
 

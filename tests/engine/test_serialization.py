@@ -19,7 +19,7 @@ def _assert_identical(a, b, where: str = "<root>") -> None:
     if isinstance(a, en.Tensor):
         assert a.dtype == b.dtype and a.shape == b.shape, where
         assert a.requires_grad == b.requires_grad, where
-        assert en.backend.to_numpy(a.data).tobytes() == en.backend.to_numpy(b.data).tobytes(), where
+        assert en.backend.to_numpy(a._data).tobytes() == en.backend.to_numpy(b._data).tobytes(), where
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), where
     elif isinstance(a, dict):
@@ -74,7 +74,7 @@ def test_round_trip_is_bit_exact_with_plain_values(tmp_path) -> None:
     back = en.load(path)
     _assert_identical(obj, back)
     assert back["shared"][0] is back["shared"][1]  # a tensor stored twice comes back shared
-    assert back["tensors"]["f32"].data.flags.writeable
+    assert back["tensors"]["f32"]._data.flags.writeable
     assert sorted(os.listdir(tmp_path)) == ["all.safetensors"]  # no temporary file left
 
 

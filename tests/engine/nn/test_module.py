@@ -63,7 +63,7 @@ def test_state_dict_keys_match_torch_and_are_detached() -> None:
     assert list(Net().state_dict())[:3] == ["block.alpha", "block.scale", "block.conv.weight"]
     assert "block.cache" not in Net().state_dict()  # non-persistent buffer
     shared = ours.state_dict()["0.weight"]
-    assert np.shares_memory(shared.numpy(), ours[0].weight.data)  # a view, as in PyTorch
+    assert np.shares_memory(shared.numpy(), ours[0].weight._data)  # a view, as in PyTorch
 
 
 def test_train_eval_propagate_and_zero_grad() -> None:

@@ -63,5 +63,5 @@ def train(opt: Any, params: dict[str, Any], data: list, make: Callable[[np.ndarr
 def to_numpy(t: Any) -> np.ndarray:
     """Host copy of an engine or torch tensor."""
     if isinstance(t, en.Tensor):
-        return en.backend.to_numpy(t.data).copy()
+        return en.backend.to_numpy(t._data).copy()
     return t.detach().cpu().numpy().copy()

@@ -57,7 +57,7 @@ def test_resume_is_identical_to_uninterrupted(tmp_path, case) -> None:
     params3 = engine_params({k: to_numpy(v) for k, v in blob["model"].items()})
     params3_, opt3, sched3 = _setup(*case)  # fresh objects; scheduler built before loading
     for k, p in params3_.items():
-        p.data[...] = params3[k].data
+        p._data[...] = params3[k]._data
     opt3.load_state_dict(blob["optimizer"])
     sched3.load_state_dict(blob["scheduler"])
     assert blob["epoch"] == 3
@@ -92,7 +92,7 @@ def test_state_dict_layout_and_fresh_copies() -> None:
     assert opt2.param_groups[1]["lr"] == 0.1
     loaded = opt2.state[other["w2"]]["exp_avg"]
     np.testing.assert_array_equal(to_numpy(loaded), to_numpy(sd["state"][2]["exp_avg"]))
-    assert loaded.data is not sd["state"][2]["exp_avg"].data  # loading copies
+    assert loaded._data is not sd["state"][2]["exp_avg"]._data  # loading copies
 
 
 def _adam_state():
@@ -119,17 +119,17 @@ def test_load_state_dict_rejects_mismatches() -> None:
 
 def test_step_updates_in_place_and_zero_grad() -> None:
     params = engine_params(initial_weights())
-    arrays = {k: p.data for k, p in params.items()}
+    arrays = {k: p._data for k, p in params.items()}
     opt = optim.Adam(params.values(), lr=0.01)
     train(opt, params, batches(1), en.tensor)
-    moments = {k: opt.state[p]["exp_avg"].data for k, p in params.items()}
+    moments = {k: opt.state[p]["exp_avg"]._data for k, p in params.items()}
     train(opt, params, batches(2), en.tensor)
     for k, p in params.items():
-        assert p.data is arrays[k]  # other code holds these arrays: never replaced
-        assert opt.state[p]["exp_avg"].data is moments[k]
-        assert not np.array_equal(p.data, initial_weights()[k])
+        assert p._data is arrays[k]  # other code holds these arrays: never replaced
+        assert opt.state[p]["exp_avg"]._data is moments[k]
+        assert not np.array_equal(p._data, initial_weights()[k])
     opt.zero_grad(set_to_none=False)
-    assert all(p.grad is not None and not p.grad.data.any() for p in params.values())
+    assert all(p.grad is not None and not p.grad._data.any() for p in params.values())
     opt.zero_grad()
     assert all(p.grad is None for p in params.values())
 
