@@ -19,7 +19,7 @@ def _assert_identical(a, b, where: str = "<root>") -> None:
     if isinstance(a, en.Tensor):
         assert a.dtype == b.dtype and a.shape == b.shape, where
         assert a.requires_grad == b.requires_grad, where
-        assert a.numpy().tobytes() == b.numpy().tobytes(), where
+        assert a.detach().numpy().tobytes() == b.detach().numpy().tobytes(), where
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes(), where
     elif isinstance(a, dict):
