@@ -9,9 +9,9 @@ from typing import Any
 
 from engine.optim._lr_base import LRScheduler, _group_lrs
 from engine.optim._lr_compose import ChainedScheduler, SequentialLR
-from engine.optim._lr_cycles import CosineAnnealingWarmRestarts, CyclicLR
 from engine.optim._lr_cyclic import OneCycleLR, ReduceLROnPlateau
 from engine.optim._lr_lambda import LambdaLR, MultiplicativeLR
+from engine.optim._lr_periodic import CosineAnnealingWarmRestarts, CyclicLR
 from engine.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",

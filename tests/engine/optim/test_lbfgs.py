@@ -37,8 +37,9 @@ def _problem(lib, make, kwargs: dict, start: dict | None = None):
     return params, opt, closure
 
 
-def _engine(kwargs: dict, dtype=en.float64, start: dict | None = None):
-    return _problem(optim, lambda v: en.tensor(v, dtype=dtype, requires_grad=True), kwargs, start)
+def _engine(kwargs: dict, dtype=en.float64, start: dict | None = None, device: str = "cpu"):
+    return _problem(optim, lambda v: en.tensor(v, dtype=dtype, device=device, requires_grad=True),
+                    kwargs, start)
 
 
 def _torch(torch, kwargs: dict, dtype=None, start: dict | None = None):
@@ -85,11 +86,14 @@ def test_float32_tracks_torch_and_converges(kwargs: dict) -> None:
     np.testing.assert_allclose(_losses(opt, closure, 3), _losses(topt, tclosure, 3), rtol=1e-4)
 
 
-def test_strong_wolfe_reaches_the_minimum_in_float32() -> None:
-    params, opt, closure = _engine({"line_search_fn": "strong_wolfe"}, en.float32)
+def test_strong_wolfe_reaches_the_minimum_in_float32(backend: str) -> None:
+    params, opt, closure = _engine({"line_search_fn": "strong_wolfe"}, en.float32, device=backend)
     _losses(opt, closure, 5)
-    for value in _values(params).values():
-        np.testing.assert_allclose(value, np.ones_like(value), atol=1e-3)
+    for value in params.values():
+        assert value.device == backend
+        np.testing.assert_allclose(value.detach().cpu().numpy(), np.ones(value.shape), atol=1e-3)
+    state = opt.state_dict()["state"][0]
+    assert state["d"].device == backend and state["old_dirs"][0].device == backend
 
 
 @pytest.mark.parametrize("kwargs", CONFIGS[1:3], ids=IDS[1:3])

@@ -103,7 +103,8 @@ def test_maximize_matches_torch(name: str) -> None:
         np.testing.assert_allclose(to_numpy(ours[k]), to_numpy(theirs[k]), rtol=1e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+                                  "NAdam", "RAdam", "ASGD", "Rprop"])
 def test_on_backend_matches_torch(backend: str, name: str) -> None:
     kwargs = {"lr": 0.01, "momentum": 0.9, "nesterov": True} if name == "SGD" else {"lr": 0.01}
     opt, _, ours, theirs, _, _ = _run_both(name, kwargs, device=backend)
@@ -112,8 +113,8 @@ def test_on_backend_matches_torch(backend: str, name: str) -> None:
         np.testing.assert_allclose(to_numpy(ours[k]), to_numpy(theirs[k]), rtol=1e-5, atol=2e-6)
     for st in opt.state.values():
         assert st
-        for key, value in st.items():  # the step counter stays on the host, like torch's
-            assert value.device == ("cpu" if key == "step" else backend)
+        for key, value in st.items():  # step counters stay on the host, like torch's
+            assert value.device == ("cpu" if key in ("step", "mu_product") else backend)
 
 
 def _from_torch(value):

@@ -1,4 +1,5 @@
-"""CyclicLR (triangular cycles, optionally cycling momentum) and CosineAnnealingWarmRestarts."""
+"""Periodic schedules: CyclicLR (triangular cycles, optionally of momentum too) and SGDR's
+CosineAnnealingWarmRestarts."""
 
 from __future__ import annotations
 
