@@ -96,6 +96,12 @@ class Optimizer:
                 raise ValueError(f"parameter group didn't specify a value of required "
                                  f"optimization parameter {name}")
             group.setdefault(name, default)
+        if isinstance(group.get("lr"), Tensor):
+            # A 1-element Tensor lr is read once, here: steps use its value as a float
+            # (PyTorch re-reads the Tensor, which matters only for capturable/fused steps).
+            if group["lr"].numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
+            group["lr"] = float(group["lr"].item())
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params):
             raise ValueError("optimizer contains a parameter group with duplicate parameters")
@@ -156,6 +162,10 @@ class Optimizer:
     def _check_nonnegative(**values: float) -> None:
         """Raise PyTorch's "Invalid ... value" ValueError for the first negative hyperparameter."""
         for name, value in values.items():
+            if isinstance(value, Tensor):
+                if value.numel() != 1:
+                    raise ValueError(f"Tensor {name} must be 1-element")
+                value = value.item()
             if value < 0.0:
                 label = _LABELS.get(name, f"{name} value")
                 raise ValueError(f"Invalid {label}: {value}")

@@ -108,3 +108,13 @@ def test_sparse_adam_refuses_dense_gradients() -> None:
                                            "please consider Adam instead"):
         opt.step()
     np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "NAdam", "Rprop", "LBFGS"])
+def test_tensor_lr_is_read_as_its_value(name: str) -> None:
+    opt = getattr(optim, name)([_param()], lr=en.tensor(0.25))
+    assert opt.param_groups[0]["lr"] == 0.25 and isinstance(opt.param_groups[0]["lr"], float)
+    with pytest.raises(ValueError, match="^Tensor lr must be 1-element$"):
+        getattr(optim, name)([_param()], lr=en.tensor([0.1, 0.2]))
+    with pytest.raises(ValueError, match="^Tensor lr must be 1-element$"):
+        getattr(optim, name)([{"params": [_param()], "lr": en.tensor([0.1, 0.2])}], lr=0.1)
