@@ -7,10 +7,13 @@ from typing import Any, Literal
 
 DATASETS = ("mnist", "fashion_mnist", "kmnist", "synthetic")
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
-              "adagrad": "Adagrad"}
+              "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "NAdam",
+              "radam": "RAdam", "asgd": "ASGD", "rprop": "Rprop"}
 SCHEDULERS = {"none": None, "step": "StepLR", "multistep": "MultiStepLR",
               "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
-              "plateau": "ReduceLROnPlateau", "linear": "LinearLR", "onecycle": "OneCycleLR"}
+              "plateau": "ReduceLROnPlateau", "linear": "LinearLR", "onecycle": "OneCycleLR",
+              "constant": "ConstantLR", "polynomial": "PolynomialLR",
+              "cosine_restarts": "CosineAnnealingWarmRestarts"}
 # (mean, std) of the training images after ToTensor: data.normalize's default per data set.
 NORMALIZE = {"mnist": [0.1307, 0.3081], "fashion_mnist": [0.2860, 0.3530],
              "kmnist": [0.1918, 0.3483], "synthetic": [0.5, 0.25]}

@@ -55,6 +55,10 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to `epoch`, using the closed form) and update the rates."""
         self._step_count += 1
+        self._update_lr(epoch)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Set last_epoch (next, or `epoch`) and write the rates for it into the groups."""
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()

@@ -8,11 +8,16 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.optim._lr_base import LRScheduler, _group_lrs
+from engine.optim._lr_compose import ChainedScheduler, SequentialLR
 from engine.optim._lr_cyclic import OneCycleLR, ReduceLROnPlateau
+from engine.optim._lr_lambda import LambdaLR, MultiplicativeLR
+from engine.optim._lr_periodic import CosineAnnealingWarmRestarts, CyclicLR
 from engine.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR",
-           "LinearLR", "OneCycleLR", "ReduceLROnPlateau"]
+           "LinearLR", "OneCycleLR", "ReduceLROnPlateau", "LambdaLR", "MultiplicativeLR",
+           "ConstantLR", "PolynomialLR", "SequentialLR", "ChainedScheduler",
+           "CosineAnnealingWarmRestarts", "CyclicLR"]
 
 
 class StepLR(LRScheduler):
@@ -137,3 +142,51 @@ class LinearLR(LRScheduler):
         frac = min(self.total_iters, self.last_epoch) / self.total_iters
         return [base * (self.start_factor + (self.end_factor - self.start_factor) * frac)
                 for base in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """Scale the rate by a constant factor until epoch total_iters, then restore it."""
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3, total_iters: int = 5,
+                 last_epoch: int = -1) -> None:
+        if factor > 1.0 or factor < 0:
+            raise ValueError("Constant multiplicative factor expected to be between 0 and 1.")
+        self.factor = factor
+        self.total_iters = total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The rates for last_epoch, from the current ones."""
+        lrs = _group_lrs(self.optimizer)
+        if self.last_epoch == 0:
+            return [lr * self.factor for lr in lrs]
+        if self.last_epoch != self.total_iters:
+            return lrs
+        return [lr * (1.0 / self.factor) for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        reached = self.last_epoch >= self.total_iters
+        return [base * (self.factor + reached * (1 - self.factor)) for base in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """Decay the rate to zero over total_iters epochs along (1 - t / total_iters) ** power."""
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0,
+                 last_epoch: int = -1) -> None:
+        self.total_iters = total_iters
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        """The rates for last_epoch, from the current ones."""
+        lrs = _group_lrs(self.optimizer)
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return lrs
+        factor = ((1.0 - self.last_epoch / self.total_iters)
+                  / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        return [lr * factor for lr in lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        left = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base * left**self.power for base in self.base_lrs]

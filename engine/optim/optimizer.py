@@ -16,6 +16,13 @@ from engine.tensor import Tensor
 
 _TMP = 9  # scratch slot the helpers below use for their own temporaries
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's wording of the errors
+_REFUSED = {
+    "fused": "this library has no fused optimizer kernels (each step already updates every "
+             "parameter in place)",
+    "capturable": "CUDA-graph capture of optimizer steps is not available",
+    "differentiable": "optimizer steps run outside autograd, so a step cannot be differentiated",
+}
+_FLAG_DEFAULTS = {"fused": None, "capturable": False, "differentiable": False}
 
 
 class OptimizerStateError(CheckpointError, ValueError):
@@ -89,6 +96,12 @@ class Optimizer:
                 raise ValueError(f"parameter group didn't specify a value of required "
                                  f"optimization parameter {name}")
             group.setdefault(name, default)
+        if isinstance(group.get("lr"), Tensor):
+            # A 1-element Tensor lr is read once, here: steps use its value as a float
+            # (PyTorch re-reads the Tensor, which matters only for capturable/fused steps).
+            if group["lr"].numel() != 1:
+                raise ValueError("Tensor lr must be 1-element")
+            group["lr"] = float(group["lr"].item())
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params):
             raise ValueError("optimizer contains a parameter group with duplicate parameters")
@@ -119,6 +132,7 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is not None:
                     self._update(p, p.grad._data, self.state[p], group)
+                    p._vc[0] += 1  # an in-place change of p, as autograd must see it
         return loss
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -126,10 +140,32 @@ class Optimizer:
         raise NotImplementedError
 
     # ----- helpers for subclasses ------------------------------------------------------------
+    def _implementation_flags(self, **flags: Any) -> dict[str, Any]:
+        """Check PyTorch's implementation switches; returns them for the param groups.
+
+        foreach=True selects the same math as the default (one in-place pass per parameter),
+        so it is accepted. fused, capturable and differentiable would change what a step is
+        (a fused kernel, CUDA-graph capture, a step autograd can see): they are refused.
+        """
+        name = type(self).__name__
+        if flags.get("fused") and flags.get("differentiable"):
+            raise RuntimeError("`fused` does not support `differentiable`")
+        if flags.get("fused") and flags.get("foreach"):
+            raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+        for flag, what in _REFUSED.items():
+            if flags.get(flag):
+                raise RuntimeError(f"{name}({flag}=True) is not supported: {what}; leave {flag} "
+                                   f"at its default ({_FLAG_DEFAULTS[flag]})")
+        return flags
+
     @staticmethod
     def _check_nonnegative(**values: float) -> None:
         """Raise PyTorch's "Invalid ... value" ValueError for the first negative hyperparameter."""
         for name, value in values.items():
+            if isinstance(value, Tensor):
+                if value.numel() != 1:
+                    raise ValueError(f"Tensor {name} must be 1-element")
+                value = value.item()
             if value < 0.0:
                 label = _LABELS.get(name, f"{name} value")
                 raise ValueError(f"Invalid {label}: {value}")
@@ -181,9 +217,9 @@ class Optimizer:
         return Tensor._from_array(xp.full(p._data.shape, value, dtype=p._data.dtype), p._device)
 
     @staticmethod
-    def _step_tensor() -> Tensor:
-        """A fresh step counter: a 0-d float32 CPU tensor, as PyTorch keeps it."""
-        return Tensor._from_array(np.zeros((), dtype=np.float32))
+    def _step_tensor(value: float = 0.0) -> Tensor:
+        """A fresh step counter (or other scalar state): a 0-d float32 CPU tensor, as PyTorch's."""
+        return Tensor._from_array(np.full((), value, dtype=np.float32))
 
     @staticmethod
     def _increment(step: Tensor) -> float:
@@ -235,7 +271,8 @@ class Optimizer:
                 raise OptimizerStateError(f"loaded optimizer state has an entry for parameter {k}"
                                           " that no parameter group lists")
             p = id_map[k]
-            new_state[p] = {name: _cast_state(p, k, name, v) for name, v in value.items()}
+            new_state[p] = {name: self._load_state_value(p, k, name, v)
+                            for name, v in value.items()}
         for group, saved in zip(self.param_groups, saved_groups, strict=True):
             saved["params"] = group["params"]
             if "param_names" in group and "param_names" not in saved:
@@ -243,6 +280,10 @@ class Optimizer:
             group.clear()
             group.update(saved)
         self.state = new_state
+
+    def _load_state_value(self, p: Tensor, index: int, name: str, value: Any) -> Any:
+        """One loaded state entry, copied onto parameter p's device (LBFGS overrides this)."""
+        return _cast_state(p, index, name, value)
 
 
 def _cast_state(p: Tensor, index: int, name: str, value: Any) -> Any:

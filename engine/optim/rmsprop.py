@@ -13,12 +13,16 @@ class RMSprop(Optimizer):
     """Divide the gradient by a running root mean square of recent gradients."""
 
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0, momentum: float = 0, centered: bool = False, *,
-                 maximize: bool = False) -> None:
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False) -> None:
         self._check_nonnegative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay,
                                 alpha=alpha)
         defaults = {"lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps,
-                    "centered": centered, "weight_decay": weight_decay, "maximize": maximize}
+                    "centered": centered, "weight_decay": weight_decay,
+                    **self._implementation_flags(capturable=capturable, foreach=foreach),
+                    "maximize": maximize,
+                    **self._implementation_flags(differentiable=differentiable)}
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:

@@ -26,6 +26,23 @@ CASES = [
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": STEPS, "anneal_strategy": "linear",
                     "three_phase": True, "pct_start": 0.25}),
     ("OneCycleLR", {"max_lr": 0.1, "total_steps": STEPS, "cycle_momentum": False}),
+    ("LambdaLR", {"lr_lambda": lambda epoch: 0.97**epoch + 0.01 * (epoch % 5)}),
+    ("LambdaLR", {"lr_lambda": [lambda e: 1 / (1 + e), lambda e: 0.5 + 0.5 * math.cos(e)]}),
+    ("MultiplicativeLR", {"lr_lambda": lambda epoch: 0.9 if epoch % 3 else 1.05}),
+    ("ConstantLR", {"factor": 0.25, "total_iters": 12}),
+    ("ConstantLR", {}),
+    ("PolynomialLR", {"total_iters": 40, "power": 2.0}),
+    ("PolynomialLR", {}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 10, "eta_min": 1e-3}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 5, "T_mult": 2}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": [0.1, 0.05], "step_size_up": 7,
+                  "step_size_down": 13}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 10, "mode": "triangular2",
+                  "base_momentum": 0.7}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 6, "mode": "exp_range",
+                  "gamma": 0.98, "cycle_momentum": False}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 8,
+                  "scale_fn": lambda x: 1 / (1 + 0.1 * x), "scale_mode": "iterations"}),
 ]
 OPTIMIZERS = [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1})]
 

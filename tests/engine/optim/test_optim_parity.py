@@ -27,6 +27,22 @@ CASES = [
     ("Adagrad", {"lr": 0.1}),
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 1e-2,
                  "initial_accumulator_value": 0.1}),
+    ("Adam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("Adam", {"lr": 1e-2, "foreach": True}),  # foreach=True: the same math, accepted
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.8, "eps": 1e-5, "weight_decay": 1e-2}),
+    ("Adamax", {"lr": 1e-2}),
+    ("Adamax", {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 1e-2}),
+    ("NAdam", {"lr": 1e-2}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 1e-2, "momentum_decay": 1e-2}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 1e-2}),  # 20 steps cross the switch to the rectified adaptive step
+    ("RAdam", {"lr": 1e-2, "betas": (0.8, 0.9), "weight_decay": 1e-2}),
+    ("RAdam", {"lr": 1e-2, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("ASGD", {"lr": 0.05}),
+    ("ASGD", {"lr": 0.05, "lambd": 1e-2, "alpha": 0.5, "t0": 5, "weight_decay": 1e-2}),
+    ("Rprop", {"lr": 1e-2}),
+    ("Rprop", {"lr": 1e-2, "etas": (0.3, 1.5), "step_sizes": (1e-4, 0.05)}),
 ]
 IDS = [f"{name}-{'-'.join(sorted(kw))}" for name, kw in CASES]
 
@@ -76,13 +92,19 @@ def test_param_groups_match_torch(name: str) -> None:
     assert opt.param_groups[1]["lr"] == topt.param_groups[1]["lr"]
 
 
-def test_maximize_matches_torch() -> None:
-    _, _, ours, theirs, _, _ = _run_both("Adam", {"lr": 1e-3, "maximize": True})
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta",
+                                  "Adamax", "NAdam", "RAdam", "ASGD", "Rprop"])
+def test_maximize_matches_torch(name: str) -> None:
+    kwargs = {"lr": 1e-3, "maximize": True, "weight_decay": 1e-2}
+    if name == "Rprop":
+        kwargs.pop("weight_decay")  # Rprop has no weight decay
+    _, _, ours, theirs, _, _ = _run_both(name, kwargs)
     for k in ours:
         np.testing.assert_allclose(to_numpy(ours[k]), to_numpy(theirs[k]), rtol=1e-5, atol=2e-6)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad"])
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop", "Adagrad", "Adadelta", "Adamax",
+                                  "NAdam", "RAdam", "ASGD", "Rprop"])
 def test_on_backend_matches_torch(backend: str, name: str) -> None:
     kwargs = {"lr": 0.01, "momentum": 0.9, "nesterov": True} if name == "SGD" else {"lr": 0.01}
     opt, _, ours, theirs, _, _ = _run_both(name, kwargs, device=backend)
@@ -91,8 +113,8 @@ def test_on_backend_matches_torch(backend: str, name: str) -> None:
         np.testing.assert_allclose(to_numpy(ours[k]), to_numpy(theirs[k]), rtol=1e-5, atol=2e-6)
     for st in opt.state.values():
         assert st
-        for key, value in st.items():  # the step counter stays on the host, like torch's
-            assert value.device == ("cpu" if key == "step" else backend)
+        for key, value in st.items():  # step counters stay on the host, like torch's
+            assert value.device == ("cpu" if key in ("step", "mu_product") else backend)
 
 
 def _from_torch(value):
@@ -105,7 +127,17 @@ def _from_torch(value):
     return value
 
 
-@pytest.mark.parametrize(("name", "kwargs"), CASES[1::2], ids=IDS[1::2])
+def test_param_group_keys_are_torchs() -> None:
+    """Every hyperparameter and implementation switch torch keeps in a group, ours keeps too."""
+    for name in sorted({name for name, _ in CASES} | {"LBFGS", "SparseAdam"}):
+        group = getattr(optim, name)([en.zeros(2, requires_grad=True)]).param_groups[0]
+        tgroup = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)]).param_groups[0]
+        assert list(group) == list(tgroup), name
+        assert {k: v for k, v in group.items() if k != "params"} == {
+            k: v for k, v in tgroup.items() if k != "params"}, name
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CASES, ids=IDS)
 def test_torch_state_dict_loads_and_continues(name: str, kwargs: dict) -> None:
     """The state dict layout is torch's: a torch optimizer's state resumes in ours."""
     weights, data = initial_weights(), batches()

@@ -19,6 +19,13 @@ RESUME_CASES = [
      {"milestones": [4, 12, 12]}),
     ("Adagrad", {"lr": 0.1, "lr_decay": 0.01}, "LinearLR", {"start_factor": 0.5}),
     ("Adam", {"lr": 1e-2}, "ReduceLROnPlateau", {"patience": 1, "factor": 0.5}),
+    ("NAdam", {"lr": 1e-2, "weight_decay": 1e-2}, "CyclicLR",
+     {"base_lr": 1e-3, "max_lr": 1e-2, "step_size_up": 4}),
+    ("RAdam", {"lr": 1e-2}, "CosineAnnealingWarmRestarts", {"T_0": 3, "T_mult": 2}),
+    ("Adadelta", {"weight_decay": 1e-2}, "PolynomialLR", {"total_iters": 15}),
+    ("Adamax", {"lr": 1e-2}, "ConstantLR", {"factor": 0.5, "total_iters": 12}),
+    ("ASGD", {"lr": 0.05, "t0": 3}, "MultiplicativeLR", {"lr_lambda": lambda epoch: 0.95}),
+    ("Rprop", {"lr": 1e-2}, "LambdaLR", {"lr_lambda": lambda epoch: 1 / (1 + epoch)}),
 ]
 
 
