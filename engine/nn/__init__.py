@@ -6,7 +6,19 @@ from engine.nn.container import ModuleDict, ModuleList, Sequential
 from engine.nn.conv import Conv2d
 from engine.nn.dropout import Dropout
 from engine.nn.linear import Flatten, Identity, Linear, Unflatten
-from engine.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from engine.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from engine.nn.module import Module
 from engine.nn.normalization import BatchNorm1d, BatchNorm2d
 from engine.nn.parameter import Parameter
@@ -18,4 +30,8 @@ __all__ = [
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "Sequential", "Sigmoid", "Softmax", "Tanh",
     "Unflatten", "functional", "init", "utils",
+]
+__all__ += [
+    "BCELoss", "CosineEmbeddingLoss", "HuberLoss", "KLDivLoss", "MarginRankingLoss",
+    "SmoothL1Loss",
 ]
