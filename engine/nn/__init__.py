@@ -1,7 +1,32 @@
 """engine.nn: modules, layers, losses and initialisers (PyTorch's torch.nn)."""
 
 from engine.nn import functional, init, utils
-from engine.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from engine.nn.activation import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+    Tanhshrink,
+    Threshold,
+)
 from engine.nn.container import ModuleDict, ModuleList, Sequential
 from engine.nn.conv import Conv2d
 from engine.nn.dropout import Dropout
@@ -34,4 +59,8 @@ __all__ = [
 __all__ += [
     "BCELoss", "CosineEmbeddingLoss", "HuberLoss", "KLDivLoss", "MarginRankingLoss",
     "SmoothL1Loss",
+]
+__all__ += [
+    "CELU", "ELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "PReLU",
+    "ReLU6", "SELU", "SiLU", "Softmin", "Softplus", "Softsign", "Tanhshrink", "Threshold",
 ]

@@ -6,6 +6,25 @@ from typing import Any
 
 from engine import backend
 from engine.creation import pad
+from engine.nn._functional_activation import (
+    celu,
+    elu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    silu,
+    softmin,
+    softplus,
+    softsign,
+    tanhshrink,
+    threshold,
+)
 from engine.nn._functional_loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -33,6 +52,9 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entr
            "relu", "sigmoid", "softmax", "tanh"]
 __all__ += ["binary_cross_entropy", "cosine_embedding_loss", "huber_loss", "kl_div",
             "margin_ranking_loss", "smooth_l1_loss"]
+__all__ += ["celu", "elu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish",
+            "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign", "tanhshrink",
+            "threshold"]
 
 
 def _pair(value: Any, name: str = "argument") -> tuple[int, int]:
