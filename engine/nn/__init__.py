@@ -29,7 +29,7 @@ from engine.nn.activation import (
 )
 from engine.nn.container import ModuleDict, ModuleList, Sequential
 from engine.nn.conv import Conv2d
-from engine.nn.dropout import Dropout
+from engine.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from engine.nn.linear import Flatten, Identity, Linear, Unflatten
 from engine.nn.loss import (
     BCELoss,
@@ -45,9 +45,10 @@ from engine.nn.loss import (
     SmoothL1Loss,
 )
 from engine.nn.module import Module
-from engine.nn.normalization import BatchNorm1d, BatchNorm2d
+from engine.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from engine.nn.parameter import Parameter
 from engine.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from engine.nn.sparse import Embedding
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
@@ -64,3 +65,4 @@ __all__ += [
     "CELU", "ELU", "GLU", "Hardsigmoid", "Hardswish", "Hardtanh", "LogSigmoid", "Mish", "PReLU",
     "ReLU6", "SELU", "SiLU", "Softmin", "Softplus", "Softsign", "Tanhshrink", "Threshold",
 ]
+__all__ += ["Dropout1d", "Dropout2d", "Dropout3d", "Embedding", "GroupNorm", "LayerNorm"]

@@ -25,6 +25,15 @@ from engine.nn._functional_activation import (
     tanhshrink,
     threshold,
 )
+from engine.nn._functional_layers import (
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    embedding,
+    group_norm,
+    layer_norm,
+    normalize,
+)
 from engine.nn._functional_loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -55,6 +64,8 @@ __all__ += ["binary_cross_entropy", "cosine_embedding_loss", "huber_loss", "kl_d
 __all__ += ["celu", "elu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish",
             "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign", "tanhshrink",
             "threshold"]
+__all__ += ["dropout1d", "dropout2d", "dropout3d", "embedding", "group_norm", "layer_norm",
+            "normalize"]
 
 
 def _pair(value: Any, name: str = "argument") -> tuple[int, int]:
