@@ -28,6 +28,7 @@ from engine.nn.activation import (
     Threshold,
 )
 from engine.nn.container import ModuleDict, ModuleList, Sequential
+from engine.nn.container_params import ParameterDict, ParameterList
 from engine.nn.conv import Conv2d
 from engine.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from engine.nn.linear import Flatten, Identity, Linear, Unflatten
@@ -66,3 +67,4 @@ __all__ += [
     "ReLU6", "SELU", "SiLU", "Softmin", "Softplus", "Softsign", "Tanhshrink", "Threshold",
 ]
 __all__ += ["Dropout1d", "Dropout2d", "Dropout3d", "Embedding", "GroupNorm", "LayerNorm"]
+__all__ += ["ParameterDict", "ParameterList"]
