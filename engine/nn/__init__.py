@@ -7,6 +7,7 @@ from engine.nn.activation import (
     GELU,
     GLU,
     SELU,
+    Hardshrink,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
@@ -22,6 +23,7 @@ from engine.nn.activation import (
     Softmax,
     Softmin,
     Softplus,
+    Softshrink,
     Softsign,
     Tanh,
     Tanhshrink,
@@ -30,6 +32,7 @@ from engine.nn.activation import (
 from engine.nn.container import ModuleDict, ModuleList, Sequential
 from engine.nn.container_params import ParameterDict, ParameterList
 from engine.nn.conv import Conv2d
+from engine.nn.distance import CosineSimilarity, PairwiseDistance
 from engine.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from engine.nn.linear import Flatten, Identity, Linear, Unflatten
 from engine.nn.loss import (
@@ -68,3 +71,4 @@ __all__ += [
 ]
 __all__ += ["Dropout1d", "Dropout2d", "Dropout3d", "Embedding", "GroupNorm", "LayerNorm"]
 __all__ += ["ParameterDict", "ParameterList"]
+__all__ += ["CosineSimilarity", "Hardshrink", "PairwiseDistance", "Softshrink"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.creation import where
 from engine.ops import activation as act
 from engine.ops.softmax import Softmax
 from engine.tensor import Tensor
@@ -123,3 +124,15 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:  # noqa: A002
     first = input[tuple(index)]
     index[dim] = slice(half, size)
     return first * input[tuple(index)].sigmoid()
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x where |x| > lambd, else 0."""
+    return where(input.abs() > lambd, input, input * 0)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:  # noqa: A002
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
+    return input - input.clamp(-lambd, lambd)

@@ -168,3 +168,24 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  
     else:
         length = (x.abs() ** p).sum(dim, keepdim=True).clamp(min=eps ** p) ** (1.0 / p)
     return x / length
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps)) along dim (inputs broadcast)."""
+
+    def length(x: Tensor) -> Tensor:
+        # max(||x||, eps) as sqrt(max(|x|^2, eps^2)): finite gradient for a zero vector
+        return (x * x).sum(dim, keepdim=True).clamp(min=eps * eps).sqrt()
+
+    a, b = x1._floating(), x2._floating()
+    return ((a / length(a)) * (b / length(b))).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6,  # noqa: A002
+                      keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim."""
+    diff = x1._floating() - x2._floating() + eps
+    dim = max(x1.ndim, x2.ndim) - 1
+    if p == 2.0:
+        return (diff * diff).sum(dim, keepdim=keepdim).sqrt()
+    return (diff.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)

@@ -310,3 +310,26 @@ class GLU(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class Hardshrink(Module):
+    """x where |x| > lambd, else 0."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        """hardshrink(input, lambd)."""
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """Shrink towards 0 by lambd; 0 inside [-lambd, lambd]."""
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        """softshrink(input, lambd)."""
+        return F.softshrink(input, self.lambd)

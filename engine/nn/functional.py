@@ -10,6 +10,7 @@ from engine.nn._functional_activation import (
     celu,
     elu,
     glu,
+    hardshrink,
     hardsigmoid,
     hardswish,
     hardtanh,
@@ -21,11 +22,13 @@ from engine.nn._functional_activation import (
     silu,
     softmin,
     softplus,
+    softshrink,
     softsign,
     tanhshrink,
     threshold,
 )
 from engine.nn._functional_layers import (
+    cosine_similarity,
     dropout1d,
     dropout2d,
     dropout3d,
@@ -33,6 +36,7 @@ from engine.nn._functional_layers import (
     group_norm,
     layer_norm,
     normalize,
+    pairwise_distance,
 )
 from engine.nn._functional_loss import (
     binary_cross_entropy,
@@ -66,6 +70,7 @@ __all__ += ["celu", "elu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsi
             "threshold"]
 __all__ += ["dropout1d", "dropout2d", "dropout3d", "embedding", "group_norm", "layer_norm",
             "normalize"]
+__all__ += ["cosine_similarity", "hardshrink", "pairwise_distance", "softshrink"]
 
 
 def _pair(value: Any, name: str = "argument") -> tuple[int, int]:

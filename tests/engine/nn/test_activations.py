@@ -29,7 +29,8 @@ FUNCTIONS = [
     ("hardtanh", {}), ("hardtanh", {"min_val": -2.0, "max_val": 0.5}), ("relu6", {}),
     ("hardsigmoid", {}), ("hardswish", {}), ("logsigmoid", {}), ("tanhshrink", {}),
     ("softsign", {}), ("threshold", {"threshold": 0.5, "value": -3.0}),
-    ("softmin", {"dim": 1}), ("glu", {}), ("glu", {"dim": 0}),
+    ("softmin", {"dim": 1}), ("glu", {}), ("glu", {"dim": 0}), ("hardshrink", {}),
+    ("hardshrink", {"lambd": 1.5}), ("softshrink", {}), ("softshrink", {"lambd": 2.0}),
 ]
 
 
@@ -70,6 +71,8 @@ def test_activation_errors() -> None:
         F.glu(en.randn(2, 3))
     with pytest.raises(ValueError, match="must be greater than min_val"):
         nn.Hardtanh(1.0, -1.0)
+    with pytest.raises(RuntimeError, match="lambda must be greater or equal to 0"):
+        F.softshrink(en.randn(2), -1.0)
 
 
 MODULES = [
@@ -78,7 +81,8 @@ MODULES = [
     ("Hardtanh", (-2.0, 2.0)), ("ReLU6", ()), ("ReLU6", (True,)), ("Softplus", (2.0, 5.0)),
     ("Threshold", (0.1, 20.0)), ("PReLU", ()), ("PReLU", (3, 0.1)), ("LogSigmoid", ()),
     ("Tanhshrink", ()), ("Softsign", ()), ("Softmin", (1,)), ("GLU", ()), ("GLU", (0,)),
-    ("ReLU", (True,)), ("LeakyReLU", (0.2, True)), ("GELU", ("tanh",)), ("Softmax", (-1,)),
+    ("Hardshrink", ()), ("Softshrink", (0.3,)), ("ReLU", (True,)), ("LeakyReLU", (0.2, True)),
+    ("GELU", ("tanh",)), ("Softmax", (-1,)),
 ]
 
 

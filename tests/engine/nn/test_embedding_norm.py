@@ -1,5 +1,5 @@
-"""Embedding, LayerNorm, GroupNorm, channel-wise dropout and normalize vs PyTorch and float64
-gradcheck; module reprs, initialisation and state-dict round trips with PyTorch."""
+"""Embedding, LayerNorm, GroupNorm, channel-wise dropout, normalize and distances vs PyTorch and
+float64 gradcheck; module reprs, initialisation and errors."""
 
 from __future__ import annotations
 
@@ -170,3 +170,30 @@ def test_normalize_zero_vector_has_zero_gradient() -> None:
     x = en.zeros(2, 3, requires_grad=True)
     F.normalize(x).sum().backward()
     assert np.isfinite(x.grad.numpy()).all()
+
+
+@pytest.mark.parametrize("shapes,dim", [(((4, 5), (4, 5)), 1), (((3, 4, 2), (3, 4, 2)), -1),
+                                        (((4, 5), (1, 5)), 1), (((6,), (6,)), 0)])
+def test_cosine_similarity(shapes: tuple, dim: int, backend: str) -> None:
+    check_op(list(shapes), device=backend,
+             engine_fn=lambda a, b: _lib(a).cosine_similarity(a, b, dim=dim))
+
+
+@pytest.mark.parametrize("p,keepdim", [(2.0, False), (1.0, True), (3.0, False)])
+def test_pairwise_distance(p: float, keepdim: bool, backend: str) -> None:
+    check_op([(4, 5), (4, 5)], device=backend,
+             engine_fn=lambda a, b: _lib(a).pairwise_distance(a, b, p=p, keepdim=keepdim))
+
+
+def test_distance_modules() -> None:
+    a, b = en.randn(3, 4), en.randn(3, 4)
+    assert nn.CosineSimilarity(dim=0)(a, b).shape == (4,)
+    np.testing.assert_allclose(nn.CosineSimilarity()(a, a).numpy(), np.ones(3), rtol=1e-6)
+    np.testing.assert_allclose(nn.PairwiseDistance(keepdim=True)(a, b).numpy(),
+                               F.pairwise_distance(a, b, keepdim=True).numpy())
+    zero = en.zeros(2, 3, requires_grad=True)
+    F.cosine_similarity(zero, en.ones(2, 3)).sum().backward()
+    assert np.isfinite(zero.grad.numpy()).all()
+    if torch is not None:
+        assert repr(nn.CosineSimilarity(0)) == repr(torch.nn.CosineSimilarity(0))
+        assert repr(nn.PairwiseDistance(1.0)) == repr(torch.nn.PairwiseDistance(1.0))
