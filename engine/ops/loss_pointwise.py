@@ -122,7 +122,7 @@ class BinaryCrossEntropy(_PointwiseLoss):
     """-(y log x + (1 - y) log(1 - x)) for probabilities x, each log clamped at -100."""
 
     def loss(self, xp: Any, x: Any, y: Any) -> Any:
-        if x.size and bool(((x < 0) | (x > 1)).any()):
+        if x.size and not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails too, as in PyTorch
             raise RuntimeError("all elements of input should be between 0 and 1")
         self.log_x, self.log_1mx = self._logs(xp, x)
         return -(y * self.log_x + (1 - y) * self.log_1mx)

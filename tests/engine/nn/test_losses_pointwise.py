@@ -103,6 +103,8 @@ def test_binary_cross_entropy_clamps_log_at_minus_100_and_checks_range() -> None
         np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-6)
     with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
         F.binary_cross_entropy(en.tensor([1.5]), en.tensor([1.0]))
+    with pytest.raises(RuntimeError, match="all elements of input should be between 0 and 1"):
+        F.binary_cross_entropy(en.tensor([float("nan")]), en.tensor([1.0]))
     with pytest.raises(ValueError, match="different to the input size .* is deprecated"):
         F.binary_cross_entropy(en.tensor([0.5, 0.5]), en.tensor([1.0]))
 
