@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
+from engine.creation import where
 from engine.ops import loss as ops
+from engine.ops import loss_pointwise as pw
 from engine.tensor import Tensor
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -78,25 +81,104 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
                              ignore_index=ignore_index, reduction=reduction)
 
 
-def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    return loss.sum() if reduction == "sum" else loss
+def _size_warning(input: Tensor, target: Tensor) -> None:  # noqa: A002
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"Using a target size ({_size(target)}) that is different to the input size "
+                      f"({_size(input)}). This will likely lead to incorrect results due to "
+                      "broadcasting. Please ensure they have the same size.", stacklevel=3)
+
+
+def _size(t: Any) -> str:
+    return f"torch.Size({list(t.shape)})"
+
+
+def _pointwise(op: Any, input: Tensor, target: Any, reduction: str,  # noqa: A002
+               weight: Tensor | None = None, weighted_mean: bool = False, divisor: Any = None,
+               **params: Any) -> Tensor:
+    """Run an elementwise loss op: float input, target as a tensor of its dtype, constant weight.
+
+    weighted_mean: 'mean' divides by the summed weights (PyTorch's weighted mse and l1 losses).
+    """
+    x = input._floating()
+    y = target if isinstance(target, Tensor) else Tensor(target, device=x._device)
+    y = y if y.dtype == x.dtype else y.to(x.dtype)
+    w = _raw(weight, x)
+    if w is not None:
+        if weighted_mean and tuple(w.shape) != tuple(x.shape):
+            raise ValueError("Weights and input must have the same size.")
+        w = w.astype(x._data.dtype, copy=False)
+    if weighted_mean and w is not None and reduction == "mean":
+        divisor = w.sum()
+    return op.apply(x, y, weight=w, reduction=reduction, divisor=divisor, **params)
 
 
 def mse_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
              reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
-    """Mean squared error."""
+    """Mean squared error (a weighted mean divides by the summed weights)."""
     reduction = _reduction(reduction, size_average, reduce)
-    diff = input - target
-    loss = diff * diff
-    return _reduce(loss if weight is None else loss * weight, reduction)
+    _size_warning(input, target)
+    return _pointwise(pw.MSELoss, input, target, reduction, weight, weighted_mean=True)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
-            reduce: Any = None, reduction: str = "mean") -> Tensor:
-    """Mean absolute error."""
-    return _reduce((input - target).abs(), _reduction(reduction, size_average, reduce))
+            reduce: Any = None, reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error (a weighted mean divides by the summed weights)."""
+    reduction = _reduction(reduction, size_average, reduce)
+    _size_warning(input, target)
+    return _pointwise(pw.L1Loss, input, target, reduction, weight, weighted_mean=True)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
+                   reduce: Any = None, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """Squared error below beta (scaled by 1/beta), absolute error above; beta=0 is L1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    _size_warning(input, target)
+    if beta == 0.0:
+        return _pointwise(pw.L1Loss, input, target, reduction)
+    return _pointwise(pw.SmoothL1Loss, input, target, reduction, beta=beta)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean",  # noqa: A002
+               delta: float = 1.0, weight: Tensor | None = None) -> Tensor:
+    """Squared error below delta, delta-scaled absolute error above (delta * smooth L1)."""
+    reduction = _reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
+    _size_warning(input, target)
+    if weight is not None and tuple(weight.shape) != tuple(input.shape):
+        raise ValueError("Weights and input must have the same size.")
+    return _pointwise(pw.HuberLoss, input, target, reduction, weight, delta=delta)
+
+
+def binary_cross_entropy(input: Tensor, target: Tensor,  # noqa: A002
+                         weight: Tensor | None = None, size_average: Any = None,
+                         reduce: Any = None, reduction: str = "mean") -> Tensor:
+    """Binary cross-entropy of probabilities; logs are clamped at -100, as in PyTorch."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({_size(target)}) that is different to the input "
+                         f"size ({_size(input)}) is deprecated. Please ensure they have the same "
+                         "size.")
+    return _pointwise(pw.BinaryCrossEntropy, input, target, reduction, weight)
+
+
+def kl_div(input: Tensor, target: Tensor, size_average: Any = None,  # noqa: A002
+           reduce: Any = None, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL divergence of target from input (log-probabilities); 'batchmean' divides by the batch."""
+    if size_average is not None or reduce is not None:
+        reduction = _reduction("mean", size_average, reduce)
+    elif reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", stacklevel=2)
+    if reduction == "batchmean":  # the sum over the batch size (dim 0), as PyTorch
+        batch = input.shape[0] if input.ndim else 1
+        return _pointwise(pw.KLDivLoss, input, target, "sum", divisor=batch,
+                          log_target=log_target)
+    return _pointwise(pw.KLDivLoss, input, target, _reduction(reduction), log_target=log_target)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A002
@@ -113,3 +195,45 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     y = y.to(x.dtype)
     return ops.BCEWithLogits.apply(x, y, weight=_raw(weight, x), pos_weight=_raw(pos_weight, x),
                                    reduction=reduction)
+
+
+def margin_ranking_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                        size_average: Any = None, reduce: Any = None,
+                        reduction: str = "mean") -> Tensor:
+    """max(0, -target * (input1 - input2) + margin), target in {1, -1}."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if not input1.ndim == input2.ndim == target.ndim:
+        raise RuntimeError(f"margin_ranking_loss : All input tensors should have same dimension "
+                           f"but got sizes: input1: {_size(input1)}, input2: {_size(input2)}, "
+                           f"target: {_size(target)} ")
+    loss = (-target * (input1 - input2) + margin).clamp(min=0)
+    return _reduce(loss, reduction)
+
+
+def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin: float = 0,
+                          size_average: Any = None, reduce: Any = None,
+                          reduction: str = "mean") -> Tensor:
+    """1 - cos(x1, x2) where target is 1, max(0, cos(x1, x2) - margin) where it is -1."""
+    reduction = _reduction(reduction, size_average, reduce)
+    if input1.shape != input2.shape:
+        raise RuntimeError(f"cosine_embedding_loss: input1 and input2 must have the same shape, "
+                           f"got {_size(input1)} and {_size(input2)}")
+    dim = input1.ndim - 1  # the feature dim: 1 for a batch, 0 for one pair
+    eps = 1e-12  # PyTorch's guard against zero-length vectors
+    prod = (input1 * input2).sum(dim)
+    norms = (((input1 * input1).sum(dim) + eps) * ((input2 * input2).sum(dim) + eps)).sqrt()
+    cos = prod / norms
+    zeros = cos * 0
+    t = _raw(target, cos)
+    loss = _where(t == 1, 1 - cos, zeros) + _where(t == -1, (cos - margin).clamp(min=0), zeros)
+    return _reduce(loss, reduction)
+
+
+def _where(condition: Any, a: Tensor, b: Tensor) -> Tensor:
+    return where(Tensor._from_array(condition, a._device), a, b)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss

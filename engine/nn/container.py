@@ -1,4 +1,4 @@
-"""Containers: Sequential, ModuleList, ModuleDict."""
+"""Module containers: Sequential, ModuleList, ModuleDict (parameter ones: container_params)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,12 @@ class Sequential(Module):
 
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove the module(s) at key and return them."""
+        value = self[key]
+        del self[key]
+        return value
 
     def append(self, module: Module) -> Sequential:
         """Add a module at the end."""
@@ -121,6 +127,12 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
         return self
+
+    def pop(self, key: int | slice) -> Any:
+        """Remove the module(s) at key and return them."""
+        value = self[key]
+        del self[key]
+        return value
 
     def insert(self, index: int, module: Module) -> None:
         """Insert a module before index."""

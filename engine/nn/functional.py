@@ -6,12 +6,50 @@ from typing import Any
 
 from engine import backend
 from engine.creation import pad
+from engine.nn._functional_activation import (
+    celu,
+    elu,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    selu,
+    silu,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+)
+from engine.nn._functional_layers import (
+    cosine_similarity,
+    dropout1d,
+    dropout2d,
+    dropout3d,
+    embedding,
+    group_norm,
+    layer_norm,
+    normalize,
+    pairwise_distance,
+)
 from engine.nn._functional_loss import (
+    binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cosine_embedding_loss,
     cross_entropy,
+    huber_loss,
+    kl_div,
     l1_loss,
+    margin_ranking_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 from engine.ops import activation as act
 from engine.ops import conv, norm, pool
@@ -25,6 +63,14 @@ __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entr
            "conv2d", "cross_entropy", "dropout", "flatten", "gelu", "l1_loss", "leaky_relu",
            "linear", "log_softmax", "max_pool2d", "mse_loss", "nll_loss", "one_hot", "pad",
            "relu", "sigmoid", "softmax", "tanh"]
+__all__ += ["binary_cross_entropy", "cosine_embedding_loss", "huber_loss", "kl_div",
+            "margin_ranking_loss", "smooth_l1_loss"]
+__all__ += ["celu", "elu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsigmoid", "mish",
+            "prelu", "relu6", "selu", "silu", "softmin", "softplus", "softsign", "tanhshrink",
+            "threshold"]
+__all__ += ["dropout1d", "dropout2d", "dropout3d", "embedding", "group_norm", "layer_norm",
+            "normalize"]
+__all__ += ["cosine_similarity", "hardshrink", "pairwise_distance", "softshrink"]
 
 
 def _pair(value: Any, name: str = "argument") -> tuple[int, int]:

@@ -60,11 +60,11 @@ class Module:
                                     ("_parameters", "_buffers", "_modules"))
         if isinstance(value, Parameter):
             self._check_init(name)
-            self._discard(name)
+            self._discard(name, keep=params)  # a replaced parameter keeps its place, as PyTorch
             params[name] = value
         elif isinstance(value, Module):
             self._check_init(name)
-            self._discard(name)
+            self._discard(name, keep=modules)
             modules[name] = value
         elif params is not None and name in params:
             if value is not None:
@@ -84,9 +84,11 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _discard(self, name: str) -> None:
+    def _discard(self, name: str, keep: dict | None = None) -> None:
+        """Remove name from every registry but keep (whose entry the caller overwrites)."""
         for store in (self.__dict__, self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
+            if store is not keep:
+                store.pop(name, None)
         self._non_persistent.discard(name)
 
     def __getattr__(self, name: str) -> Any:
@@ -115,7 +117,7 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (nn.Parameter or None required)")
-        self._discard(name)
+        self._discard(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -124,7 +126,7 @@ class Module:
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
                             "(Tensor or None required)")
-        self._discard(name)
+        self._discard(name, keep=self._buffers)
         self._buffers[name] = tensor
         if not persistent:
             self._non_persistent.add(name)
@@ -134,7 +136,7 @@ class Module:
         self._check_name(name, "module")
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._discard(name)
+        self._discard(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -218,6 +220,23 @@ class Module:
                 raise AttributeError(f"{type(mod).__name__} has no attribute `{part}`")
             mod = mod._modules[part]
         return mod
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at a dotted path such as "0.weight"."""
+        return self._get_member(target, "_parameters", "an nn.Parameter")
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at a dotted path such as "bn.running_mean"."""
+        return self._get_member(target, "_buffers", "a buffer")
+
+    def _get_member(self, target: str, store: str, what: str) -> Any:
+        module_path, _, name = target.rpartition(".")
+        mod = self.get_submodule(module_path)
+        if not hasattr(mod, name):
+            raise AttributeError(f"{mod._get_name()} has no attribute `{name}`")
+        if name not in getattr(mod, store):
+            raise AttributeError(f"`{name}` is not {what}")
+        return getattr(mod, store)[name]
 
     # ----- state ------------------------------------------------------------------------
     def state_dict(self, destination: Any = None, prefix: str = "",

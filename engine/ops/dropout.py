@@ -1,4 +1,5 @@
-"""Inverted dropout: zero each element with probability p, scale survivors by 1 / (1 - p)."""
+"""Inverted dropout (elementwise and channel-wise): zero with probability p, scale the rest
+by 1 / (1 - p)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def keep_mask(shape: tuple[int, ...], p: float, dtype: Any, device: str) -> Any:
 
 
 class Dropout(Function):
+    """Elementwise inverted dropout."""
+
     saves_inputs = False
 
     def forward(self, a: Any, p: float) -> Any:
@@ -26,6 +29,23 @@ class Dropout(Function):
             self.mask = xp.zeros(a.shape, dtype=a.dtype)
         else:
             self.mask = keep_mask(a.shape, p, a.dtype, backend.device_of(a))
+        return a * self.mask
+
+    def backward(self, g: Any) -> Any:
+        return g * self.mask
+
+
+class FeatureDropout(Function):
+    """Channel-wise dropout: one keep/drop draw per (sample, channel), broadcast over the rest."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, p: float, mask_shape: tuple[int, ...]) -> Any:
+        xp = get_array_module(a)
+        if p >= 1.0:
+            self.mask = xp.zeros(mask_shape, dtype=a.dtype)
+        else:
+            self.mask = keep_mask(mask_shape, p, a.dtype, backend.device_of(a))
         return a * self.mask
 
     def backward(self, g: Any) -> Any:

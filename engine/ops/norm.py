@@ -1,4 +1,4 @@
-"""Batch normalisation as one op: normalise over every axis but the channel axis (1)."""
+"""Normalisation ops: batch norm (every axis but the channel axis 1) and layer norm (last axes)."""
 
 from __future__ import annotations
 
@@ -59,3 +59,39 @@ class BatchNorm(Function):
             else:
                 gx = g_hat * scale
         return (gx, gw, gb)[: len(needs)]
+
+
+class LayerNorm(Function):
+    """y = (x - mean) / sqrt(var + eps) [* weight] [+ bias] over the last `dims` axes.
+
+    Inputs: x, then weight when has_weight, then bias when has_bias (both of the normalised
+    shape). Statistics are the biased mean and variance of each row, as PyTorch.
+    """
+
+    def forward(self, x: Any, *affine: Any, dims: int, eps: float, has_weight: bool,
+                has_bias: bool) -> Any:
+        xp = get_array_module(x)
+        axes = tuple(range(x.ndim - dims, x.ndim))
+        centred = x - x.mean(axis=axes, keepdims=True)
+        var = (centred * centred).mean(axis=axes, keepdims=True)
+        self.inv_std = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+        self.x_hat = centred * self.inv_std
+        self.axes, self.lead = axes, tuple(range(x.ndim - dims))
+        self.weight = affine[0] if has_weight else None
+        self.has_bias = has_bias
+        out = self.x_hat if self.weight is None else self.x_hat * self.weight
+        return out + affine[-1] if has_bias else out
+
+    def backward(self, g: Any) -> tuple:
+        needs = self.needs_input_grad
+        grads: list[Any] = [None]
+        if self.weight is not None:
+            grads.append((g * self.x_hat).sum(axis=self.lead) if needs[1] else None)
+        if self.has_bias:
+            grads.append(g.sum(axis=self.lead) if needs[-1] else None)
+        if needs[0]:
+            g_hat = g if self.weight is None else g * self.weight
+            mean_g = g_hat.mean(axis=self.axes, keepdims=True)
+            mean_gx = (g_hat * self.x_hat).mean(axis=self.axes, keepdims=True)
+            grads[0] = (g_hat - mean_g - self.x_hat * mean_gx) * self.inv_std
+        return tuple(grads)

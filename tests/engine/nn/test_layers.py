@@ -41,6 +41,15 @@ LAYERS = [
     ("Dropout", (0.3,), (3, 4)),  # compared in eval mode (identity)
     ("BatchNorm1d", (3,), (4, 3)),
     ("BatchNorm2d", (3,), (4, 3, 2, 2)),
+    ("LayerNorm", (4,), (2, 3, 4)),
+    ("LayerNorm", ((3, 4), 1e-3), (2, 3, 4)),
+    ("LayerNorm", (4, 1e-5, True, False), (3, 4)),
+    ("LayerNorm", (4, 1e-5, False), (3, 4)),
+    ("GroupNorm", (2, 4), (2, 4, 3)),
+    ("GroupNorm", (3, 6, 1e-3, False), (2, 6, 2, 2)),
+    ("PReLU", (3, 0.1), (2, 3, 4)),
+    ("Dropout1d", (0.3,), (2, 3, 4)),
+    ("Dropout2d", (0.3,), (2, 3, 4, 4)),
 ]
 
 
@@ -51,8 +60,12 @@ def test_layer_matches_torch(case: tuple) -> None:
     theirs = getattr(tnn, name)(*args)
     ours = getattr(nn, name)(*args)
     assert [k for k in ours.state_dict()] == [k for k in theirs.state_dict()]
+    assert repr(ours) == repr(theirs)
+    with torch.no_grad():  # non-default values, so loading them is seen in the outputs
+        for p in theirs.parameters():
+            p.add_(torch.rand(p.shape))
     ours.load_state_dict(theirs.state_dict())
-    if name == "Dropout":
+    if name.startswith("Dropout"):
         ours.eval(), theirs.eval()
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
