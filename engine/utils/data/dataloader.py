@@ -139,7 +139,8 @@ class DataLoader:
         self.prefetch, self.device = int(prefetch), device
         self.epoch = 0
         self._position = 0  # batches handed to the consumer in the current epoch
-        self._ahead: set[int] = set()  # of those, numbers beyond the contiguous start (in_order=False)
+        # Of those, the numbers beyond the contiguous start (only with in_order=False).
+        self._ahead: set[int] = set()
         self._started = False  # whether a pass over self.epoch has begun
         self._resume = False  # whether the next pass continues at self._position
         self._pool: WorkerPool | None = None
@@ -222,13 +223,16 @@ class DataLoader:
         else:
             batches = list(sampler)
         done = self._position - len(self._ahead)  # every batch before this one was taken
+        if not self._ahead:
+            return enumerate(batches[done:], start=done)
         return ((k, b) for k, b in enumerate(batches) if k >= done and k not in self._ahead)
 
     def _local(self, epoch: int) -> Iterator[tuple[int, Any]]:
         fetcher = self._fetcher()
         if not self._iterable:
+            fetch, finish = fetcher.map_batch, self._finish
             for number, indices in self._epoch_tasks(epoch):
-                yield number, self._finish(fetcher.map_batch(indices, epoch, number))
+                yield number, finish(fetch(indices, epoch, number))
             return
         fetcher.reset()
         for number in itertools.count():
@@ -270,6 +274,9 @@ class DataLoader:
             self._pool = None
 
     def _take(self, number: int) -> None:
+        if number == self._position and not self._ahead:  # in order: the common case
+            self._position = number + 1
+            return
         done = self._position - len(self._ahead)
         self._position += 1
         if number != done:

@@ -1,4 +1,4 @@
-"""DistributedSampler: each rank's share of a common, seeded order (torch.utils.data.distributed)."""
+"""DistributedSampler: each rank's share of one seeded order (torch.utils.data.distributed)."""
 
 from __future__ import annotations
 

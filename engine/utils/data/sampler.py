@@ -78,7 +78,8 @@ class RandomSampler(_ArraySampler):
     def __init__(self, data_source: Sized, replacement: bool = False,
                  num_samples: int | None = None, generator: Any = None, *,
                  seed: int | None = None) -> None:
-        self.data_source, self.replacement, self._num_samples = data_source, replacement, num_samples
+        self.data_source, self.replacement = data_source, replacement
+        self._num_samples = num_samples
         self.generator = generator
         if not isinstance(replacement, bool):
             raise TypeError(
@@ -162,7 +163,7 @@ class WeightedRandomSampler(_ArraySampler):
 
 
 class BatchSampler(Sampler):
-    """Group a sampler's indices into lists of batch_size (the last one shorter unless drop_last)."""
+    """A sampler's indices in lists of batch_size (the last one shorter unless drop_last)."""
 
     def __init__(self, sampler: Sampler | Iterable[int], batch_size: int,
                  drop_last: bool) -> None:

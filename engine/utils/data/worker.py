@@ -1,17 +1,19 @@
 """Worker processes: get_worker_info, the worker loop and the pool the DataLoader drives.
 
-Workers are processes, as in PyTorch. Measured on a 2-core machine (batch 64 of 28x28 images,
-per-sample Python work of ~25 us and ~100 us per item): two worker threads were never faster
-than the main process (0.9-1.1x, the GIL serialises __getitem__), two processes reached 1.3x
-on the heavier pipeline; and only processes give each worker its own global RNGs and module
-state, which worker_init_fn and get_worker_info-based sharding rely on. The array-backed fast
-path makes a batch in ~50 us, less than any hand-off costs, so it is fastest with num_workers=0.
+Workers are processes, as in PyTorch, chosen by measurement on a 2-core machine (batch 64 of
+28x28 images, per-sample Python work in __getitem__): two worker threads ran at 0.6-1.1x the
+main process (the GIL serialises __getitem__), two processes at 1.1-2.3x once a batch costs a
+few milliseconds of Python (ToTensor + Normalize per sample; more with heavier transforms), and
+only processes give each worker its own global RNGs and module state, which worker_init_fn and
+get_worker_info-based sharding rely on. The array-backed fast path makes a batch in ~50 us, less
+than any hand-off costs, so it is fastest with num_workers=0 (the default).
 
 Each worker gets tasks on its own pipe (read by a small thread, so the main process never blocks
 on a send) and sends results on its own pipe. Batch k of an epoch goes to the workers in turn,
 and with in_order=True the main process reads the owner of the next batch, so batches come
 in the order num_workers=0 gives them. Pipes rather than multiprocessing.Queue: a Queue's feeder
-thread and locks cost ~0.4 ms per batch here, a pipe ~0.1 ms.
+thread and locks cost ~0.4 ms per batch here, a pipe ~0.1 ms. Datasets, collate_fn and
+worker_init_fn must be picklable under the spawn and forkserver start methods.
 """
 
 from __future__ import annotations

@@ -195,8 +195,9 @@ def test_persistent_workers_keep_their_processes():
 def test_iterable_dataset_sharding_matches_torch(workers):
     torch = pytest.importorskip("torch")
     ours = [b.tolist() for b in DataLoader(Sharded(3, 20), batch_size=4, num_workers=workers)]
-    theirs = [b.tolist() for b in torch.utils.data.DataLoader(torch_sharded(torch, 3, 20), batch_size=4,
-                                                              num_workers=workers)]
+    reference = torch.utils.data.DataLoader(torch_sharded(torch, 3, 20), batch_size=4,
+                                            num_workers=workers)
+    theirs = [b.tolist() for b in reference]
     assert ours == theirs
     flat = sorted(i for b in ours for i in b)
     assert flat == list(range(3, 20))
