@@ -55,9 +55,19 @@ class Transform:
 
 
 def supports_batch(transform: Callable | None) -> bool:
-    """True when transform is None or one of these Transforms (so apply_batch exists)."""
+    """True when transform is None or one of these Transforms (so apply_batch exists).
+
+    A per-sample Lambda after ToTensor has no batched path: on the per-sample path it gets a
+    Tensor, as in torchvision, and its function may rely on Tensor methods.
+    """
     if isinstance(transform, Compose):  # a plain callable inside has no batched path
-        return all(supports_batch(t) for t in transform.transforms)
+        after_to_tensor = False
+        for t in transform.transforms:
+            if not supports_batch(t) or (after_to_tensor and isinstance(t, Lambda)
+                                         and not t.batched):
+                return False
+            after_to_tensor = after_to_tensor or isinstance(t, ToTensor)
+        return True
     return transform is None or isinstance(transform, Transform)
 
 

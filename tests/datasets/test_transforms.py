@@ -146,7 +146,10 @@ def test_compose_with_plain_callable_falls_back_to_per_sample(batch, tmp_path):
 
     plain = T.Compose([T.ToTensor(), lambda x: x * 2])
     assert not T.supports_batch(plain)
-    assert T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda x: x * 2)]))
+    assert T.supports_batch(T.Compose([T.Lambda(lambda x: x * 2), T.ToTensor()]))
+    assert T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda b: b * 2, batched=True)]))
+    # After ToTensor a per-sample Lambda gets Tensors, so it runs on the per-sample path.
+    assert not T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda x: x * 2)]))
     write_idx(tmp_path / "images", batch)
     write_idx(tmp_path / "labels", np.arange(len(batch), dtype=np.uint8))
     dataset = IDXDataset(tmp_path / "images", tmp_path / "labels", transform=plain)
@@ -190,3 +193,23 @@ def test_transforms_take_tensors_and_give_tensors(batch):
     np.testing.assert_allclose(y.numpy()[0], ref, rtol=1e-6)
     raw = T.RandomCrop(10)(batch[2])  # an image that is not a Tensor stays an array
     assert isinstance(raw, np.ndarray) and raw.shape == (10, 10)
+
+
+def test_lambda_after_to_tensor_sees_tensors_in_the_loader(batch, tmp_path):
+    import engine as en
+    from datasets import DataLoader, IDXDataset, write_idx
+
+    seen = []
+
+    def three_channels(x):  # grey to RGB on a 1 x H x W Tensor, with a Tensor-only function
+        seen.append(type(x))
+        return en.cat([x, x, x], dim=0)
+
+    write_idx(tmp_path / "images", batch)
+    write_idx(tmp_path / "labels", np.arange(len(batch), dtype=np.uint8))
+    tf = T.Compose([T.ToTensor(), T.Lambda(three_channels)])
+    dataset = IDXDataset(tmp_path / "images", tmp_path / "labels", transform=tf)
+    images, _ = next(iter(DataLoader(dataset, batch_size=4)))
+    assert seen and all(t is en.Tensor for t in seen)
+    assert images.shape == (4, 3, 28, 28)
+    np.testing.assert_array_equal(images.numpy()[:, 2], batch[:4] / np.float32(255))

@@ -18,6 +18,7 @@ worker_init_fn must be picklable under the spawn and forkserver start methods.
 
 from __future__ import annotations
 
+import os
 import queue
 import random
 import threading
@@ -129,6 +130,8 @@ def _worker_loop(fetcher: Any, task_conn: Any, result_conn: Any, worker_id: int,
             status, value = "error", WorkerError(exc, where)
         try:
             result_conn.send((token, number, status, value))
+        except OSError:  # the main process closed its end: the loader is shutting down
+            return
         except Exception as exc:  # e.g. a batch that cannot be pickled
             result_conn.send((token, number, "error", WorkerError(exc, where)))
 
@@ -155,6 +158,7 @@ class WorkerPool:
             self.task_conns.append(task_w)
             self.result_conns.append(result_r)
         self.closed = False
+        self._owner = os.getpid()  # a forked child inherits this object and must not use it
 
     def send(self, worker: int, task: Any) -> None:
         """Queue a task on a worker (never blocks for long: the worker's reader drains it)."""
@@ -192,7 +196,7 @@ class WorkerPool:
 
     def shutdown(self) -> None:
         """Stop the workers: ask politely, then terminate any that linger."""
-        if self.closed:
+        if self.closed or os.getpid() != self._owner:
             return
         self.closed = True
         for conn in self.task_conns:
@@ -200,13 +204,15 @@ class WorkerPool:
                 conn.send(None)
             except OSError:
                 pass
+        for conn in self.result_conns:  # a worker blocked sending a result gets EPIPE and exits
+            conn.close()
         deadline = time.monotonic() + 0.5  # idle workers exit at once; busy ones are stopped
         for proc in self.processes:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
-        for conn in self.task_conns + self.result_conns:
+        for conn in self.task_conns:
             conn.close()
 
     def __del__(self) -> None:
