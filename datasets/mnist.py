@@ -8,10 +8,12 @@ distribution ships them, and are downloaded into ``root/<ClassName>/raw`` only i
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from engine import Tensor
 from engine.errors import DataError
 
 from .dataset import IDXDataset
@@ -22,7 +24,12 @@ __all__ = ["KMNIST", "MNIST", "FashionMNIST"]
 
 
 class MNIST(IDXDataset):
-    """The MNIST digits: 60000 training and 10000 test 28x28 uint8 images, labels 0-9."""
+    """The MNIST digits: 60000 training and 10000 test 28x28 uint8 images, labels 0-9.
+
+    torchvision's signature and attributes: ``data`` (uint8 Tensor N x 28 x 28), ``targets``
+    (int64 Tensor), ``classes``, ``class_to_idx``; item i is (image, int label), the image a
+    uint8 NumPy array without a transform (a Tensor after transforms.ToTensor()).
+    """
 
     mirrors: ClassVar[list[str]] = [
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -107,13 +114,38 @@ class MNIST(IDXDataset):
         return got[0], got[1]
 
     def _check_shape(self) -> None:
-        if self.data.ndim != 3 or self.data.dtype.itemsize != 1:
+        if self.images.ndim != 3 or self.images.dtype.itemsize != 1:
             raise DataError(
                 f"{self.images_path}: expected N x H x W uint8 images, found "
-                f"{'x'.join(map(str, self.data.shape))} {self.data.dtype.name}; wrong file?"
+                f"{'x'.join(map(str, self.images.shape))} {self.images.dtype.name}; wrong file?"
             )
-        if self.targets is None or self.targets.ndim != 1:
+        if self.labels is None or self.labels.ndim != 1:
             raise DataError(f"{self.labels_path}: expected one label per image (a 1-D IDX file)")
+
+    # torchvision's deprecated names, with its warnings.
+    @property
+    def train_labels(self) -> Tensor | None:
+        """Deprecated: targets."""
+        warnings.warn("train_labels has been renamed targets", stacklevel=2)
+        return self.targets
+
+    @property
+    def test_labels(self) -> Tensor | None:
+        """Deprecated: targets."""
+        warnings.warn("test_labels has been renamed targets", stacklevel=2)
+        return self.targets
+
+    @property
+    def train_data(self) -> Tensor:
+        """Deprecated: data."""
+        warnings.warn("train_data has been renamed data", stacklevel=2)
+        return self.data
+
+    @property
+    def test_data(self) -> Tensor:
+        """Deprecated: data."""
+        warnings.warn("test_data has been renamed data", stacklevel=2)
+        return self.data
 
     def __repr__(self) -> str:
         split = "Train" if self.train else "Test"

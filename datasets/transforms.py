@@ -1,45 +1,39 @@
-"""Image transforms with torchvision's names, on NumPy arrays, each with a batched fast path.
+"""Image transforms with torchvision's names, each with a batched fast path on NumPy arrays.
 
-Every transform is callable on one sample like torchvision's (a uint8 H x W or H x W x C image,
-or a float C x H x W array after ToTensor) and has ``apply_batch(batch, rng)`` for a whole batch
-(N x H x W uint8, or N x C x H x W float). The DataLoader uses the batched path when a dataset is
-array-backed. Random transforms draw from the Generator they are given, or on the per-sample path
-from the one the loader installed with ``rng_scope``, so the loader's seed fixes every draw.
+Every transform is callable on one sample like torchvision's: a uint8 H x W or H x W x C NumPy
+image (the role of a PIL image), or a float C x H x W engine Tensor after ToTensor; a Tensor in
+gives a Tensor out. Each also has ``apply_batch(batch, rng)`` for a whole NumPy batch (N x H x W
+uint8, or N x C x H x W float), which the DataLoader uses when a dataset is array-backed (users
+still see Tensors: the loader wraps the batch). Random transforms draw from the Generator they
+are given, or on the per-sample path from the one the loader installed with ``rng_scope``, so
+the loader's seed fixes every draw.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from engine import Tensor, from_numpy
+from engine.utils.data._random import current_rng, rng_scope
 
 __all__ = [
     "Compose", "Lambda", "Normalize", "RandomAffine", "RandomCrop", "RandomHorizontalFlip",
     "ToTensor", "Transform", "current_rng", "rng_scope", "supports_batch",
 ]
 
-_local = threading.local()
-_fallback = np.random.default_rng()
+def _to_tensor_like(out: np.ndarray, like: Any) -> Any:
+    """out as a Tensor on like's device when like is a Tensor, else as it is."""
+    if not isinstance(like, Tensor):
+        return out
+    t = from_numpy(np.ascontiguousarray(out))
+    return t if like._device == "cpu" else t.to(like._device)
 
 
-@contextmanager
-def rng_scope(rng: np.random.Generator) -> Iterator[np.random.Generator]:
-    """Make rng the source of randomness for per-sample transform calls in this thread."""
-    previous = getattr(_local, "rng", None)
-    _local.rng = rng
-    try:
-        yield rng
-    finally:
-        _local.rng = previous
-
-
-def current_rng() -> np.random.Generator:
-    """The Generator installed by rng_scope in this thread, else a process-wide unseeded one."""
-    rng = getattr(_local, "rng", None)
-    return _fallback if rng is None else rng
+def _as_numpy(img: Any) -> np.ndarray:
+    return img.detach().numpy() if isinstance(img, Tensor) else np.asarray(img)
 
 
 class Transform:
@@ -47,9 +41,9 @@ class Transform:
 
     random: bool = False
 
-    def __call__(self, img: Any) -> np.ndarray:
+    def __call__(self, img: Any) -> Any:
         """Transform one sample (by running the batched path on a batch of one)."""
-        return self.apply_batch(np.asarray(img)[None], current_rng())[0]
+        return _to_tensor_like(self.apply_batch(_as_numpy(img)[None], current_rng())[0], img)
 
     def apply_batch(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Transform a batch whose first axis indexes samples; never modifies batch."""
@@ -61,9 +55,19 @@ class Transform:
 
 
 def supports_batch(transform: Callable | None) -> bool:
-    """True when transform is None or one of these Transforms (so apply_batch exists)."""
+    """True when transform is None or one of these Transforms (so apply_batch exists).
+
+    A per-sample Lambda after ToTensor has no batched path: on the per-sample path it gets a
+    Tensor, as in torchvision, and its function may rely on Tensor methods.
+    """
     if isinstance(transform, Compose):  # a plain callable inside has no batched path
-        return all(supports_batch(t) for t in transform.transforms)
+        after_to_tensor = False
+        for t in transform.transforms:
+            if not supports_batch(t) or (after_to_tensor and isinstance(t, Lambda)
+                                         and not t.batched):
+                return False
+            after_to_tensor = after_to_tensor or isinstance(t, ToTensor)
+        return True
     return transform is None or isinstance(transform, Transform)
 
 
@@ -94,10 +98,17 @@ class Compose(Transform):
 
 
 class ToTensor(Transform):
-    """uint8 H x W (or H x W x C) image -> float32 C x H x W in [0, 1]; other dtypes unscaled.
+    """uint8 H x W (or H x W x C) image -> float32 C x H x W Tensor in [0, 1]; other dtypes
+    unscaled (as torchvision's)."""
 
-    It returns a NumPy array: the DataLoader turns collated batches into engine Tensors.
-    """
+    def __call__(self, pic: Any) -> Tensor:
+        """One image as a float32 C x H x W engine Tensor."""
+        if isinstance(pic, Tensor) or not isinstance(pic, np.ndarray | list | tuple):
+            raise TypeError(f"pic should be PIL Image or ndarray. Got {type(pic)}")
+        pic = np.asarray(pic)
+        if pic.ndim not in (2, 3):
+            raise ValueError(f"pic should be 2/3 dimensional. Got {pic.ndim} dimensions.")
+        return from_numpy(np.ascontiguousarray(self.apply_batch(pic[None], current_rng())[0]))
 
     def apply_batch(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """N x H x W (or N x H x W x C) -> N x C x H x W float32."""
@@ -121,9 +132,9 @@ class Normalize(Transform):
         self._mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
         self._std = np.asarray(self.std, dtype=np.float32)[:, None, None]
 
-    def __call__(self, tensor: np.ndarray) -> np.ndarray:
-        """Normalize one C x H x W array."""
-        return self.apply_batch(tensor, current_rng())
+    def __call__(self, tensor: Any) -> Any:
+        """Normalize one C x H x W Tensor (or array); the result has the input's type."""
+        return _to_tensor_like(self.apply_batch(_as_numpy(tensor), current_rng()), tensor)
 
     def apply_batch(self, batch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Normalize with (C, 1, 1) statistics broadcast over the trailing axes."""

@@ -60,6 +60,7 @@ int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
 _LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random"}
+_LAZY.add("utils")  # engine.utils.data, as torch.utils.data
 
 
 def __getattr__(name: str) -> Any:

@@ -45,7 +45,7 @@ def test_stream_pass_is_bounded_and_matches_in_memory(tmp_path):
     tracemalloc.start()
     try:
         streamed = IDXDataset(images, labels, transform=tf, stream=True)
-        assert isinstance(streamed.data, np.memmap)
+        assert isinstance(streamed.images, np.memmap)
         stream_hashes = digest_pass(DataLoader(streamed, 1000, shuffle=True, seed=9))
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -54,11 +54,12 @@ def test_stream_pass_is_bounded_and_matches_in_memory(tmp_path):
     assert len(stream_hashes) == 201
 
     loaded = IDXDataset(images, labels, transform=tf, stream=False)
-    assert not isinstance(loaded.data, np.memmap)
+    assert not isinstance(loaded.images, np.memmap)
     assert digest_pass(DataLoader(loaded, 1000, shuffle=True, seed=9)) == stream_hashes
     # Spot-check real values: a streamed record equals the bytes in the file.
     k = 123_456
     with open(images, "rb") as f:
         f.seek(16 + 784 * k)
         raw = np.frombuffer(f.read(784), np.uint8).reshape(28, 28)
-    np.testing.assert_array_equal(streamed.data[k], raw)
+    np.testing.assert_array_equal(streamed.images[k], raw)
+    np.testing.assert_array_equal(streamed.data[k].numpy(), raw)  # the Tensor view agrees

@@ -146,10 +146,70 @@ def test_compose_with_plain_callable_falls_back_to_per_sample(batch, tmp_path):
 
     plain = T.Compose([T.ToTensor(), lambda x: x * 2])
     assert not T.supports_batch(plain)
-    assert T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda x: x * 2)]))
+    assert T.supports_batch(T.Compose([T.Lambda(lambda x: x * 2), T.ToTensor()]))
+    assert T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda b: b * 2, batched=True)]))
+    # After ToTensor a per-sample Lambda gets Tensors, so it runs on the per-sample path.
+    assert not T.supports_batch(T.Compose([T.ToTensor(), T.Lambda(lambda x: x * 2)]))
     write_idx(tmp_path / "images", batch)
     write_idx(tmp_path / "labels", np.arange(len(batch), dtype=np.uint8))
     dataset = IDXDataset(tmp_path / "images", tmp_path / "labels", transform=plain)
     images, _ = next(iter(DataLoader(dataset, batch_size=4)))
     expected = np.stack([plain(img) for img in batch[:4]])
     np.testing.assert_array_equal(images.numpy(), expected)
+
+
+def test_to_tensor_gives_an_engine_tensor_like_torchvision(batch):
+    import engine as en
+
+    img = T.ToTensor()(batch[3])
+    assert isinstance(img, en.Tensor) and img.dtype == en.float32 and img.shape == (1, 28, 28)
+    np.testing.assert_array_equal(img.numpy()[0], batch[3] / np.float32(255))
+    assert 0.0 <= img.min().item() and img.max().item() <= 1.0
+    torch = pytest.importorskip("torch")
+    # torchvision's ToTensor on a uint8 image: from_numpy, CHW, float, div(255).
+    expected = torch.from_numpy(batch[3]).unsqueeze(0).float().div(255)
+    assert img.numpy().tobytes() == expected.numpy().tobytes()
+    with pytest.raises(TypeError, match="pic should be PIL Image or ndarray"):
+        T.ToTensor()(img)
+
+
+def test_transforms_take_tensors_and_give_tensors(batch):
+    import engine as en
+
+    img = T.ToTensor()(batch[0])
+    out = T.Normalize((0.5,), (0.25,))(img)
+    assert isinstance(out, en.Tensor)
+    np.testing.assert_array_equal(out.numpy(), (img.numpy() - np.float32(0.5)) / np.float32(0.25))
+    with T.rng_scope(np.random.default_rng(0)):
+        crop = T.RandomCrop(20)(img)
+        flip = T.RandomHorizontalFlip(1.0)(img)
+    assert isinstance(crop, en.Tensor) and crop.shape == (1, 20, 20)
+    np.testing.assert_array_equal(flip.numpy(), img.numpy()[..., ::-1])
+    pipeline = T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,)),
+                          T.Lambda(lambda t: t * 2)])
+    y = pipeline(batch[1])
+    assert isinstance(y, en.Tensor)
+    ref = (batch[1] / np.float32(255) - np.float32(0.1307)) / np.float32(0.3081) * 2
+    np.testing.assert_allclose(y.numpy()[0], ref, rtol=1e-6)
+    raw = T.RandomCrop(10)(batch[2])  # an image that is not a Tensor stays an array
+    assert isinstance(raw, np.ndarray) and raw.shape == (10, 10)
+
+
+def test_lambda_after_to_tensor_sees_tensors_in_the_loader(batch, tmp_path):
+    import engine as en
+    from datasets import DataLoader, IDXDataset, write_idx
+
+    seen = []
+
+    def three_channels(x):  # grey to RGB on a 1 x H x W Tensor, with a Tensor-only function
+        seen.append(type(x))
+        return en.cat([x, x, x], dim=0)
+
+    write_idx(tmp_path / "images", batch)
+    write_idx(tmp_path / "labels", np.arange(len(batch), dtype=np.uint8))
+    tf = T.Compose([T.ToTensor(), T.Lambda(three_channels)])
+    dataset = IDXDataset(tmp_path / "images", tmp_path / "labels", transform=tf)
+    images, _ = next(iter(DataLoader(dataset, batch_size=4)))
+    assert seen and all(t is en.Tensor for t in seen)
+    assert images.shape == (4, 3, 28, 28)
+    np.testing.assert_array_equal(images.numpy()[:, 2], batch[:4] / np.float32(255))
