@@ -1,7 +1,7 @@
 """RNN, LSTM and GRU layers with PyTorch's signatures, parameter names, layouts and outputs.
 
 Each layer and direction is one fused op over the whole sequence (engine/ops/rnn.py) after one
-GEMM for every step's input projection; batch_first inputs are transposed once to time-major.
+GEMM for every step's input projection; the op reads batch_first inputs through a strided view.
 """
 
 from __future__ import annotations
@@ -132,13 +132,14 @@ class RNNBase(Module):
              c0: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
         """Time-major or batch-first 3-D input -> (output, h_n, c_n); states are 3-D or None."""
         self._check_input(input)
-        x = input.transpose(0, 1) if self.batch_first else input
+        x, batch_first = input, self.batch_first
+        batch = x.shape[0] if batch_first else x.shape[1]
         directions = 2 if self.bidirectional else 1
-        expected = (self.num_layers * directions, x.shape[1], self.hidden_size)
+        expected = (self.num_layers * directions, batch, self.hidden_size)
         lstm = self.mode == "LSTM"
         zeros = None
         if h0 is None or (lstm and c0 is None):
-            zeros = creation.zeros(x.shape[1], self.hidden_size, dtype=x.dtype, device=x._device)
+            zeros = creation.zeros(batch, self.hidden_size, dtype=x.dtype, device=x._device)
         if h0 is not None:
             self._check_state(h0, expected, "hidden")
         if c0 is not None:
@@ -154,16 +155,15 @@ class RNNBase(Module):
                 out, h_n, c_n = run_direction(
                     self.mode, x, zeros if h0 is None else h0[k],
                     (zeros if c0 is None else c0[k]) if lstm else None, *weights,
-                    reverse=direction == 1)
+                    reverse=direction == 1, batch_first=batch_first)
                 outputs.append(out)
                 finals_h.append(h_n)
                 finals_c.append(c_n)
             x = outputs[0] if directions == 1 else creation.cat(outputs, dim=2)
             if self.dropout > 0 and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, True)
-        output = x.transpose(0, 1) if self.batch_first else x
         h_n = creation.stack(finals_h, 0)
-        return output, h_n, creation.stack(finals_c, 0) if lstm else None
+        return x, h_n, creation.stack(finals_c, 0) if lstm else None
 
     def _forward_single_state(self, input: Tensor, hx: Tensor | None) -> tuple:  # noqa: A002
         """RNN and GRU: (output, h_n), accepting 2-D (unbatched) or 3-D input as PyTorch."""

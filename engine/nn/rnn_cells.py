@@ -21,22 +21,24 @@ GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 def run_direction(mode: str, x: Tensor, h0: Tensor, c0: Tensor | None, w_ih: Tensor,
-                  w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
-                  reverse: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One layer, one direction over time-major x (T, B, F): (outputs, h_n, c_n or None)."""
+                  w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None, reverse: bool = False,
+                  batch_first: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
+    """One layer, one direction over x (T, B, F), or (B, T, F): (outputs, h_n, c_n or None)."""
     xproj = F.linear(x, w_ih, b_ih)  # every step's input projection in one GEMM
     bias = () if b_hh is None else (b_hh,)
     last = 0 if reverse else -1
+    step = (slice(None), last) if batch_first else (last,)  # index of the final step
     if mode == "LSTM":
-        states = LSTMSequence.apply(xproj, h0, c0, w_hh, *bias, reverse=reverse)
-        return states[0], states[0, last], states[1, last]
+        states = LSTMSequence.apply(xproj, h0, c0, w_hh, *bias, reverse=reverse,
+                                    batch_first=batch_first)
+        return states[0], states[(0, *step)], states[(1, *step)]
     if mode == "GRU":
-        out = GRUSequence.apply(xproj, h0, w_hh, *bias, reverse=reverse)
+        out = GRUSequence.apply(xproj, h0, w_hh, *bias, reverse=reverse, batch_first=batch_first)
     else:
         nonlinearity = "tanh" if mode == "RNN_TANH" else "relu"
         out = RNNSequence.apply(xproj, h0, w_hh, *bias, nonlinearity=nonlinearity,
-                                reverse=reverse)
-    return out, out[last], None
+                                reverse=reverse, batch_first=batch_first)
+    return out, out[step], None
 
 
 class RNNCellBase(Module):

@@ -1,7 +1,8 @@
 """Fused recurrent layers: one op runs a whole sequence (one layer, one direction) on raw arrays.
 
 The input projection x @ W_ih.T + b_ih of every time step is one GEMM done before the op (by the
-linear op), so each op takes it precomputed as `xproj` (T, B, gates * H), time-major. Forward
+linear op), so each op takes it precomputed as `xproj` (T, B, gates * H), time-major, or
+(B, T, gates * H) with `batch_first=True` (then the outputs are batch-first too). Forward
 loops over time with the hidden GEMM and the gate math; backward runs backpropagation through
 time on the arrays it saved and gives W_hh's gradient as one GEMM over all steps. One graph node
 per layer and direction instead of ~15 small ops per step.
@@ -21,6 +22,11 @@ from engine.function import Function
 def _sigmoid(xp: Any, x: Any) -> Any:
     """sigmoid through tanh: no overflow for large |x| and one transcendental per element."""
     return 0.5 + 0.5 * xp.tanh(0.5 * x)
+
+
+def _swap(array: Any, axis: int, batch_first: bool) -> Any:
+    """A view with the time and batch axes exchanged when batch_first (no copy either way)."""
+    return array.swapaxes(axis, axis + 1) if batch_first else array
 
 
 def _steps(length: int, reverse: bool) -> range:
@@ -51,10 +57,14 @@ class RNNSequence(Function):
     Output (T, B, H): the hidden state of every step.
     """
 
+    saves_output = True  # backward reads the output's buffer: in-place edits must raise
+
     def forward(self, xproj: Any, h0: Any, w_hh: Any, b_hh: Any = None, *,
-                nonlinearity: str = "tanh", reverse: bool = False) -> Any:
+                nonlinearity: str = "tanh", reverse: bool = False,
+                batch_first: bool = False) -> Any:
         xp = get_array_module(xproj)
-        out = xp.empty_like(xproj)
+        xproj = _swap(xproj, 0, batch_first)
+        out = xp.empty(xproj.shape, dtype=xproj.dtype)
         h = h0
         for t in _steps(xproj.shape[0], reverse):
             pre = xproj[t] + h @ w_hh.T
@@ -63,12 +73,12 @@ class RNNSequence(Function):
             h = xp.tanh(pre, out=out[t]) if nonlinearity == "tanh" else \
                 xp.maximum(pre, 0, out=out[t])
         self.h0, self.w_hh, self.out = h0, w_hh, out
-        self.relu, self.reverse = nonlinearity == "relu", reverse
-        return out
+        self.relu, self.reverse, self.batch_first = nonlinearity == "relu", reverse, batch_first
+        return _swap(out, 0, batch_first)
 
     def backward(self, grad: Any) -> tuple:
         xp = get_array_module(grad)
-        out, w_hh = self.out, self.w_hh
+        out, w_hh, grad = self.out, self.w_hh, _swap(grad, 0, self.batch_first)
         d_pre = xp.empty_like(out)
         dh = xp.zeros_like(self.h0)
         for t in _steps(out.shape[0], not self.reverse):
@@ -78,19 +88,23 @@ class RNNSequence(Function):
             dh = d @ w_hh
         prev = _previous_hidden(xp, out, self.h0, self.reverse)
         gw, gb = _hidden_grads(xp, d_pre, prev, w_hh, self.needs_input_grad, 2)
+        d_pre = _swap(d_pre, 0, self.batch_first)
         return (d_pre, dh, gw, gb)[: len(self.needs_input_grad)]
 
 
 class LSTMSequence(Function):
     """LSTM; inputs (xproj, h0, c0, W_hh[, b_hh]); output (2, T, B, H): hidden and cell states."""
 
+    saves_output = True  # backward reads the output's buffer: in-place edits must raise
+
     def forward(self, xproj: Any, h0: Any, c0: Any, w_hh: Any, b_hh: Any = None, *,
-                reverse: bool = False) -> Any:
+                reverse: bool = False, batch_first: bool = False) -> Any:
         xp = get_array_module(xproj)
+        xproj = _swap(xproj, 0, batch_first)
         steps, batch, four_h = xproj.shape
         size = four_h // 4
         out = xp.empty((2, steps, batch, size), dtype=xproj.dtype)
-        gates = xp.empty_like(xproj)  # activated gates i, f, g, o of every step, for backward
+        gates = xp.empty(xproj.shape, dtype=xproj.dtype)  # activated i, f, g, o per step
         tanh_c = xp.empty((steps, batch, size), dtype=xproj.dtype)
         h = h0
         for t in _steps(steps, reverse):
@@ -107,10 +121,12 @@ class LSTMSequence(Function):
             h = xp.multiply(a[:, 3 * size:], tanh_c[t], out=out[0, t])
         self.h0, self.c0, self.w_hh, self.out = h0, c0, w_hh, out
         self.gates, self.tanh_c, self.reverse = gates, tanh_c, reverse
-        return out
+        self.batch_first = batch_first
+        return _swap(out, 1, batch_first)
 
     def backward(self, grad: Any) -> tuple:
         xp = get_array_module(grad)
+        grad = _swap(grad, 1, self.batch_first)
         out, gates, tanh_c, w_hh = self.out, self.gates, self.tanh_c, self.w_hh
         size = out.shape[-1]
         d_gates = xp.empty_like(gates)
@@ -131,6 +147,7 @@ class LSTMSequence(Function):
             dh = d @ w_hh
         prev = _previous_hidden(xp, out[0], self.h0, self.reverse)
         gw, gb = _hidden_grads(xp, d_gates, prev, w_hh, self.needs_input_grad, 3)
+        d_gates = _swap(d_gates, 0, self.batch_first)
         return (d_gates, dh, dc, gw, gb)[: len(self.needs_input_grad)]
 
 
@@ -145,13 +162,16 @@ def _prev(c0: Any, out: Any, t: int, reverse: bool) -> Any:
 class GRUSequence(Function):
     """GRU; inputs (xproj, h0, W_hh[, b_hh]); output (T, B, H): the hidden state of every step."""
 
+    saves_output = True  # backward reads the output's buffer: in-place edits must raise
+
     def forward(self, xproj: Any, h0: Any, w_hh: Any, b_hh: Any = None, *,
-                reverse: bool = False) -> Any:
+                reverse: bool = False, batch_first: bool = False) -> Any:
         xp = get_array_module(xproj)
+        xproj = _swap(xproj, 0, batch_first)
         steps, batch, three_h = xproj.shape
         size = three_h // 3
         out = xp.empty((steps, batch, size), dtype=xproj.dtype)
-        gates = xp.empty_like(xproj)  # r, z, n of every step
+        gates = xp.empty(xproj.shape, dtype=xproj.dtype)  # r, z, n of every step
         hidden_n = xp.empty((steps, batch, size), dtype=xproj.dtype)  # W_hn h + b_hn
         h = h0
         for t in _steps(steps, reverse):
@@ -166,10 +186,12 @@ class GRUSequence(Function):
             h = xp.add(n, a[:, size:2 * size] * (h - n), out=out[t])
         self.h0, self.w_hh, self.out = h0, w_hh, out
         self.gates, self.hidden_n, self.reverse = gates, hidden_n, reverse
-        return out
+        self.batch_first = batch_first
+        return _swap(out, 0, batch_first)
 
     def backward(self, grad: Any) -> tuple:
         xp = get_array_module(grad)
+        grad = _swap(grad, 0, self.batch_first)
         gates, hidden_n, w_hh = self.gates, self.hidden_n, self.w_hh
         size = hidden_n.shape[-1]
         prev = _previous_hidden(xp, self.out, self.h0, self.reverse)
@@ -189,4 +211,5 @@ class GRUSequence(Function):
             dhh[:, 2 * size:] = dn * r
             dh = dh * z + dhh @ w_hh
         gw, gb = _hidden_grads(xp, d_h, prev, w_hh, self.needs_input_grad, 2)
+        d_x = _swap(d_x, 0, self.batch_first)
         return (d_x, dh, gw, gb)[: len(self.needs_input_grad)]

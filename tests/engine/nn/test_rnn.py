@@ -200,3 +200,30 @@ def test_float64_layers_keep_dtype_and_pass_gradcheck() -> None:
         out = layer(x)[0]
         assert out.dtype == en.float64
         en.autograd.gradcheck(lambda x, layer=layer: layer(x)[0], [x])
+
+
+def test_in_place_change_of_an_output_is_caught_at_backward() -> None:
+    gru = nn.GRU(IN, HID)
+    out, h_n = gru(en.randn(T, B, IN))
+    out.add_(1.0)  # backward needs the hidden states it returned
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        h_n.sum().backward()
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn_tanh"])
+def test_device_matches_cpu(kind: str, backend: str) -> None:
+    ours_cls, _, extra = KINDS[kind]
+    layer = ours_cls(IN, HID, num_layers=2, bidirectional=True, batch_first=True, **extra)
+    x = np.random.default_rng(4).standard_normal((B, T, IN)).astype(np.float32)
+    out_cpu = layer(en.tensor(x))[0]
+    out_cpu.sum().backward()
+    grads_cpu = [p.grad.numpy().copy() for p in layer.parameters()]
+    layer.zero_grad()
+    layer.to(backend)
+    xd = en.tensor(x, device=backend, requires_grad=True)
+    out = layer(xd)[0]
+    out.sum().backward()
+    assert out.device.type == backend.split(":")[0] and xd.grad is not None
+    np.testing.assert_allclose(out.detach().cpu().numpy(), out_cpu.detach().numpy(), atol=1e-5)
+    for p, g in zip(layer.parameters(), grads_cpu, strict=True):
+        np.testing.assert_allclose(p.grad.cpu().numpy(), g, atol=1e-4, rtol=1e-4)

@@ -20,9 +20,10 @@ def _torch_cell(kind: str) -> object:
             "rnn_relu": torch.rnn_relu_cell}[kind]
 
 
-def _torch_sequence(kind: str, reverse: bool) -> object:
+def _torch_sequence(kind: str, reverse: bool, batch_first: bool) -> object:
     """Reference on torch tensors: a loop of PyTorch's cell functions, laid out like our op."""
     def run(x: object, h: object, *rest: object) -> object:
+        x = x.transpose(0, 1) if batch_first else x
         lstm = kind == "lstm"
         c, weights = (rest[0], rest[1:]) if lstm else (None, rest)
         cell = _torch_cell(kind)
@@ -35,33 +36,39 @@ def _torch_sequence(kind: str, reverse: bool) -> object:
             else:
                 h = cell(x[t], h, *weights)
             hs[t] = h
-        return torch.stack([torch.stack(hs), torch.stack(cs)]) if lstm else torch.stack(hs)
+        time_axis = 1 if batch_first else 0
+        hs_all = torch.stack(hs, time_axis)
+        return torch.stack([hs_all, torch.stack(cs, time_axis)]) if lstm else hs_all
     return run
 
 
-def _engine_sequence(kind: str, reverse: bool) -> object:
+def _engine_sequence(kind: str, reverse: bool, batch_first: bool) -> object:
     """The op under test, after one linear for every step's input projection."""
     def run(x: object, h: object, *rest: object) -> object:
         lstm = kind == "lstm"
         c, (w_ih, w_hh, b_ih, b_hh) = (rest[0], rest[1:]) if lstm else (None, rest)
         xproj = en.nn.functional.linear(x, w_ih, b_ih)
         if lstm:
-            return LSTMSequence.apply(xproj, h, c, w_hh, b_hh, reverse=reverse)
+            return LSTMSequence.apply(xproj, h, c, w_hh, b_hh, reverse=reverse,
+                                      batch_first=batch_first)
         if kind == "gru":
-            return GRUSequence.apply(xproj, h, w_hh, b_hh, reverse=reverse)
-        return RNNSequence.apply(xproj, h, w_hh, b_hh, nonlinearity=kind[4:], reverse=reverse)
+            return GRUSequence.apply(xproj, h, w_hh, b_hh, reverse=reverse,
+                                     batch_first=batch_first)
+        return RNNSequence.apply(xproj, h, w_hh, b_hh, nonlinearity=kind[4:], reverse=reverse,
+                                 batch_first=batch_first)
     return run
 
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
-@pytest.mark.parametrize("reverse", [False, True])
-def test_sequence_op_parity_and_gradcheck(kind: str, reverse: bool) -> None:
+@pytest.mark.parametrize(("reverse", "batch_first"), [(False, False), (True, False), (True, True)])
+def test_sequence_op_parity_and_gradcheck(kind: str, reverse: bool, batch_first: bool) -> None:
     gates = {"lstm": 4, "gru": 3}.get(kind, 1) * HID
-    shapes = [(T, B, IN), (B, HID)] + ([(B, HID)] if kind == "lstm" else []) + [
-        (gates, IN), (gates, HID), (gates,), (gates,)]
+    states = [(B, HID)] * (2 if kind == "lstm" else 1)
+    shapes = [(B, T, IN) if batch_first else (T, B, IN), *states,
+              (gates, IN), (gates, HID), (gates,), (gates,)]
     # relu's kink breaks central differences: its gradcheck runs in the next test
-    check_op(shapes, _engine_sequence(kind, reverse),
-             _torch_sequence(kind, reverse) if torch is not None else None,
+    check_op(shapes, _engine_sequence(kind, reverse, batch_first),
+             _torch_sequence(kind, reverse, batch_first) if torch is not None else None,
              low=-1.0, high=1.0, gradcheck=kind != "rnn_relu")
 
 
