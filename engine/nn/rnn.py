@@ -141,9 +141,9 @@ class RNNBase(Module):
         if h0 is None or (lstm and c0 is None):
             zeros = creation.zeros(batch, self.hidden_size, dtype=x.dtype, device=x._device)
         if h0 is not None:
-            self._check_state(h0, expected, "hidden")
+            self._check_state(h0, expected, "hidden[0]" if lstm else "hidden")
         if c0 is not None:
-            self._check_state(c0, expected, "cell")
+            self._check_state(c0, expected, "hidden[1]")
         finals_h, finals_c = [], []
         for layer in range(self.num_layers):
             outputs = []

@@ -19,9 +19,13 @@ from engine.backend import get_array_module
 from engine.function import Function
 
 
-def _sigmoid(xp: Any, x: Any) -> Any:
-    """sigmoid through tanh: no overflow for large |x| and one transcendental per element."""
-    return 0.5 + 0.5 * xp.tanh(0.5 * x)
+def _sigmoid_(xp: Any, x: Any) -> None:
+    """In-place sigmoid of a (possibly strided) view, through tanh: 0.5 + 0.5 * tanh(x / 2) cannot
+    overflow for large |x| and needs one transcendental per element."""
+    x *= 0.5
+    xp.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
 
 
 def _swap(array: Any, axis: int, batch_first: bool) -> Any:
@@ -104,17 +108,21 @@ class LSTMSequence(Function):
         steps, batch, four_h = xproj.shape
         size = four_h // 4
         out = xp.empty((2, steps, batch, size), dtype=xproj.dtype)
-        gates = xp.empty(xproj.shape, dtype=xproj.dtype)  # activated i, f, g, o per step
+        # Activated gates i, f, g, o per step, for backward; filled in place from xproj + b_hh
+        # (one time-major copy for all steps) so a step allocates only its hidden GEMM.
+        gates = xp.empty(xproj.shape, dtype=xproj.dtype)
+        if b_hh is not None:
+            xp.add(xproj, b_hh, out=gates)
+        else:
+            gates[...] = xproj
         tanh_c = xp.empty((steps, batch, size), dtype=xproj.dtype)
         h = h0
         for t in _steps(steps, reverse):
-            a = xproj[t] + h @ w_hh.T
-            if b_hh is not None:
-                a += b_hh
-            a[:, :2 * size] = _sigmoid(xp, a[:, :2 * size])
+            a = gates[t]
+            a += h @ w_hh.T
+            _sigmoid_(xp, a[:, :2 * size])
             xp.tanh(a[:, 2 * size:3 * size], out=a[:, 2 * size:3 * size])
-            a[:, 3 * size:] = _sigmoid(xp, a[:, 3 * size:])
-            gates[t] = a
+            _sigmoid_(xp, a[:, 3 * size:])
             c = xp.multiply(a[:, size:2 * size], _prev(c0, out, t, reverse), out=out[1, t])
             c += a[:, :size] * a[:, 2 * size:3 * size]
             xp.tanh(c, out=tanh_c[t])
@@ -179,7 +187,8 @@ class GRUSequence(Function):
             if b_hh is not None:
                 gh += b_hh
             a, x = gates[t], xproj[t]
-            a[:, :2 * size] = _sigmoid(xp, x[:, :2 * size] + gh[:, :2 * size])
+            rz = xp.add(x[:, :2 * size], gh[:, :2 * size], out=a[:, :2 * size])
+            _sigmoid_(xp, rz)
             hidden_n[t] = gh[:, 2 * size:]
             n = xp.tanh(x[:, 2 * size:] + a[:, :size] * gh[:, 2 * size:], out=a[:, 2 * size:])
             # h' = (1 - z) * n + z * h, written as n + z * (h - n)

@@ -184,6 +184,9 @@ def test_errors_match_pytorch() -> None:
         lstm(en.randn(1, T, B, IN))
     with pytest.raises(RuntimeError, match=r"Expected hidden size \(2, 3, 6\), got \[1, 3, 6\]"):
         gru(en.randn(T, B, IN), en.randn(1, B, HID))
+    with pytest.raises(RuntimeError,
+                       match=r"Expected hidden\[1\] size \(1, 3, 6\), got \[1, 2, 6\]"):
+        lstm(en.randn(T, B, IN), (en.randn(1, B, HID), en.randn(1, 2, HID)))
     with pytest.raises(RuntimeError, match="For batched 3-D input, hx should also be 3-D"):
         gru(en.randn(T, B, IN), en.randn(B, HID))
     with pytest.raises(RuntimeError, match="For unbatched 2-D input, hx and cx should also be"):
@@ -227,3 +230,13 @@ def test_device_matches_cpu(kind: str, backend: str) -> None:
     np.testing.assert_allclose(out.detach().cpu().numpy(), out_cpu.detach().numpy(), atol=1e-5)
     for p, g in zip(layer.parameters(), grads_cpu, strict=True):
         np.testing.assert_allclose(p.grad.cpu().numpy(), g, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.filterwarnings("error")  # an overflow in exp would warn
+def test_saturated_gates_stay_finite_and_match_pytorch() -> None:
+    ours, theirs = _pair("lstm")
+    x = (np.random.default_rng(5).standard_normal((T, B, IN)) * 1e4).astype(np.float32)
+    out, (h_n, c_n) = ours(en.tensor(x))
+    t_out, (t_h, t_c) = theirs(torch.from_numpy(x))
+    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(c_n.detach().numpy(), t_c.detach().numpy(), atol=1e-4)
