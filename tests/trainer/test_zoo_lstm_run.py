@@ -67,3 +67,15 @@ def test_export_refuses_lstm_with_one_line(cli, lstm_run: Path, tmp_path: Path) 
         assert len(lines) == 1 and "Traceback" not in result.output, result.output
         assert "LSTMSequence" in lines[0] and "not supported by export" in lines[0]
         assert not out.exists()
+
+
+@pytest.mark.parametrize(("name", "dataset"), [("mnist_lstm", "mnist"),
+                                               ("fashion_mnist_lstm", "fashion_mnist")])
+def test_shipped_lstm_configs_load_and_build(name: str, dataset: str) -> None:
+    from trainer import config, zoo
+
+    cfg = config.load(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
+    assert (cfg.model.name, cfg.model.kwargs, cfg.data.dataset) == (
+        "lstm", {"hidden_size": 128}, dataset)
+    model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
+    assert isinstance(model, zoo.RowLSTM) and model.lstm.hidden_size == 128
