@@ -55,6 +55,11 @@ def _hidden_grads(xp: Any, d_gates: Any, prev: Any, w_hh: Any, needs: tuple, fir
     return gw, gb
 
 
+def _needed(grads: tuple, needs: tuple) -> tuple:
+    """One gradient per input given, None where an input needs none."""
+    return tuple([g if need else None for g, need in zip(grads, needs, strict=False)])
+
+
 class RNNSequence(Function):
     """Elman RNN: h_t = act(xproj_t + h_{t-1} @ W_hh.T + b_hh); inputs (xproj, h0, W_hh[, b_hh]).
 
@@ -93,7 +98,7 @@ class RNNSequence(Function):
         prev = _previous_hidden(xp, out, self.h0, self.reverse)
         gw, gb = _hidden_grads(xp, d_pre, prev, w_hh, self.needs_input_grad, 2)
         d_pre = _swap(d_pre, 0, self.batch_first)
-        return (d_pre, dh, gw, gb)[: len(self.needs_input_grad)]
+        return _needed((d_pre, dh, gw, gb), self.needs_input_grad)
 
 
 class LSTMSequence(Function):
@@ -156,7 +161,7 @@ class LSTMSequence(Function):
         prev = _previous_hidden(xp, out[0], self.h0, self.reverse)
         gw, gb = _hidden_grads(xp, d_gates, prev, w_hh, self.needs_input_grad, 3)
         d_gates = _swap(d_gates, 0, self.batch_first)
-        return (d_gates, dh, dc, gw, gb)[: len(self.needs_input_grad)]
+        return _needed((d_gates, dh, dc, gw, gb), self.needs_input_grad)
 
 
 def _prev(c0: Any, out: Any, t: int, reverse: bool) -> Any:
@@ -221,4 +226,4 @@ class GRUSequence(Function):
             dh = dh * z + dhh @ w_hh
         gw, gb = _hidden_grads(xp, d_h, prev, w_hh, self.needs_input_grad, 2)
         d_x = _swap(d_x, 0, self.batch_first)
-        return (d_x, dh, gw, gb)[: len(self.needs_input_grad)]
+        return _needed((d_x, dh, gw, gb), self.needs_input_grad)
