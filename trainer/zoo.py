@@ -1,4 +1,4 @@
-"""Model zoo: built-in models (mlp, cnn) and a registry that also accepts "package.module:Class"."""
+"""Model zoo: built-in models (mlp, cnn, lstm) and a registry that takes "package.module:Class"."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine import nn
+from engine import creation, nn
 from engine.errors import ConfigError
 from trainer.suggest import did_you_mean
 
@@ -79,6 +79,35 @@ class SmallCNN(nn.Module):
     def forward(self, x: Any) -> Any:
         """Logits (N, num_classes) for (N, in_channels, 28, 28) images."""
         return self.classifier(self.features(x))
+
+
+@register_model("lstm")
+class RowLSTM(nn.Module):
+    """Reads an (N, 1, 28, 28) image as 28 steps of 28-pixel rows: LSTM, last hidden -> Linear."""
+
+    def __init__(self, input_size: int = 28, hidden_size: int = 128, num_layers: int = 1,
+                 num_classes: int = 10, bidirectional: bool = False,
+                 dropout: float = 0.0) -> None:
+        super().__init__()
+        for key, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                           ("num_layers", num_layers), ("num_classes", num_classes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"lstm: {key} must be a positive integer, got {value!r}")
+        if not 0 <= dropout < 1:
+            raise ConfigError(f"lstm: dropout must be in [0, 1), got {dropout!r}")
+        self.input_size = input_size
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0,
+                            bidirectional=bidirectional)
+        self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+
+    def forward(self, x: Any) -> Any:
+        """Logits (N, num_classes) for (N, ..., input_size) inputs, one step per row."""
+        rows = x.reshape(x.shape[0], -1, self.input_size)  # (N, 28, 28): batch, time, features
+        _, (h_n, _) = self.lstm(rows)
+        # The last layer's final state; both directions' when bidirectional.
+        last = h_n[-1] if not self.lstm.bidirectional else creation.cat([h_n[-2], h_n[-1]], 1)
+        return self.fc(last)
 
 
 def _import_model(path: str) -> Callable[..., nn.Module]:

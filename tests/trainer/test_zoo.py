@@ -16,9 +16,10 @@ from trainer import zoo
 
 
 def test_registry_lists_builtins() -> None:
-    assert {"mlp", "cnn"} <= set(zoo.list_models())
+    assert {"mlp", "cnn", "lstm"} <= set(zoo.list_models())
     assert zoo.list_models() == sorted(zoo.MODELS)
     assert zoo.MODELS["mlp"] is zoo.MLP and zoo.MODELS["cnn"] is zoo.SmallCNN
+    assert zoo.MODELS["lstm"] is zoo.RowLSTM
 
 
 def test_mlp_layout_and_options() -> None:
@@ -56,7 +57,7 @@ def test_unknown_name_lists_choices_and_suggests() -> None:
     with pytest.raises(ConfigError) as info:
         zoo.build_model("mpl")
     msg = str(info.value)
-    assert "unknown model 'mpl'" in msg and "cnn, mlp" in msg and "Did you mean 'mlp'?" in msg
+    assert "unknown model 'mpl'" in msg and "cnn, lstm, mlp" in msg and "Did you mean 'mlp'?" in msg
 
 
 def test_bad_arguments_are_config_errors() -> None:
@@ -127,3 +128,51 @@ def test_same_seed_same_weights() -> None:
     b = zoo.build_model("cnn")
     for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         np.testing.assert_array_equal(v.numpy(), w.numpy(), err_msg=k)
+
+
+def test_row_lstm_layout_and_options() -> None:
+    model = zoo.build_model("lstm")
+    assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == [
+        ("lstm.weight_ih_l0", (512, 28)), ("lstm.weight_hh_l0", (512, 128)),
+        ("lstm.bias_ih_l0", (512,)), ("lstm.bias_hh_l0", (512,)),
+        ("fc.weight", (10, 128)), ("fc.bias", (10,))]
+    assert model.lstm.batch_first and model.lstm.hidden_size == 128
+    assert model(en.randn(3, 1, 28, 28)).shape == (3, 10)
+    deep = zoo.RowLSTM(hidden_size=8, num_layers=2, bidirectional=True, dropout=0.2,
+                       num_classes=4)
+    assert deep.lstm.num_layers == 2 and deep.lstm.dropout == 0.2
+    assert deep.fc.weight.shape == (4, 16)  # both directions' final states
+    assert deep(en.randn(2, 1, 28, 28)).shape == (2, 4)
+    with pytest.raises(ConfigError, match="lstm: hidden_size must be a positive integer"):
+        zoo.RowLSTM(hidden_size=0)
+    with pytest.raises(ConfigError, match="lstm: dropout must be in \\[0, 1\\)"):
+        zoo.RowLSTM(dropout=1.0)
+
+
+def test_row_lstm_matches_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+
+    class TorchRowLSTM(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(28, 16, 2, batch_first=True, bidirectional=True)
+            self.fc = torch.nn.Linear(32, 10)
+
+        def forward(self, x: object) -> object:
+            _, (h_n, _) = self.lstm(x.reshape(x.shape[0], -1, 28))
+            return self.fc(torch.cat([h_n[-2], h_n[-1]], 1))
+
+    theirs = TorchRowLSTM()
+    ours = zoo.RowLSTM(hidden_size=16, num_layers=2, bidirectional=True)
+    ours.load_state_dict({k: en.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32)
+    y = np.array([1, 3, 5, 7])
+    loss = nn.functional.cross_entropy(ours(en.tensor(x)), en.tensor(y))
+    t_loss = torch.nn.functional.cross_entropy(theirs(torch.from_numpy(x)), torch.from_numpy(y))
+    assert loss.item() == pytest.approx(t_loss.item(), abs=1e-5)
+    loss.backward()
+    t_loss.backward()
+    t_params = dict(theirs.named_parameters())
+    for name, p in ours.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), t_params[name].grad.numpy(), atol=1e-5,
+                                   rtol=1e-4, err_msg=name)
