@@ -13,6 +13,8 @@ from engine.creation import (
     cat,
     concat,
     empty,
+    empty_like,
+    eye,
     from_numpy,
     full,
     full_like,
@@ -22,8 +24,11 @@ from engine.creation import (
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
+    randint_like,
     randn,
+    randn_like,
     randperm,
     stack,
     tensor,
@@ -48,6 +53,14 @@ from engine.dtypes import (
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
 from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from engine.math_forms import add, addmm, bmm, clone, div, matmul, mm, mul, norm, sub
+from engine.memory_format import (
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from engine.random import get_rng_state, manual_seed, seed, set_rng_state
 from engine.tensor import Device, Tensor
 
@@ -59,7 +72,8 @@ float = float32  # noqa: A001 - PyTorch alias
 int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
-_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random"}
+_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
+         "linalg"}
 
 
 def __getattr__(name: str) -> Any:
@@ -83,9 +97,19 @@ def _unary(method: str) -> Any:
 _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid", "relu", "clamp",
                    "clip", "sum", "mean", "max", "min", "amax", "amin", "argmax", "argmin", "var",
                    "std", "logsumexp", "reshape", "flatten", "transpose", "permute", "unsqueeze",
-                   "squeeze", "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add",
-                   "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill",
-                   "t", "all", "any", "floor_divide", "remainder")
+                   "squeeze", "softmax", "log_softmax", "square", "neg", "pow",
+                   "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill",
+                   "t", "all", "any", "floor_divide", "remainder",
+                   # further math, splits, sorting, indexing, scans
+                   "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "reciprocal", "sinh",
+                   "cosh", "tan", "asin", "acos", "atan", "arcsin", "arccos", "arctan", "erf",
+                   "frac", "sign", "sgn", "floor", "ceil", "trunc", "fix", "round", "clamp_min",
+                   "clamp_max", "atan2", "arctan2", "hypot", "lerp", "addcmul", "addcdiv",
+                   "xlogy", "mv", "dot", "outer", "dist", "chunk", "split", "tensor_split",
+                   "unbind", "narrow", "select", "sort", "argsort", "msort", "topk", "gather",
+                   "take_along_dim", "scatter", "scatter_add", "index_select", "masked_select",
+                   "nonzero", "argwhere", "count_nonzero", "flip", "fliplr", "flipud", "roll",
+                   "tril", "triu", "cumsum", "cumprod")
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name
@@ -112,7 +136,11 @@ __all__ = [
     # factories
     "arange", "as_tensor", "cat", "concat", "empty", "from_numpy", "full", "full_like", "linspace",
     "maximum", "minimum", "ones", "ones_like", "rand", "randint", "randn", "randperm", "stack",
-    "tensor", "where", "zeros", "zeros_like",
+    "tensor", "where", "zeros", "zeros_like", "empty_like", "eye", "rand_like", "randn_like",
+    "randint_like",
+    # functions with out=, norms, memory formats
+    "add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone",
+    "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d",
     # dtypes
     "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",
     "long", "uint8", "bool_",

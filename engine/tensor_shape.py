@@ -232,10 +232,6 @@ class ShapeOps:
         """Broadcast to other's shape."""
         return self.expand(other.shape)
 
-    def contiguous(self) -> Tensor:
-        """Self (kept for PyTorch code; layouts are handled by the array library)."""
-        return self
-
     def _convert_index(self, index: Any) -> Any:
         from engine.tensor import Tensor
 

@@ -195,7 +195,9 @@ class Relu(Function):
 
     def forward(self, a: Any) -> Any:
         self.mask = a > 0
-        return a * self.mask
+        out = a * self.mask
+        out += a.dtype.type(0)  # -x * 0 is -0.0; adding +0 makes it +0.0 as in PyTorch
+        return out
 
     def backward(self, g: Any) -> Any:
         return g * self.mask

@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, amax/amin, gather along a dim (max/min with dim), var, logsumexp."""
+"""Reductions: sum, mean, amax/amin, gather along a dim (max/min with dim), var, logsumexp, norm."""
 
 from __future__ import annotations
 
@@ -128,3 +128,34 @@ class LogSumExp(Function):
 
     def backward(self, g: Any) -> Any:
         return expand_reduced(g, self.in_shape, self.axes, self.keepdim) * self.softmax
+
+
+class VectorNorm(Function):
+    """(sum |a|^p)^(1/p) over axes for a finite p other than 0; the gradient is 0 at a zero norm
+    (PyTorch's subgradient), not the NaN a composition of pow and sqrt would give."""
+
+    def forward(self, a: Any, p: float, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        xp = get_array_module(a)
+        self.a, self.p, self.axes, self.keepdim = a, p, axes, keepdim
+        magnitude = xp.abs(a)
+        if p == 2:
+            norm = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        elif p == 1:
+            norm = magnitude.sum(axis=axes, keepdims=True)
+        else:
+            norm = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        self.norm = norm.astype(a.dtype, copy=False)
+        return _drop_reduced(self.norm, axes, keepdim)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        a, p, norm = self.a, self.p, self.norm
+        g = expand_reduced(g, a.shape, self.axes, self.keepdim)
+        if p == 1:
+            return g * xp.sign(a)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if p == 2:
+                scale = a / norm
+            else:  # d/da_i = sign(a_i) |a_i|^(p-1) / norm^(p-1)
+                scale = xp.sign(a) * (xp.abs(a) / norm) ** (p - 1)
+        return g * xp.where(norm == 0, 0, scale).astype(g.dtype, copy=False)

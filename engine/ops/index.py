@@ -1,0 +1,114 @@
+"""Index ops along one dim: gather, scatter (a tensor or a value, optional reduce), scatter_add."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.backend import get_array_module
+from engine.function import Function
+
+
+def index_grid(index: Any, axis: int) -> tuple:
+    """The advanced index that addresses, for every element of index, the position whose
+    coordinate along axis is that element and whose other coordinates are the element's own."""
+    xp = get_array_module(index)
+    grid = []
+    for d, size in enumerate(index.shape):
+        if d == axis:
+            grid.append(index)
+        else:
+            shape = [1] * index.ndim
+            shape[d] = size
+            grid.append(xp.arange(size).reshape(shape))
+    return tuple(grid)
+
+
+def check_index(name: str, a_shape: tuple, index: Any, axis: int, src_shape: tuple = ()) -> None:
+    """PyTorch's checks: same number of dims, index no larger than input (and src) elsewhere,
+    and every index inside the dim."""
+    if index.dtype.kind not in "iu":
+        raise RuntimeError(f"{name}(): Expected dtype int64 for index")
+    if index.ndim != len(a_shape) and not (index.ndim <= 1 and len(a_shape) <= 1):
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for d, size in enumerate(index.shape):
+        if d != axis and size > a_shape[d]:
+            raise RuntimeError(f"Size does not match at dimension {d} expected index "
+                               f"{list(index.shape)} to be smaller than self {list(a_shape)} "
+                               f"apart from dimension {axis}")
+        if src_shape and size > src_shape[d]:
+            raise RuntimeError(f"Expected index {list(index.shape)} to be smaller than self "
+                               f"{list(a_shape)} apart from dimension {axis} and to be smaller "
+                               f"size than src {list(src_shape)}")
+    if index.size and (int(index.min()) < -a_shape[axis] or int(index.max()) >= a_shape[axis]):
+        raise RuntimeError(f"index {int(index.max())} is out of bounds for dimension {axis} "
+                           f"with size {a_shape[axis]}")
+
+
+def _leading(src: Any, shape: tuple) -> Any:
+    """The leading block of src with the given shape (PyTorch reads src only where index is)."""
+    return src[tuple(slice(0, s) for s in shape)]
+
+
+class Gather(Function):
+    """out[i][j] = a[index[i][j]][j] for dim 0 (and likewise for other dims)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, index: Any, axis: int) -> Any:
+        self.in_shape, self.grid = a.shape, index_grid(index, axis)
+        return a[self.grid]
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        xp.add.at(grad, self.grid, g)  # an index repeated along the dim adds up
+        return grad
+
+
+class Scatter(Function):
+    """a with a[index[i][j]][j] = src[i][j] (dim 0); reduce 'add' / 'multiply' combines instead.
+
+    src is a tensor input or, when value is given, a Python number."""
+
+    def forward(self, a: Any, *src: Any, index: Any, axis: int, value: Any = None,
+                reduce: str | None = None) -> Any:
+        xp = get_array_module(a)
+        self.grid, self.index_shape, self.reduce = index_grid(index, axis), index.shape, reduce
+        values = a.dtype.type(value) if not src else _leading(src[0], index.shape)
+        out = a.copy()
+        if reduce is None:
+            out[self.grid] = values
+        elif reduce == "add":
+            xp.add.at(out, self.grid, xp.broadcast_to(values, index.shape))
+        elif reduce == "multiply":
+            xp.multiply.at(out, self.grid, xp.broadcast_to(values, index.shape))
+        else:
+            raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
+        self.a, self.src = a, (src[0] if src else None)
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        if self.reduce == "multiply":
+            raise RuntimeError("the derivative of scatter with reduce='multiply' is not "
+                               "implemented")
+        ga = gsrc = None
+        if self.needs_input_grad[0]:
+            ga = g.copy()
+            if self.reduce is None:
+                ga[self.grid] = 0  # overwritten positions took nothing from the input
+        if len(self.needs_input_grad) > 1 and self.needs_input_grad[1]:
+            gsrc = xp.zeros(self.src.shape, dtype=g.dtype)
+            gsrc[tuple(slice(0, s) for s in self.index_shape)] = g[self.grid]
+        return (ga, gsrc) if self.src is not None else ga
+
+
+def sort_indices(a: Any, axis: int, descending: bool, stable: bool = True) -> Any:
+    """argsort along axis, ties in input order; NaN sorts as the largest value (as in PyTorch)."""
+    xp = get_array_module(a)
+    if not descending:
+        return xp.argsort(a, axis=axis, kind="stable")
+    # Descending and still stable: sort the reversed array ascending, reverse the result, and
+    # map positions back (negating would break for unsigned and bool arrays).
+    order = xp.argsort(xp.flip(a, axis=axis), axis=axis, kind="stable")
+    return (a.shape[axis] - 1) - xp.flip(order, axis=axis)
