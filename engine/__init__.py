@@ -53,7 +53,20 @@ from engine.dtypes import (
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
 from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from engine.math_forms import add, addmm, bmm, clone, div, matmul, mm, mul, norm, sub
+from engine.math_forms import (
+    add,
+    addmm,
+    bmm,
+    clone,
+    div,
+    einsum,
+    matmul,
+    meshgrid,
+    mm,
+    mul,
+    norm,
+    sub,
+)
 from engine.memory_format import (
     channels_last,
     channels_last_3d,
@@ -109,7 +122,10 @@ _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
                    "unbind", "narrow", "select", "sort", "argsort", "msort", "topk", "gather",
                    "take_along_dim", "scatter", "scatter_add", "index_select", "masked_select",
                    "nonzero", "argwhere", "count_nonzero", "flip", "fliplr", "flipud", "roll",
-                   "tril", "triu", "cumsum", "cumprod")
+                   "tril", "triu", "cumsum", "cumprod", "prod", "isnan", "isinf", "isposinf",
+                   "isneginf", "isfinite", "isclose", "equal", "nan_to_num", "logical_and",
+                   "logical_or", "logical_xor", "logical_not", "diagonal", "diag",
+                   "repeat_interleave")
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name
@@ -139,7 +155,8 @@ __all__ = [
     "tensor", "where", "zeros", "zeros_like", "empty_like", "eye", "rand_like", "randn_like",
     "randint_like",
     # functions with out=, norms, memory formats
-    "add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone",
+    "add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone", "einsum",
+    "meshgrid",
     "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d",
     # dtypes
     "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",

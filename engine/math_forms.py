@@ -1,4 +1,5 @@
-"""Function forms that take PyTorch's out= (engine.add(a, b, out=t), engine.mm, ...), and norms."""
+"""Function forms that take PyTorch's out= (engine.add(a, b, out=t), engine.mm, ...), norm,
+einsum and meshgrid."""
 
 from __future__ import annotations
 
@@ -105,6 +106,39 @@ def clone(input: Tensor, *, memory_format: Any = preserve_format) -> Tensor:  # 
     return input.clone()
 
 
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Einstein summation, e.g. einsum('bij,bjk->bik', a, b); operands may also come as a list."""
+    from engine.ops.matmul import Einsum
+
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    first = operands[0]
+    target = first._data.dtype
+    for t in operands[1:]:
+        if t._data.dtype != target:
+            raise RuntimeError(f"expected scalar type {torch_type_name(first)} but found "
+                               f"{torch_type_name(t)}")
+    return Einsum.apply(*operands, equation=equation)
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors: 'ij' (matrix) or 'xy' (Cartesian) indexing."""
+    if len(tensors) == 1 and isinstance(tensors[0], list | tuple):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"torch.meshgrid: indexing must be one of \"xy\" or \"ij\", but "
+                         f"received: {indexing}")
+    shape = tuple(t.numel() for t in tensors)
+    grids = []
+    for i, t in enumerate(tensors):
+        view = [1] * len(tensors)
+        view[i] = -1
+        grids.append(t.reshape(view).expand(shape))
+    if indexing == "xy" and len(tensors) >= 2:  # Cartesian: the first two dims swap roles
+        grids = [g.transpose(0, 1) for g in grids]
+    return tuple(grids)
+
+
 def _as_tensor(input: Any, other: Any) -> Tensor:  # noqa: A002
     """input as a tensor (engine.add(2, t) works as in PyTorch), on other's device."""
     if isinstance(input, Tensor):
@@ -116,4 +150,4 @@ def _as_tensor(input: Any, other: Any) -> Tensor:  # noqa: A002
 
 
 __all__ = ["add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone",
-           "vector_norm", "write_out"]
+           "einsum", "meshgrid", "vector_norm", "write_out"]

@@ -12,6 +12,7 @@ from engine.ops import elementwise as ew
 from engine.ops.matmul import MatMul
 from engine.ops.softmax import LogSoftmax, Softmax
 from engine.tensor_index import IndexingOps
+from engine.tensor_logic import LogicOps
 from engine.tensor_math import MathOps
 from engine.tensor_shape import ShapeOps
 
@@ -38,9 +39,9 @@ def promote_tensors(a: Any, b: Any) -> np.dtype:
     return dtypes.promote(da, db)
 
 
-class TensorOps(ShapeOps, IndexingOps, MathOps):
+class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps):
     """Mixin holding Tensor's differentiable math methods and operators (shape ones in ShapeOps,
-    split/sort/gather/scan in IndexingOps, further math in MathOps)."""
+    split/sort/gather/scan in IndexingOps, further math in MathOps, tests and logic in LogicOps)."""
 
     __slots__ = ()
 

@@ -245,3 +245,22 @@ class Contiguous(Function):
 
     def backward(self, g: Any) -> Any:
         return g
+
+
+class Diagonal(Function):
+    """The diagonal (offset above the main one) of the (dim1, dim2) planes, as the last dim."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, offset: int, dim1: int, dim2: int) -> Any:
+        self.in_shape, self.offset, self.dims = a.shape, offset, (dim1, dim2)
+        xp = get_array_module(a)
+        return xp.diagonal(a, offset, dim1, dim2).copy()  # NumPy's view is read-only
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        planes = xp.moveaxis(grad, self.dims, (-2, -1))  # a view: writes land in grad
+        steps = xp.arange(g.shape[-1])
+        planes[..., steps + max(-self.offset, 0), steps + max(self.offset, 0)] = g
+        return grad

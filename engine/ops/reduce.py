@@ -159,3 +159,31 @@ class VectorNorm(Function):
             else:  # d/da_i = sign(a_i) |a_i|^(p-1) / norm^(p-1)
                 scale = xp.sign(a) * (xp.abs(a) / norm) ** (p - 1)
         return g * xp.where(norm == 0, 0, scale).astype(g.dtype, copy=False)
+
+
+class Prod(Function):
+    """Product over axes; d/da_i is the product of the other elements (exact with zeros too)."""
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.a, self.axes, self.keepdim = a, axes, keepdim
+        return a.prod(axis=axes, keepdims=keepdim)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        a = self.a
+        axes = tuple(range(a.ndim)) if self.axes is None else self.axes
+        kept = [d for d in range(a.ndim) if d not in axes]
+        # Reduced dims last, flattened into one: products of all-but-one along that dim come from
+        # the running products before (left) and after (right) each element.
+        moved = xp.transpose(a, kept + list(axes))
+        flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1),
+                                           axis=-1), axis=-1), axis=-1)
+        others = (left * right).reshape(moved.shape)
+        inverse = [0] * a.ndim
+        for i, d in enumerate(kept + list(axes)):
+            inverse[d] = i
+        others = xp.transpose(others, inverse)
+        return expand_reduced(g, a.shape, self.axes, self.keepdim) * others
