@@ -56,16 +56,27 @@ from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_ena
 from engine.math_forms import (
     add,
     addmm,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
     bmm,
+    cdist,
     clone,
+    column_stack,
     div,
+    dstack,
     einsum,
+    hstack,
     matmul,
     meshgrid,
     mm,
     mul,
     norm,
+    row_stack,
+    std_mean,
     sub,
+    var_mean,
+    vstack,
 )
 from engine.memory_format import (
     channels_last,
@@ -125,10 +136,17 @@ _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
                    "tril", "triu", "cumsum", "cumprod", "prod", "isnan", "isinf", "isposinf",
                    "isneginf", "isfinite", "isclose", "equal", "nan_to_num", "logical_and",
                    "logical_or", "logical_xor", "logical_not", "diagonal", "diag",
-                   "repeat_interleave")
+                   "repeat_interleave", "erfinv", "logaddexp", "trace", "kthvalue", "median",
+                   "mode", "unique", "bincount", "searchsorted", "index_add", "index_fill",
+                   "index_copy", "movedim", "moveaxis", "swapaxes", "swapdims", "rot90")
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name
+
+
+def bucketize(input: Any, boundaries: Tensor, *, right: builtins.bool = False) -> Tensor:  # noqa: A002
+    """Index of the bucket of boundaries each value falls in (searchsorted on boundaries)."""
+    return boundaries.searchsorted(input, right=right)
 
 
 def is_tensor(obj: Any) -> builtins.bool:
@@ -156,7 +174,8 @@ __all__ = [
     "randint_like",
     # functions with out=, norms, memory formats
     "add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone", "einsum",
-    "meshgrid",
+    "meshgrid", "cdist", "var_mean", "std_mean", "atleast_1d", "atleast_2d", "atleast_3d",
+    "hstack", "vstack", "row_stack", "dstack", "column_stack", "bucketize",
     "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d",
     # dtypes
     "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",

@@ -139,6 +139,89 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     return tuple(grids)
 
 
+def cdist(x1: Tensor, x2: Tensor, p: float = 2.0) -> Tensor:
+    """p-norm distance between each row of x1 (..., P, M) and of x2 (..., R, M): (..., P, R)."""
+    if x1.shape[-1] != x2.shape[-1]:
+        raise RuntimeError(f"X1 and X2 must have the same number of columns. X1: "
+                           f"{x1.shape[-1]} X2: {x2.shape[-1]}")
+    return vector_norm(x1.unsqueeze(-2) - x2.unsqueeze(-3), p, -1)
+
+
+def var_mean(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
+             keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(var, mean) over dim."""
+    return input.var(dim, keepdim=keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def std_mean(input: Tensor, dim: Any = None, *, correction: float = 1,  # noqa: A002
+             keepdim: bool = False) -> tuple[Tensor, Tensor]:
+    """(std, mean) over dim."""
+    return input.std(dim, keepdim=keepdim, correction=correction), input.mean(dim, keepdim)
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """Each tensor with at least one dim."""
+    return _atleast(tensors, 1)
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """Each tensor with at least two dims (1-D becomes a row)."""
+    return _atleast(tensors, 2)
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """Each tensor with at least three dims."""
+    return _atleast(tensors, 3)
+
+
+def _atleast(tensors: tuple, ndim: int) -> Any:
+    if len(tensors) == 1 and isinstance(tensors[0], list | tuple):
+        tensors = tuple(tensors[0])
+    out = []
+    for t in tensors:
+        shape = tuple(t.shape)
+        if len(shape) < ndim:  # PyTorch's placement: a vector is a row, then a (1, n, 1) slab
+            shape = {0: (1,) * ndim, 1: ((1,) + shape + (1,))[:ndim], 2: shape + (1,)}[len(shape)]
+        out.append(t.reshape(shape) if shape != tuple(t.shape) else t)
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def hstack(tensors: Any) -> Tensor:
+    """Join along dim 1 (dim 0 for 1-D tensors)."""
+    from engine.creation import cat
+
+    ts = atleast_1d(*tensors)
+    ts = ts if isinstance(ts, tuple) else (ts,)
+    return cat(ts, 0 if ts[0].ndim == 1 else 1)
+
+
+def vstack(tensors: Any) -> Tensor:
+    """Join along dim 0, 1-D tensors as rows."""
+    from engine.creation import cat
+
+    ts = atleast_2d(*tensors)
+    return cat(ts if isinstance(ts, tuple) else (ts,), 0)
+
+
+row_stack = vstack
+
+
+def dstack(tensors: Any) -> Tensor:
+    """Join along dim 2 (depth)."""
+    from engine.creation import cat
+
+    ts = atleast_3d(*tensors)
+    return cat(ts if isinstance(ts, tuple) else (ts,), 2)
+
+
+def column_stack(tensors: Any) -> Tensor:
+    """Join along dim 1, 0-D and 1-D tensors as columns."""
+    from engine.creation import cat
+
+    columns = [t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors]
+    return cat(columns, 1)
+
+
 def _as_tensor(input: Any, other: Any) -> Tensor:  # noqa: A002
     """input as a tensor (engine.add(2, t) works as in PyTorch), on other's device."""
     if isinstance(input, Tensor):
@@ -150,4 +233,6 @@ def _as_tensor(input: Any, other: Any) -> Tensor:  # noqa: A002
 
 
 __all__ = ["add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone",
-           "einsum", "meshgrid", "vector_norm", "write_out"]
+           "einsum", "meshgrid", "vector_norm", "write_out", "cdist", "var_mean", "std_mean",
+           "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack",
+           "column_stack"]

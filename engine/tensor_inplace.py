@@ -234,6 +234,8 @@ _INPLACE_FORMS = {
     "sign": False, "sgn": False, "floor": False, "ceil": False, "trunc": False, "fix": False,
     "round": False, "clamp_min": False, "clamp_max": False, "clip": False, "atan2": True,
     "hypot": True, "tril": False, "triu": False, "floor_divide": True, "remainder": True,
+    "erfinv": False, "index_add": False, "index_fill": False, "index_copy": False,
+    "nan_to_num": False,
 }
 for _name, _keeps in _INPLACE_FORMS.items():
     setattr(InplaceOps, f"{_name}_", _inplace_method(_name, _keeps))

@@ -104,6 +104,22 @@ class MathOps:
         """The error function."""
         return um.Erf.apply(self._floating())
 
+    def erfinv(self) -> Tensor:
+        """Inverse of the error function on (-1, 1)."""
+        return um.Erfinv.apply(self._floating())
+
+    def logaddexp(self, other: Any) -> Tensor:
+        """log(exp(self) + exp(other)), computed stably."""
+        a, b = self._coerce(other)
+        a, b = a._floating(), b._floating()
+        return a.maximum(b) + (-(a - b).abs()).exp().log1p()
+
+    def trace(self) -> Tensor:
+        """Sum of the main diagonal of a matrix."""
+        if self.ndim != 2:
+            raise RuntimeError("trace: expected a matrix")
+        return self.diagonal().sum()
+
     def frac(self) -> Tensor:
         """self - trunc(self)."""
         return um.Frac.apply(self)

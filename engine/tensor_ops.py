@@ -14,6 +14,7 @@ from engine.ops.softmax import LogSoftmax, Softmax
 from engine.tensor_index import IndexingOps
 from engine.tensor_logic import LogicOps
 from engine.tensor_math import MathOps
+from engine.tensor_select import SelectOps
 from engine.tensor_shape import ShapeOps
 
 if TYPE_CHECKING:
@@ -39,9 +40,10 @@ def promote_tensors(a: Any, b: Any) -> np.dtype:
     return dtypes.promote(da, db)
 
 
-class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps):
-    """Mixin holding Tensor's differentiable math methods and operators (shape ones in ShapeOps,
-    split/sort/gather/scan in IndexingOps, further math in MathOps, tests and logic in LogicOps)."""
+class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps):
+    """Mixin holding Tensor's differentiable math methods and operators; the other families live
+    in ShapeOps (shape, reductions), IndexingOps (split, sort, gather, scans), MathOps (further
+    math, norms), LogicOps (tests, logic, prod) and SelectOps (order statistics, index_add)."""
 
     __slots__ = ()
 

@@ -112,3 +112,51 @@ def sort_indices(a: Any, axis: int, descending: bool, stable: bool = True) -> An
     # map positions back (negating would break for unsigned and bool arrays).
     order = xp.argsort(xp.flip(a, axis=axis), axis=axis, kind="stable")
     return (a.shape[axis] - 1) - xp.flip(order, axis=axis)
+
+
+class IndexAdd(Function):
+    """a with alpha * source added at positions index along axis (repeats add up)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, source: Any, index: Any, axis: int, alpha: float) -> Any:
+        xp = get_array_module(a)
+        self.index, self.axis, self.alpha = index, axis, alpha
+        out = a.copy()
+        moved = xp.moveaxis(out, axis, 0)  # a view: add.at writes into out
+        values = xp.moveaxis(source, axis, 0)
+        xp.add.at(moved, index, values if alpha == 1 else values * a.dtype.type(alpha))
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        gsrc = None
+        if self.needs_input_grad[1]:
+            gsrc = xp.take(g, self.index, axis=self.axis)
+            gsrc = gsrc if self.alpha == 1 else gsrc * g.dtype.type(self.alpha)
+        return (g if self.needs_input_grad[0] else None), gsrc
+
+
+class Unfold(Function):
+    """Windows of `size` elements every `step` along axis, as a new last dim (Tensor.unfold)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, axis: int, size: int, step: int) -> Any:
+        xp = get_array_module(a)
+        self.in_shape, self.axis, self.size, self.step = a.shape, axis, size, step
+        count = (a.shape[axis] - size) // step + 1
+        self.starts = xp.arange(count) * step
+        positions = self.starts[:, None] + xp.arange(size)[None, :]  # (count, size)
+        windows = xp.take(a, positions, axis=axis)  # axis becomes (count, size)
+        return xp.moveaxis(windows, axis + 1, -1)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        positions = self.starts[:, None] + xp.arange(self.size)[None, :]
+        windows = xp.moveaxis(g, -1, self.axis + 1)  # (..., count, size, ...)
+        moved = xp.moveaxis(grad, self.axis, 0)
+        # overlapping windows share elements: their gradients add up
+        xp.add.at(moved, positions, xp.moveaxis(windows, (self.axis, self.axis + 1), (0, 1)))
+        return grad
