@@ -138,7 +138,8 @@ _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
                    "logical_or", "logical_xor", "logical_not", "diagonal", "diag",
                    "repeat_interleave", "erfinv", "logaddexp", "trace", "kthvalue", "median",
                    "mode", "unique", "bincount", "searchsorted", "index_add", "index_fill",
-                   "index_copy", "movedim", "moveaxis", "swapaxes", "swapdims", "rot90")
+                   "index_copy", "movedim", "moveaxis", "swapaxes", "swapdims", "rot90",
+                   "index_put", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name

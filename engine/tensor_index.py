@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend
-from engine import memory_format as mf
 from engine.ops import index as ix
 from engine.ops import movement as mv
 from engine.ops import scan
@@ -257,18 +256,6 @@ class IndexingOps:
     def triu(self, diagonal: int = 0) -> Tensor:
         """Upper triangle of the last two dims (others zeroed)."""
         return mv.Triangle.apply(self, upper=True, diagonal=diagonal)
-
-    def is_contiguous(self, memory_format: Any = mf.contiguous_format) -> bool:
-        """True when the elements lie in row-major order without gaps."""
-        mf.check_memory_format(memory_format, "is_contiguous")
-        flags = getattr(self._data, "flags", None)
-        return True if flags is None else builtins.bool(flags.c_contiguous)
-
-    def contiguous(self, memory_format: Any = mf.contiguous_format) -> Tensor:
-        """Self when contiguous, else a row-major copy that stays in the graph."""
-        if mf.check_memory_format(memory_format, "contiguous") is mf.preserve_format:
-            raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
-        return self if self.is_contiguous() else mv.Contiguous.apply(self)
 
     # ----- scans -------------------------------------------------------------------------
     def _scan_source(self, dtype: Any) -> Tensor:

@@ -235,7 +235,9 @@ _INPLACE_FORMS = {
     "round": False, "clamp_min": False, "clamp_max": False, "clip": False, "atan2": True,
     "hypot": True, "tril": False, "triu": False, "floor_divide": True, "remainder": True,
     "erfinv": False, "index_add": False, "index_fill": False, "index_copy": False,
-    "nan_to_num": False,
+    "nan_to_num": False, "index_put": False, "logical_and": False, "logical_or": False,
+    "logical_xor": False, "logical_not": False, "bitwise_and": False, "bitwise_or": False,
+    "bitwise_xor": False, "bitwise_not": False,
 }
 for _name, _keeps in _INPLACE_FORMS.items():
     setattr(InplaceOps, f"{_name}_", _inplace_method(_name, _keeps))

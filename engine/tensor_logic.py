@@ -1,5 +1,5 @@
-"""Tensor's tests and logic (isnan, logical_and, isclose, all/any over dims), prod, diagonals,
-repeat_interleave and the new_* factories."""
+"""Tensor's tests and logic (isnan, logical_and, isclose, bitwise ops), prod, diagonals,
+repeat_interleave, memory layout (is_contiguous, stride) and the new_* factories."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend, dtypes
+from engine import memory_format as mf
 from engine.ops import movement as mv
 from engine.ops import reduce as rd
 from engine.ops.util import normalize_axes
@@ -90,6 +91,33 @@ class LogicOps:
         """Elementwise NOT of truth values."""
         return self._bool(backend.array_module(self._device).logical_not(self._data))
 
+    def bitwise_and(self, other: Any) -> Tensor:
+        """Elementwise & of integers or bools."""
+        return self._compare(other, "__and__")
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        """Elementwise | of integers or bools."""
+        return self._compare(other, "__or__")
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        """Elementwise ^ of integers or bools."""
+        return self._compare(other, "__xor__")
+
+    def bitwise_not(self) -> Tensor:
+        """Elementwise ~ of integers or bools."""
+        return self._wrap(~self._data)
+
+    __xor__ = bitwise_xor
+
+    def __rand__(self, other: Any) -> Tensor:
+        return self.bitwise_and(other)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return self.bitwise_or(other)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return self.bitwise_xor(other)
+
     # ----- reductions --------------------------------------------------------------------
     def prod(self, dim: int | None = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
         """Product over dim (all elements when None); integers and bools multiply in int64."""
@@ -124,6 +152,38 @@ class LogicOps:
         counts = repeats._data if hasattr(repeats, "_data") else repeats
         index = xp.repeat(xp.arange(src.shape[axis]), counts)
         return src.index_select(axis, self._wrap(index))
+
+    # ----- memory layout ----------------------------------------------------------------
+    def is_contiguous(self, memory_format: Any = mf.contiguous_format) -> bool:
+        """True when the elements lie in row-major order without gaps."""
+        mf.check_memory_format(memory_format, "is_contiguous")
+        flags = getattr(self._data, "flags", None)
+        return True if flags is None else builtins.bool(flags.c_contiguous)
+
+    def stride(self, dim: int | None = None) -> Any:
+        """Elements to step in memory per index of each dim (of one dim when given)."""
+        steps = tuple(s // self._data.itemsize for s in self._data.strides)
+        return steps if dim is None else steps[normalize_axes(dim, self.ndim)[0]]
+
+    def element_size(self) -> int:
+        """Bytes per element."""
+        return self._data.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the elements take."""
+        return builtins.int(self._data.nbytes)
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return self._data.itemsize
+
+    def contiguous(self, memory_format: Any = mf.contiguous_format) -> Tensor:
+        """Self when contiguous, else a row-major copy that stays in the graph."""
+        if mf.check_memory_format(memory_format, "contiguous") is mf.preserve_format:
+            raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+        return self if self.is_contiguous() else mv.Contiguous.apply(self)
 
     # ----- factories with self's dtype and device ----------------------------------------
     def _new(self, size: tuple, value: Any, dtype: Any, device: Any,

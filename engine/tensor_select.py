@@ -147,6 +147,16 @@ class SelectOps:
         return mv.IndexPut.apply(self, source.to(self.dtype),
                                  index=(slice(None),) * axis + (idx,))
 
+    def index_put(self, indices: tuple, values: Any, accumulate: builtins.bool = False) -> Tensor:
+        """A copy with self[indices] = values (added instead with accumulate=True)."""
+        index = self._convert_index(tuple(indices))
+        value = values if hasattr(values, "_data") else self._tensor_like(values,
+                                                                          self._data.dtype)
+        value = value.to(self.dtype)
+        if accumulate:
+            return ix.IndexPutAccumulate.apply(self, value, index=index)
+        return mv.IndexPut.apply(self, value, index=index)
+
     # ----- windows and dim moves ---------------------------------------------------------
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """Windows of size elements every step along dimension, as a new last dim."""

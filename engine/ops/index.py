@@ -160,3 +160,23 @@ class Unfold(Function):
         # overlapping windows share elements: their gradients add up
         xp.add.at(moved, positions, xp.moveaxis(windows, (self.axis, self.axis + 1), (0, 1)))
         return grad
+
+
+class IndexPutAccumulate(Function):
+    """a with value added at a[index] (an advanced index; repeated positions add up)."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, value: Any, index: Any) -> Any:
+        xp = get_array_module(a)
+        self.index, self.value_shape = index, value.shape
+        out = a.copy()
+        target_shape = out[index].shape
+        xp.add.at(out, index, xp.broadcast_to(value, target_shape))
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        from engine.ops.util import unbroadcast
+
+        gv = unbroadcast(g[self.index], self.value_shape) if self.needs_input_grad[1] else None
+        return (g if self.needs_input_grad[0] else None), gv

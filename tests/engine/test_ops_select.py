@@ -164,3 +164,33 @@ def test_atleast_1d_single_and_cdist_error() -> None:
     assert en.atleast_1d(en.tensor(2.0)).shape == (1,)
     with pytest.raises(RuntimeError, match="X1 and X2 must have the same number of columns"):
         en.cdist(en.zeros(2, 3), en.zeros(2, 4))
+
+
+def test_index_put_with_and_without_accumulate() -> None:
+    rows = np.array([0, 0, 2])
+    check_op([(3, 4), (3, 4), rows],
+             lambda a, v, i: a.index_put((i,), v, accumulate=True))
+    check_op([(3, 4), (4,), np.array([0, 2])], lambda a, v, i: a.index_put((i,), v))
+    check_op([(3, 4), (2,), np.array([0, 2]), np.array([1, 3])],
+             lambda a, v, i, j: lib_of(a).index_put(a, (i, j), v, accumulate=True))
+    torch = pytest.importorskip("torch")
+    ours, theirs = en.zeros(3), torch.zeros(3)
+    ours.index_put_((en.tensor([1, 1]),), en.tensor(2.0), accumulate=True)
+    theirs.index_put_((torch.tensor([1, 1]),), torch.tensor(2.0), accumulate=True)
+    assert ours.tolist() == theirs.tolist() and ours._version == 1
+
+
+def test_bitwise_ops_strides_and_sizes() -> None:
+    torch = pytest.importorskip("torch")
+    a, b = [1, 2, 6], [3, 3, 5]
+    for name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+        assert getattr(en, name)(en.tensor(a), en.tensor(b)).tolist() == getattr(torch, name)(
+            torch.tensor(a), torch.tensor(b)).tolist()
+    assert (en.tensor(a) ^ en.tensor(b)).tolist() == (torch.tensor(a) ^ torch.tensor(b)).tolist()
+    assert (en.tensor([True, False]) ^ True).tolist() == [False, True]
+    assert (True & en.tensor([True, False])).tolist() == [True, False]
+    assert en.tensor(a).bitwise_not().tolist() == torch.tensor(a).bitwise_not().tolist()
+    assert en.zeros(3, 4).t().stride() == torch.zeros(3, 4).t().stride() == (1, 4)
+    assert en.zeros(3, 4).stride(-2) == 4
+    assert en.zeros(2).element_size() == 4 and en.zeros(2, dtype=en.int64).nbytes == 16
+    assert en.zeros(2, dtype=en.float16).itemsize == 2
