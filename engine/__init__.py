@@ -139,7 +139,8 @@ _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
                    "repeat_interleave", "erfinv", "logaddexp", "trace", "kthvalue", "median",
                    "mode", "unique", "bincount", "searchsorted", "index_add", "index_fill",
                    "index_copy", "movedim", "moveaxis", "swapaxes", "swapdims", "rot90",
-                   "index_put", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not")
+                   "index_put", "scatter_reduce", "bitwise_and", "bitwise_or", "bitwise_xor",
+                   "bitwise_not")
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
 del _name

@@ -118,7 +118,7 @@ class IndexingOps:
         return tuple(self.select(dim, i) for i in range(self.shape[dim]))
 
     # ----- sorting -----------------------------------------------------------------------
-    def sort(self, dim: int = -1, descending: bool = False, *,
+    def sort(self, dim: int = -1, descending: bool = False,
              stable: bool = False) -> SortResult:
         """(values, indices) sorted along dim; ties keep their order (always stable here)."""
         if self.ndim == 0:
@@ -179,6 +179,21 @@ class IndexingOps:
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
         """A copy with src[i][j] added at self[index[i][j]][j] (dim 0); repeats add up."""
         return self.scatter(dim, index, src, reduce="add")
+
+    def scatter_reduce(self, dim: int, index: Tensor, src: Tensor, reduce: str, *,
+                       include_self: bool = True) -> Tensor:
+        """A copy with src combined at index along dim by 'sum', 'prod', 'mean', 'amax' or 'amin'
+        (self's own values join in unless include_self=False)."""
+        if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+            raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
+                               f"{reduce}")
+        idx = _index_array(index, "scatter_reduce")
+        axis = _dim(dim, self.ndim)
+        if src._data.dtype != self._data.dtype:
+            raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
+        ix.check_index("scatter_reduce", self.shape, idx, axis, tuple(src.shape))
+        return ix.ScatterReduce.apply(self, src, index=idx, axis=axis, reduce=reduce,
+                                      include_self=include_self)
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         """The entries of dim at the positions in a 1-D index tensor."""

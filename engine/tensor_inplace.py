@@ -237,7 +237,7 @@ _INPLACE_FORMS = {
     "erfinv": False, "index_add": False, "index_fill": False, "index_copy": False,
     "nan_to_num": False, "index_put": False, "logical_and": False, "logical_or": False,
     "logical_xor": False, "logical_not": False, "bitwise_and": False, "bitwise_or": False,
-    "bitwise_xor": False, "bitwise_not": False,
+    "bitwise_xor": False, "bitwise_not": False, "scatter_reduce": False,
 }
 for _name, _keeps in _INPLACE_FORMS.items():
     setattr(InplaceOps, f"{_name}_", _inplace_method(_name, _keeps))

@@ -180,3 +180,59 @@ class IndexPutAccumulate(Function):
 
         gv = unbroadcast(g[self.index], self.value_shape) if self.needs_input_grad[1] else None
         return (g if self.needs_input_grad[0] else None), gv
+
+
+class ScatterReduce(Function):
+    """Tensor.scatter_reduce: src combined into a at index along axis by sum, prod, mean, amax or
+    amin, with or without a's own values (include_self)."""
+
+    def forward(self, a: Any, src: Any, index: Any, axis: int, reduce: str,
+                include_self: bool) -> Any:
+        xp = get_array_module(a)
+        grid = index_grid(index, axis)
+        values = _leading(src, index.shape)
+        hit = xp.zeros(a.shape, dtype=bool)
+        hit[grid] = True
+        self.grid, self.hit, self.reduce, self.include_self = grid, hit, reduce, include_self
+        self.index_shape = index.shape
+        self.a, self.src = a, src
+        out = a.copy()
+        if not include_self:  # start from the reduction's identity where src lands
+            identity = {"sum": 0, "mean": 0, "prod": 1,
+                        "amax": -xp.inf if a.dtype.kind == "f" else xp.iinfo(a.dtype).min,
+                        "amin": xp.inf if a.dtype.kind == "f" else xp.iinfo(a.dtype).max}[reduce]
+            out[hit] = identity
+        ufunc = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum,
+                 "amin": xp.minimum}[reduce]
+        ufunc.at(out, grid, values)
+        if reduce == "mean":
+            self.count = xp.ones(a.shape, dtype=a.dtype) if include_self else xp.zeros(
+                a.shape, dtype=a.dtype)
+            xp.add.at(self.count, grid, 1)
+            self.count = xp.maximum(self.count, 1)
+            out = out / self.count if a.dtype.kind == "f" else out // self.count.astype(a.dtype)
+        self.out = out
+        return out
+
+    def backward(self, g: Any) -> tuple:
+        xp = get_array_module(g)
+        reduce, grid, hit = self.reduce, self.grid, self.hit
+        if reduce == "prod":
+            raise NotImplementedError("scatter_reduce(reduce='prod') has no gradient here")
+        own = ~hit if not self.include_self else xp.ones(hit.shape, dtype=bool)
+        if reduce in ("sum", "mean"):
+            scaled = g / self.count if reduce == "mean" else g
+            ga, per_src = xp.where(own, scaled, 0), scaled[grid]
+        else:  # the gradient is shared evenly between every value equal to the extreme
+            values = _leading(self.src, self.index_shape)
+            self_wins = own & (self.a == self.out)
+            src_wins = values == self.out[grid]
+            count = self_wins.astype(g.dtype)
+            xp.add.at(count, grid, src_wins.astype(g.dtype))
+            share = g / xp.maximum(count, 1)
+            ga, per_src = xp.where(self_wins, share, 0), xp.where(src_wins, share[grid], 0)
+        gsrc = None
+        if self.needs_input_grad[1]:
+            gsrc = xp.zeros(self.src.shape, dtype=g.dtype)
+            gsrc[tuple(slice(0, s) for s in per_src.shape)] = per_src
+        return (ga.astype(g.dtype, copy=False) if self.needs_input_grad[0] else None), gsrc

@@ -167,3 +167,31 @@ def test_nonzero_argwhere_and_where_single_argument() -> None:
     assert en.argwhere(ours).tolist() == torch.argwhere(theirs).tolist()
     assert en.count_nonzero(ours, dim=0).tolist() == torch.count_nonzero(theirs, dim=0).tolist()
     assert tuple(en.tensor(3.0).nonzero().shape) == tuple(torch.tensor(3.0).nonzero().shape)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "amax", "amin"])
+def test_scatter_reduce(reduce: str, include_self: bool) -> None:
+    index = np.array([[0, 1, 0, 2], [0, 2, 0, 1]])
+    check_op([(3, 4), index, (2, 4)],
+             lambda a, i, s: a.scatter_reduce(0, i, s, reduce, include_self=include_self))
+    check_op([(2, 5), np.array([[4, 0, 4], [1, 1, 3]]), (2, 3)],
+             lambda a, i, s: lib_of(a).scatter_reduce(a, 1, i, s, reduce=reduce,
+                                                      include_self=include_self))
+
+
+def test_scatter_reduce_ties_prod_and_integers() -> None:
+    ties = [np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0, 0], [0, 0]]),
+            np.array([[1.0, 5.0], [1.0, 5.0]])]
+    check_op(ties, lambda a, i, s: a.scatter_reduce(0, i, s, "amax"), gradcheck=False)
+    check_op([(3, 4), np.array([[0, 1, 0, 2]]), (1, 4)],
+             lambda a, i, s: a.scatter_reduce(0, i, s, "prod"), requires_grad=[False] * 3)
+    torch = pytest.importorskip("torch")
+    base, idx, src = [5, 1, 2], [0, 0, 2], [4, 7, 3]
+    for reduce in ("sum", "prod", "mean", "amax", "amin"):
+        ours = en.tensor(base).scatter_reduce(0, en.tensor(idx), en.tensor(src), reduce)
+        theirs = torch.tensor(base).scatter_reduce(0, torch.tensor(idx), torch.tensor(src), reduce)
+        assert ours.tolist() == theirs.tolist(), reduce
+    with pytest.raises(RuntimeError, match="reduce argument must be either sum, prod, mean, amax "
+                                           "or amin, got max"):
+        en.zeros(2).scatter_reduce(0, en.tensor([0]), en.ones(1), "max")
