@@ -266,11 +266,16 @@ class IndexingOps:
 
     def tril(self, diagonal: int = 0) -> Tensor:
         """Lower triangle of the last two dims (others zeroed)."""
-        return mv.Triangle.apply(self, upper=False, diagonal=diagonal)
+        return self._triangle("tril", diagonal)
 
     def triu(self, diagonal: int = 0) -> Tensor:
         """Upper triangle of the last two dims (others zeroed)."""
-        return mv.Triangle.apply(self, upper=True, diagonal=diagonal)
+        return self._triangle("triu", diagonal)
+
+    def _triangle(self, name: str, diagonal: int) -> Tensor:
+        if self.ndim < 2:  # NumPy would build a matrix from a vector
+            raise RuntimeError(f"{name}: input tensor must have at least 2 dimensions")
+        return mv.Triangle.apply(self, upper=name == "triu", diagonal=diagonal)
 
     # ----- scans -------------------------------------------------------------------------
     def _scan_source(self, dtype: Any) -> Tensor:

@@ -39,9 +39,11 @@ def check_index(name: str, a_shape: tuple, index: Any, axis: int, src_shape: tup
             raise RuntimeError(f"Expected index {list(index.shape)} to be smaller than self "
                                f"{list(a_shape)} apart from dimension {axis} and to be smaller "
                                f"size than src {list(src_shape)}")
-    if index.size and (int(index.min()) < -a_shape[axis] or int(index.max()) >= a_shape[axis]):
-        raise RuntimeError(f"index {int(index.max())} is out of bounds for dimension {axis} "
-                           f"with size {a_shape[axis]}")
+    if index.size:
+        low, high = int(index.min()), int(index.max())
+        if low < 0 or high >= a_shape[axis]:  # no wrap-around of negative indices here
+            raise RuntimeError(f"index {low if low < 0 else high} is out of bounds for "
+                               f"dimension {axis} with size {a_shape[axis]}")
 
 
 def _leading(src: Any, shape: tuple) -> Any:

@@ -127,6 +127,8 @@ def test_gather_scatter_errors() -> None:
         x.gather(0, en.tensor([0, 1]))
     with pytest.raises(RuntimeError, match="out of bounds for dimension 1 with size 3"):
         x.gather(1, en.tensor([[0, 3]]))
+    with pytest.raises(RuntimeError, match="index -1 is out of bounds for dimension 1 with size 3"):
+        x.gather(1, en.tensor([[-1]]))
     with pytest.raises(RuntimeError, match="Expected dtype int64 for index"):
         x.gather(1, en.tensor([[0.0]]))
     with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):

@@ -95,6 +95,13 @@ def test_repeat_needs_enough_sizes() -> None:
         en.zeros(3, 4).repeat(2)
 
 
+def test_tril_triu_need_a_matrix() -> None:
+    for name in ("tril", "triu"):
+        with pytest.raises(RuntimeError, match=f"{name}: input tensor must have at least 2 "
+                                               "dimensions"):
+            getattr(en.zeros(3), name)()
+
+
 def test_is_contiguous_and_contiguous() -> None:
     x = en.randn(3, 4)
     assert x.is_contiguous() and x.contiguous() is x
