@@ -19,6 +19,7 @@ from engine.creation import (
     full,
     full_like,
     linspace,
+    logspace,
     maximum,
     minimum,
     ones,
@@ -32,6 +33,8 @@ from engine.creation import (
     randperm,
     stack,
     tensor,
+    tril_indices,
+    triu_indices,
     where,
     zeros,
     zeros_like,
@@ -86,6 +89,7 @@ from engine.memory_format import (
     preserve_format,
 )
 from engine.random import get_rng_state, manual_seed, seed, set_rng_state
+from engine.sampling import bernoulli, multinomial, normal
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
@@ -173,7 +177,8 @@ __all__ = [
     "arange", "as_tensor", "cat", "concat", "empty", "from_numpy", "full", "full_like", "linspace",
     "maximum", "minimum", "ones", "ones_like", "rand", "randint", "randn", "randperm", "stack",
     "tensor", "where", "zeros", "zeros_like", "empty_like", "eye", "rand_like", "randn_like",
-    "randint_like",
+    "randint_like", "logspace", "tril_indices", "triu_indices", "bernoulli", "multinomial",
+    "normal",
     # functions with out=, norms, memory formats
     "add", "sub", "mul", "div", "matmul", "mm", "bmm", "addmm", "norm", "clone", "einsum",
     "meshgrid", "cdist", "var_mean", "std_mean", "atleast_1d", "atleast_2d", "atleast_3d",

@@ -64,8 +64,11 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _fill(size, 1.0, dtype or dtypes.float32, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          memory_format: Any = None) -> Tensor:
     """An uninitialised tensor (zeros here, which costs little and is never garbage)."""
+    if memory_format is not None:
+        check_memory_format(memory_format, "empty")
     return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
 
 
@@ -172,6 +175,27 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
     """steps values evenly spaced from start to end inclusive."""
     return _make(np.linspace(start, end, steps).astype(dtypes.to_numpy_dtype(dtype)), device, False)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None,
+             device: Any = None) -> Tensor:
+    """steps values base ** x for x evenly spaced from start to end inclusive."""
+    values = np.power(base, np.linspace(start, end, steps))
+    return _make(values.astype(dtypes.to_numpy_dtype(dtype)), device, False)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
+    return _make(np.stack(np.tril_indices(row, offset, col)).astype(
+        dtypes.to_numpy_dtype(dtype or dtypes.int64)), device, False)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
+    return _make(np.stack(np.triu_indices(row, offset, col)).astype(
+        dtypes.to_numpy_dtype(dtype or dtypes.int64)), device, False)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:

@@ -146,6 +146,18 @@ class InplaceOps:
         return self._random_fill(np.exp(_random.generator().normal(mean, std,
                                                                            self.shape)))
 
+    def bernoulli(self, p: float | None = None) -> Tensor:
+        """1 with probability self (or p) elementwise, else 0."""
+        from engine.sampling import bernoulli
+
+        return bernoulli(self, p)
+
+    def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
+        """Category indices drawn with the weights in each row of self."""
+        from engine.sampling import multinomial
+
+        return multinomial(self, num_samples, replacement)
+
     def random_(self, *bounds: int) -> Tensor:
         """Fill with integers from [from, to) for random_(from, to), [0, to) for random_(to), or
         [0, 2**mantissa] (floats) / the dtype's non-negative range (integers) for random_()."""

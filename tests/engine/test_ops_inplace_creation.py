@@ -151,3 +151,41 @@ def test_clone_function_form() -> None:
     (y * y).sum().backward()
     assert x.grad.tolist() == [2.0, 4.0]
     assert en.clone(en.tensor([1, 2])).tolist() == [1, 2]
+
+
+def test_logspace_and_triangle_indices() -> None:
+    torch = pytest.importorskip("torch")
+    np.testing.assert_allclose(en.logspace(0, 2, 5).numpy(), torch.logspace(0, 2, 5).numpy(),
+                               rtol=1e-6)
+    assert en.logspace(0, 3, 4, base=2).tolist() == [1.0, 2.0, 4.0, 8.0]
+    for args in ((3, 3), (3, 4, 1), (4, 3, -1)):
+        assert en.tril_indices(*args).tolist() == torch.tril_indices(*args).tolist()
+        assert en.triu_indices(*args).tolist() == torch.triu_indices(*args).tolist()
+    assert en.tril_indices(2, 2).dtype == en.int64
+    assert en.empty(2, memory_format=en.contiguous_format).shape == (2,)
+
+
+def test_sampling_functions() -> None:
+    coins = en.bernoulli(en.full((4000,), 0.3))
+    assert coins.dtype == en.float32 and abs(float(coins.mean()) - 0.3) < 0.03
+    assert en.tensor([0.0, 1.0, 1.0]).bernoulli().tolist() == [0.0, 1.0, 1.0]
+    draws = en.normal(en.full((2000,), 3.0), 0.5)
+    assert abs(float(draws.mean()) - 3.0) < 0.05 and abs(float(draws.std()) - 0.5) < 0.05
+    assert en.normal(0.0, 1.0, size=(2, 3)).shape == (2, 3)
+    assert en.normal(en.zeros(2, 1), en.ones(3)).shape == (2, 3)
+    weights = en.tensor([[0.0, 1.0, 3.0], [5.0, 0.0, 0.0]])
+    picks = en.multinomial(weights, 2)
+    assert picks.dtype == en.int64 and picks.shape == (2, 2)
+    assert sorted(picks[0].tolist()) == [1, 2] and picks[1, 0].item() == 0
+    many = weights[0].multinomial(3000, replacement=True)
+    counts = np.bincount(many.numpy(), minlength=3)
+    assert counts[0] == 0 and abs(counts[2] / 3000 - 0.75) < 0.04
+    with pytest.raises(RuntimeError, match="cannot sample n_sample > prob_dist.size"):
+        en.multinomial(weights, 4)
+    with pytest.raises(RuntimeError, match="probability tensor contains either `inf`, `nan` or "
+                                           "element < 0"):
+        en.multinomial(en.tensor([-1.0, 2.0]), 1)
+    en.manual_seed(5)
+    first = en.multinomial(en.ones(10), 4).tolist()
+    en.manual_seed(5)
+    assert en.multinomial(en.ones(10), 4).tolist() == first
