@@ -6,6 +6,7 @@ import builtins
 import importlib
 from typing import Any
 
+from engine import math_forms as _math_forms
 from engine.autograd import GradcheckError
 from engine.creation import (
     arange,
@@ -13,20 +14,28 @@ from engine.creation import (
     cat,
     concat,
     empty,
+    empty_like,
+    eye,
     from_numpy,
     full,
     full_like,
     linspace,
+    logspace,
     maximum,
     minimum,
     ones,
     ones_like,
     rand,
+    rand_like,
     randint,
+    randint_like,
     randn,
+    randn_like,
     randperm,
     stack,
     tensor,
+    tril_indices,
+    triu_indices,
     where,
     zeros,
     zeros_like,
@@ -48,7 +57,35 @@ from engine.dtypes import (
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
 from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from engine.math_forms import (
+    addmm,
+    atleast_1d,
+    atleast_2d,
+    atleast_3d,
+    bmm,
+    cdist,
+    clone,
+    column_stack,
+    dstack,
+    einsum,
+    hstack,
+    meshgrid,
+    mm,
+    norm,
+    row_stack,
+    std_mean,
+    var_mean,
+    vstack,
+)
+from engine.memory_format import (
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from engine.random import get_rng_state, manual_seed, seed, set_rng_state
+from engine.sampling import bernoulli, multinomial, normal
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
@@ -59,8 +96,8 @@ float = float32  # noqa: A001 - PyTorch alias
 int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
-_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random"}
-_LAZY.add("utils")  # engine.utils.data, as torch.utils.data
+_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
+         "utils", "linalg"}
 
 
 def __getattr__(name: str) -> Any:
@@ -87,9 +124,35 @@ _FUNCTION_FORMS = ("exp", "log", "sqrt", "abs", "sin", "cos", "tanh", "sigmoid",
                    "squeeze", "matmul", "softmax", "log_softmax", "square", "neg", "pow", "add",
                    "sub", "mul", "div", "eq", "ne", "lt", "le", "gt", "ge", "numel", "masked_fill",
                    "t", "all", "any", "floor_divide", "remainder")
+# Further math, splits, sorting, indexing, scans, logic.
+_MORE_FUNCTION_FORMS = (
+    "log1p", "expm1", "log2", "log10", "exp2", "rsqrt", "reciprocal", "sinh", "cosh", "tan", "asin",
+    "acos", "atan", "arcsin", "arccos", "arctan", "erf", "frac", "sign", "sgn", "floor", "ceil",
+    "trunc", "fix", "round", "clamp_min", "clamp_max", "atan2", "arctan2", "hypot", "lerp",
+    "addcmul", "addcdiv", "xlogy", "mv", "dot", "outer", "dist", "chunk", "split", "tensor_split",
+    "unbind", "narrow", "select", "sort", "argsort", "msort", "topk", "gather", "take_along_dim",
+    "scatter", "scatter_add", "index_select", "masked_select", "nonzero", "argwhere",
+    "count_nonzero", "flip", "fliplr", "flipud", "roll", "tril", "triu", "cumsum", "cumprod",
+    "prod", "isnan", "isinf", "isposinf", "isneginf", "isfinite", "isclose", "equal",
+    "nan_to_num", "logical_and", "logical_or", "logical_xor", "logical_not", "diagonal", "diag",
+    "repeat_interleave", "erfinv", "logaddexp", "trace", "kthvalue", "median", "mode", "unique",
+    "bincount", "searchsorted", "index_add", "index_fill", "index_copy", "movedim", "moveaxis",
+    "swapaxes", "swapdims", "rot90", "index_put", "scatter_reduce", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "bitwise_not",
+)
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)
+for _name in _MORE_FUNCTION_FORMS:
+    globals()[_name] = _unary(_name)
 del _name
+# The forms that take out= replace the plain ones made above.
+add, sub, mul, div, matmul = (_math_forms.add, _math_forms.sub, _math_forms.mul, _math_forms.div,
+                              _math_forms.matmul)
+
+
+def bucketize(input: Any, boundaries: Tensor, *, right: builtins.bool = False) -> Tensor:  # noqa: A002
+    """Index of the bucket of boundaries each value falls in (searchsorted on boundaries)."""
+    return boundaries.searchsorted(input, right=right)
 
 
 def is_tensor(obj: Any) -> builtins.bool:
@@ -114,6 +177,13 @@ __all__ = [
     "arange", "as_tensor", "cat", "concat", "empty", "from_numpy", "full", "full_like", "linspace",
     "maximum", "minimum", "ones", "ones_like", "rand", "randint", "randn", "randperm", "stack",
     "tensor", "where", "zeros", "zeros_like",
+    "empty_like", "eye", "rand_like", "randn_like", "randint_like", "logspace", "tril_indices",
+    "triu_indices", "bernoulli", "multinomial", "normal",
+    # matrix products, norms, stacking, memory formats (add/sub/mul/div/matmul take out=)
+    "mm", "bmm", "addmm", "norm", "clone", "einsum", "meshgrid", "cdist", "var_mean", "std_mean",
+    "atleast_1d", "atleast_2d", "atleast_3d", "hstack", "vstack", "row_stack", "dstack",
+    "column_stack", "bucketize",
+    "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d",
     # dtypes
     "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",
     "long", "uint8", "bool_",
@@ -123,4 +193,5 @@ __all__ = [
     # errors
     "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
     *_FUNCTION_FORMS,
+    *_MORE_FUNCTION_FORMS,
 ]

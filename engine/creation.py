@@ -10,6 +10,7 @@ import numpy as np
 
 from engine import backend, dtypes
 from engine import random as _random
+from engine.memory_format import check_memory_format, preserve_format
 from engine.ops import elementwise as ew
 from engine.ops import movement as mv
 from engine.tensor import Tensor
@@ -63,8 +64,11 @@ def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
     return _fill(size, 1.0, dtype or dtypes.float32, device, requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+          memory_format: Any = None) -> Tensor:
     """An uninitialised tensor (zeros here, which costs little and is never garbage)."""
+    if memory_format is not None:
+        check_memory_format(memory_format, "empty")
     return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
 
 
@@ -74,21 +78,85 @@ def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = 
     return _fill((tuple(size),), fill_value, dtype, device, requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: Any = None, device: Any = None,
-               requires_grad: bool = False) -> Tensor:
-    """Zeros with t's shape, dtype and device."""
-    return _fill((t.shape,), 0, dtype or t.dtype, device or t._device, requires_grad)
+def _like(t: Tensor, value: Any, dtype: Any, device: Any, requires_grad: bool,
+          memory_format: Any) -> Tensor:
+    check_memory_format(memory_format, "empty_like")
+    return _fill((t.shape,), value, dtype or t.dtype, device or t._device, requires_grad)
 
 
-def ones_like(t: Tensor, dtype: Any = None, device: Any = None,
-              requires_grad: bool = False) -> Tensor:
-    """Ones with t's shape, dtype and device."""
-    return _fill((t.shape,), 1, dtype or t.dtype, device or t._device, requires_grad)
+def zeros_like(input: Tensor, *, dtype: Any = None, device: Any = None,  # noqa: A002
+               requires_grad: bool = False, memory_format: Any = preserve_format) -> Tensor:
+    """Zeros with input's shape, dtype and device."""
+    return _like(input, 0, dtype, device, requires_grad, memory_format)
 
 
-def full_like(t: Tensor, fill_value: Any, dtype: Any = None, device: Any = None) -> Tensor:
-    """fill_value with t's shape, dtype and device."""
-    return _fill((t.shape,), fill_value, dtype or t.dtype, device or t._device, False)
+def ones_like(input: Tensor, *, dtype: Any = None, device: Any = None,  # noqa: A002
+              requires_grad: bool = False, memory_format: Any = preserve_format) -> Tensor:
+    """Ones with input's shape, dtype and device."""
+    return _like(input, 1, dtype, device, requires_grad, memory_format)
+
+
+def empty_like(input: Tensor, *, dtype: Any = None, device: Any = None,  # noqa: A002
+               requires_grad: bool = False, memory_format: Any = preserve_format) -> Tensor:
+    """An uninitialised tensor like input (zeros here)."""
+    return _like(input, 0, dtype, device, requires_grad, memory_format)
+
+
+def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None,  # noqa: A002
+              device: Any = None, requires_grad: bool = False,
+              memory_format: Any = preserve_format) -> Tensor:
+    """fill_value with input's shape, dtype and device."""
+    return _like(input, fill_value, dtype, device, requires_grad, memory_format)
+
+
+def _random_like(input: Tensor, array: np.ndarray, dtype: Any, device: Any,  # noqa: A002
+                 requires_grad: bool, memory_format: Any, what: str) -> Tensor:
+    check_memory_format(memory_format, what)
+    np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
+    return _make(array.astype(np_dtype), device or input._device, requires_grad)
+
+
+def rand_like(input: Tensor, *, dtype: Any = None, device: Any = None,  # noqa: A002
+              requires_grad: bool = False, memory_format: Any = preserve_format) -> Tensor:
+    """Uniform [0, 1) samples with input's shape (and dtype, device unless given)."""
+    _check_floating(input, dtype, "check_uniform_bounds")
+    array = _random.generator().random(input.shape)
+    return _random_like(input, array, dtype, device, requires_grad, memory_format, "rand_like")
+
+
+def randn_like(input: Tensor, *, dtype: Any = None, device: Any = None,  # noqa: A002
+               requires_grad: bool = False, memory_format: Any = preserve_format) -> Tensor:
+    """Standard normal samples with input's shape (and dtype, device unless given)."""
+    _check_floating(input, dtype, "normal_kernel_cpu")
+    array = _random.generator().standard_normal(input.shape)
+    return _random_like(input, array, dtype, device, requires_grad, memory_format, "randn_like")
+
+
+def randint_like(input: Tensor, low: int = 0, high: int | None = None, *,  # noqa: A002
+                 dtype: Any = None, device: Any = None, requires_grad: bool = False,
+                 memory_format: Any = preserve_format) -> Tensor:
+    """Integers in [low, high) with input's shape (randint_like(t, high) also works)."""
+    if high is None:
+        low, high = 0, low
+    array = _random.generator().integers(low, high, size=input.shape)
+    return _random_like(input, array, dtype, device, requires_grad, memory_format,
+                        "randint_like")
+
+
+def _check_floating(input: Tensor, dtype: Any, kernel: str) -> None:  # noqa: A002
+    target = dtypes.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
+    if target.kind != "f":
+        from engine.tensor_math import torch_type_name
+
+        name = torch_type_name(Tensor._from_array(np.zeros(0, target)))
+        raise NotImplementedError(f'"{kernel}" not implemented for \'{name}\'')
+
+
+def eye(n: int, m: int | None = None, *, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
+    """The n x m identity matrix (m defaults to n)."""
+    array = np.eye(n, n if m is None else m, dtype=dtypes.to_numpy_dtype(dtype))
+    return _make(array, device, requires_grad)
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
@@ -107,6 +175,27 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:
     """steps values evenly spaced from start to end inclusive."""
     return _make(np.linspace(start, end, steps).astype(dtypes.to_numpy_dtype(dtype)), device, False)
+
+
+def logspace(start: float, end: float, steps: int, base: float = 10.0, dtype: Any = None,
+             device: Any = None) -> Tensor:
+    """steps values base ** x for x evenly spaced from start to end inclusive."""
+    values = np.power(base, np.linspace(start, end, steps))
+    return _make(values.astype(dtypes.to_numpy_dtype(dtype)), device, False)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the lower triangle of a row x col matrix, row by row."""
+    return _make(np.stack(np.tril_indices(row, offset, col)).astype(
+        dtypes.to_numpy_dtype(dtype or dtypes.int64)), device, False)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
+                 device: Any = None) -> Tensor:
+    """The (2, n) coordinates of the upper triangle of a row x col matrix, row by row."""
+    return _make(np.stack(np.triu_indices(row, offset, col)).astype(
+        dtypes.to_numpy_dtype(dtype or dtypes.int64)), device, False)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
@@ -163,8 +252,11 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     return mv.Stack.apply(*ts, axis=dim % (ts[0].ndim + 1))
 
 
-def where(condition: Tensor, input: Any, other: Any) -> Tensor:  # noqa: A002
-    """Elementwise choice: input where condition, else other."""
+def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:  # noqa: A002
+    """Elementwise choice: input where condition, else other; where(condition) alone is
+    condition.nonzero(as_tuple=True)."""
+    if input is None and other is None:
+        return condition.nonzero(as_tuple=True)
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         device = condition._device if isinstance(condition, Tensor) else None

@@ -11,6 +11,10 @@ from engine import backend, dtypes
 from engine.ops import elementwise as ew
 from engine.ops.matmul import MatMul
 from engine.ops.softmax import LogSoftmax, Softmax
+from engine.tensor_index import IndexingOps
+from engine.tensor_logic import LogicOps
+from engine.tensor_math import MathOps
+from engine.tensor_select import SelectOps
 from engine.tensor_shape import ShapeOps
 
 if TYPE_CHECKING:
@@ -36,8 +40,10 @@ def promote_tensors(a: Any, b: Any) -> np.dtype:
     return dtypes.promote(da, db)
 
 
-class TensorOps(ShapeOps):
-    """Mixin holding Tensor's differentiable math methods and operators (shape ones in ShapeOps)."""
+class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps):
+    """Mixin holding Tensor's differentiable math methods and operators; the other families live
+    in ShapeOps (shape, reductions), IndexingOps (split, sort, gather, scans), MathOps (further
+    math, norms), LogicOps (tests, logic, prod) and SelectOps (order statistics, index_add)."""
 
     __slots__ = ()
 
@@ -85,10 +91,19 @@ class TensorOps(ShapeOps):
         """Elementwise product."""
         return ew.Mul.apply(*self._coerce(other))
 
-    def div(self, other: Any) -> Tensor:
-        """True division (integers divide to float32)."""
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        """True division (integers divide to float32); rounding_mode 'trunc' or 'floor' rounds
+        the quotient and keeps integer dtypes."""
         a, b = self._coerce(other)
-        return ew.Div.apply(a._floating(), b._floating())
+        if rounding_mode is None:
+            return ew.Div.apply(a._floating(), b._floating())
+        if rounding_mode == "floor":
+            return a.floor_divide(b)
+        if rounding_mode != "trunc":
+            raise ValueError("div expected rounding_mode to be one of None, 'trunc', or 'floor' "
+                             f"but found '{rounding_mode}'")
+        quotient = ew.Div.apply(a._floating(), b._floating()).trunc()
+        return quotient if a._data.dtype.kind == "f" else quotient._cast(a._data.dtype)
 
     def pow(self, exponent: Any) -> Tensor:
         """self ** exponent, exponent a Python number or a tensor."""

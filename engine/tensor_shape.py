@@ -145,13 +145,15 @@ class ShapeOps:
         return rd.LogSumExp.apply(self._floating(), axes=normalize_axes(dim, self.ndim),
                                   keepdim=keepdim)
 
-    def all(self) -> Tensor:
-        """True when every element is non-zero."""
-        return self._wrap(self._data.all())
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True when every element (over dim, or all) is non-zero."""
+        axes = normalize_axes(dim, self.ndim)
+        return self._wrap(self._data.all(axis=axes, keepdims=keepdim))
 
-    def any(self) -> Tensor:
-        """True when some element is non-zero."""
-        return self._wrap(self._data.any())
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """True when some element (over dim, or all) is non-zero."""
+        axes = normalize_axes(dim, self.ndim)
+        return self._wrap(self._data.any(axis=axes, keepdims=keepdim))
 
     # ----- shape ------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -231,10 +233,6 @@ class ShapeOps:
     def expand_as(self, other: Tensor) -> Tensor:
         """Broadcast to other's shape."""
         return self.expand(other.shape)
-
-    def contiguous(self) -> Tensor:
-        """Self (kept for PyTorch code; layouts are handled by the array library)."""
-        return self
 
     def _convert_index(self, index: Any) -> Any:
         from engine.tensor import Tensor

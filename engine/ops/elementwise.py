@@ -191,14 +191,16 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    saves_inputs = False  # keeps a private mask, not the input array
+    saves_inputs = False
+    saves_output = True  # backward reads the sign from the output, as PyTorch does
 
     def forward(self, a: Any) -> Any:
-        self.mask = a > 0
-        return a * self.mask
+        # maximum, not a * (a > 0): that gives -0.0 for negatives and NaN for -inf
+        self.out = get_array_module(a).maximum(a, a.dtype.type(0))
+        return self.out
 
     def backward(self, g: Any) -> Any:
-        return g * self.mask
+        return g * (self.out > 0)
 
 
 class Clamp(Function):

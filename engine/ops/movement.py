@@ -1,4 +1,5 @@
-"""Shape ops: reshape, permute, expand, indexing, index assignment, cat, stack, pad."""
+"""Shape ops: reshape, permute, expand, indexing, index assignment, cat, stack, pad, flip, roll,
+repeat, tril/triu, contiguous."""
 
 from __future__ import annotations
 
@@ -175,3 +176,91 @@ class ToDevice(Function):
         from engine import backend
 
         return backend.to_device(g, self.source)
+
+
+class Flip(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, axes: tuple[int, ...]) -> Any:
+        self.axes = axes
+        return get_array_module(a).flip(a, axis=axes).copy()  # PyTorch's flip copies
+
+    def backward(self, g: Any) -> Any:
+        return get_array_module(g).flip(g, axis=self.axes)
+
+
+class Roll(Function):
+    saves_inputs = False
+
+    def forward(self, a: Any, shifts: Any, axes: Any) -> Any:
+        self.shifts, self.axes = shifts, axes
+        return get_array_module(a).roll(a, shifts, axis=axes)
+
+    def backward(self, g: Any) -> Any:
+        back = tuple(-s for s in self.shifts) if isinstance(self.shifts, tuple) else -self.shifts
+        return get_array_module(g).roll(g, back, axis=self.axes)
+
+
+class Repeat(Function):
+    """Tile a (leading dims added as needed) `repeats` times along each dim."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, repeats: tuple[int, ...]) -> Any:
+        self.in_shape = (1,) * (len(repeats) - a.ndim) + a.shape
+        self.repeats, self.orig_shape = repeats, a.shape
+        return get_array_module(a).tile(a.reshape(self.in_shape), repeats)
+
+    def backward(self, g: Any) -> Any:
+        # Interleave (repeat, size) pairs so each copy sums onto the one input element.
+        split = []
+        for r, s in zip(self.repeats, self.in_shape, strict=True):
+            split += [r, s]
+        summed = g.reshape(split).sum(axis=tuple(range(0, 2 * len(self.repeats), 2)))
+        return summed.reshape(self.orig_shape)
+
+
+class Triangle(Function):
+    """tril / triu over the last two dims, keeping the diagonal offset `diagonal`."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, upper: bool, diagonal: int) -> Any:
+        self.upper, self.diagonal = upper, diagonal
+        xp = get_array_module(a)
+        return (xp.triu if upper else xp.tril)(a, diagonal)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        return (xp.triu if self.upper else xp.tril)(g, self.diagonal)
+
+
+class Contiguous(Function):
+    """A C-contiguous copy; the gradient passes through."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any) -> Any:
+        return a.copy(order="C")  # (ascontiguousarray would turn a 0-d array into 1-d)
+
+    def backward(self, g: Any) -> Any:
+        return g
+
+
+class Diagonal(Function):
+    """The diagonal (offset above the main one) of the (dim1, dim2) planes, as the last dim."""
+
+    saves_inputs = False
+
+    def forward(self, a: Any, offset: int, dim1: int, dim2: int) -> Any:
+        self.in_shape, self.offset, self.dims = a.shape, offset, (dim1, dim2)
+        xp = get_array_module(a)
+        return xp.diagonal(a, offset, dim1, dim2).copy()  # NumPy's view is read-only
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        grad = xp.zeros(self.in_shape, dtype=g.dtype)
+        planes = xp.moveaxis(grad, self.dims, (-2, -1))  # a view: writes land in grad
+        steps = xp.arange(g.shape[-1])
+        planes[..., steps + max(-self.offset, 0), steps + max(self.offset, 0)] = g
+        return grad

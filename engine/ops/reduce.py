@@ -1,4 +1,4 @@
-"""Reductions: sum, mean, amax/amin, gather along a dim (max/min with dim), var, logsumexp."""
+"""Reductions: sum, mean, amax/amin, gather along a dim (max/min with dim), var, logsumexp, norm."""
 
 from __future__ import annotations
 
@@ -128,3 +128,62 @@ class LogSumExp(Function):
 
     def backward(self, g: Any) -> Any:
         return expand_reduced(g, self.in_shape, self.axes, self.keepdim) * self.softmax
+
+
+class VectorNorm(Function):
+    """(sum |a|^p)^(1/p) over axes for a finite p other than 0; the gradient is 0 at a zero norm
+    (PyTorch's subgradient), not the NaN a composition of pow and sqrt would give."""
+
+    def forward(self, a: Any, p: float, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        xp = get_array_module(a)
+        self.a, self.p, self.axes, self.keepdim = a, p, axes, keepdim
+        magnitude = xp.abs(a)
+        if p == 2:
+            norm = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        elif p == 1:
+            norm = magnitude.sum(axis=axes, keepdims=True)
+        else:
+            norm = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        self.norm = norm.astype(a.dtype, copy=False)
+        return _drop_reduced(self.norm, axes, keepdim)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        a, p, norm = self.a, self.p, self.norm
+        g = expand_reduced(g, a.shape, self.axes, self.keepdim)
+        if p == 1:
+            return g * xp.sign(a)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            if p == 2:
+                scale = a / norm
+            else:  # d/da_i = sign(a_i) |a_i|^(p-1) / norm^(p-1)
+                scale = xp.sign(a) * (xp.abs(a) / norm) ** (p - 1)
+        return g * xp.where(norm == 0, 0, scale).astype(g.dtype, copy=False)
+
+
+class Prod(Function):
+    """Product over axes; d/da_i is the product of the other elements (exact with zeros too)."""
+
+    def forward(self, a: Any, axes: tuple[int, ...] | None, keepdim: bool) -> Any:
+        self.a, self.axes, self.keepdim = a, axes, keepdim
+        return a.prod(axis=axes, keepdims=keepdim)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        a = self.a
+        axes = tuple(range(a.ndim)) if self.axes is None else self.axes
+        kept = [d for d in range(a.ndim) if d not in axes]
+        # Reduced dims last, flattened into one: products of all-but-one along that dim come from
+        # the running products before (left) and after (right) each element.
+        moved = xp.transpose(a, kept + list(axes))
+        flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
+        ones = xp.ones(flat.shape[:-1] + (1,), dtype=a.dtype)
+        left = xp.cumprod(xp.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = xp.flip(xp.cumprod(xp.flip(xp.concatenate([flat[..., 1:], ones], axis=-1),
+                                           axis=-1), axis=-1), axis=-1)
+        others = (left * right).reshape(moved.shape)
+        inverse = [0] * a.ndim
+        for i, d in enumerate(kept + list(axes)):
+            inverse[d] = i
+        others = xp.transpose(others, inverse)
+        return expand_reduced(g, a.shape, self.axes, self.keepdim) * others
