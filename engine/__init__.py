@@ -48,7 +48,15 @@ from engine.dtypes import (
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
 from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from engine.random import get_rng_state, manual_seed, seed, set_rng_state
+from engine.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
@@ -119,6 +127,7 @@ __all__ = [
     # autograd mode, randomness, files
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "save", "load",
+    "Generator", "default_generator", "initial_seed",
     # errors
     "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
     *_FUNCTION_FORMS,

@@ -109,32 +109,35 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
     return _make(np.linspace(start, end, steps).astype(dtypes.to_numpy_dtype(dtype)), device, False)
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the global generator."""
-    array = _random.generator().random(_shape_arg(size)).astype(dtypes.to_numpy_dtype(dtype))
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from generator (the global one by default)."""
+    array = _random.generator(generator).random(_shape_arg(size))
+    array = array.astype(dtypes.to_numpy_dtype(dtype))
     return _make(array, device, requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the global generator."""
-    array = _random.generator().standard_normal(_shape_arg(size))
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from generator (the global one by default)."""
+    array = _random.generator(generator).standard_normal(_shape_arg(size))
     return _make(array.astype(dtypes.to_numpy_dtype(dtype)), device, requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None,
-            device: Any = None) -> Tensor:
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator: Any = None,
+            dtype: Any = None, device: Any = None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works)."""
     if high is None:
         low, high = 0, low
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else np.dtype(np.int64)
-    array = _random.generator().integers(low, high, size=tuple(size)).astype(np_dtype)
+    array = _random.generator(generator).integers(low, high, size=tuple(size)).astype(np_dtype)
     return _make(array, device, False)
 
 
-def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
+def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
     """A random permutation of 0..n-1."""
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else np.dtype(np.int64)
-    return _make(_random.generator().permutation(n).astype(np_dtype), device, False)
+    return _make(_random.generator(generator).permutation(n).astype(np_dtype), device, False)
 
 
 def _same_dtype(tensors: Sequence[Tensor]) -> list[Tensor]:
