@@ -6,7 +6,22 @@ import builtins
 import importlib
 from typing import Any
 
+# --- devices, defaults, legacy types (core) ---
+from engine._device import Size
+from engine._legacy_types import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+from engine._printing import set_printoptions
 from engine.autograd import GradcheckError
+from engine.backend import get_default_device, get_num_threads, set_default_device, set_num_threads
 from engine.creation import (
     arange,
     as_tensor,
@@ -38,16 +53,25 @@ from engine.dtypes import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int8,
     int16,
     int32,
     int64,
     long,
+    set_default_dtype,
     uint8,
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
-from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from engine.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from engine.random import (
     Generator,
     default_generator,
@@ -67,7 +91,8 @@ float = float32  # noqa: A001 - PyTorch alias
 int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
-_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random"}
+_LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
+         "accelerator", "backends", "onnx"}
 
 
 def __getattr__(name: str) -> Any:
@@ -99,6 +124,11 @@ for _name in _FUNCTION_FORMS:
 del _name
 
 
+def is_floating_point(input: Tensor) -> builtins.bool:  # noqa: A002
+    """True when input has a float dtype."""
+    return input.is_floating_point()
+
+
 def is_tensor(obj: Any) -> builtins.bool:
     """True for engine tensors."""
     return isinstance(obj, Tensor)
@@ -128,6 +158,11 @@ __all__ = [
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "save", "load",
     "Generator", "default_generator", "initial_seed",
+    # devices, defaults, legacy types, printing
+    "Size", "set_default_device", "get_default_device", "set_default_dtype", "get_default_dtype",
+    "get_num_threads", "set_num_threads", "set_printoptions", "inference_mode",
+    "is_inference_mode_enabled", "is_floating_point", "FloatTensor", "DoubleTensor", "HalfTensor",
+    "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
     # errors
     "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
     *_FUNCTION_FORMS,

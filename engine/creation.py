@@ -54,18 +54,18 @@ def _fill(shape: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros (float32 unless dtype says otherwise)."""
-    return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
+    """A tensor of zeros (the default dtype unless dtype says otherwise)."""
+    return _fill(size, 0.0, dtype, device, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _fill(size, 1.0, dtype or dtypes.float32, device, requires_grad)
+    return _fill(size, 1.0, dtype, device, requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor (zeros here, which costs little and is never garbage)."""
-    return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
+    return _fill(size, 0.0, dtype, device, requires_grad)
 
 
 def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
@@ -98,7 +98,7 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         start, end = 0, start
     is_int = all(isinstance(v, int) for v in (start, end, step))
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else (
-        np.dtype(np.int64) if is_int else np.dtype(np.float32))
+        np.dtype(np.int64) if is_int else dtypes.to_numpy_dtype(None))
     count = max(0, math.ceil((end - start) / step))
     array = (start + np.arange(count, dtype=np.float64) * step).astype(np_dtype)
     return _make(array, device, requires_grad)

@@ -8,37 +8,11 @@ from typing import Any
 import numpy as np
 
 from engine import backend, dtypes, function
+from engine._device import Device, Size
 from engine.autograd import run_backward
 from engine.function import AccumulateGrad
 from engine.tensor_inplace import InplaceOps
 from engine.tensor_ops import TensorOps
-
-
-class Device:
-    """A device such as cpu or cuda:0; compares equal to its string."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, spec: Any) -> None:
-        name = backend.normalize_device(spec)
-        self.type, _, index = name.partition(":")
-        self.index = int(index) if index else None
-
-    def __str__(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __repr__(self) -> str:
-        index = "" if self.index is None else f", index={self.index}"
-        return f"device(type='{self.type}'{index})"
-
-    def __eq__(self, other: object) -> bool:
-        try:
-            return str(self) == backend.normalize_device(other)
-        except ValueError:
-            return False
-
-    def __hash__(self) -> int:
-        return hash(str(self))
 
 
 def _is_dtype(arg: Any) -> bool:
@@ -98,7 +72,9 @@ class Tensor(TensorOps, InplaceOps):
             data = data._data
         np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None
         source = backend.device_of(data) if hasattr(data, "shape") else "cpu"
-        dev = backend.normalize_device(device) if device is not None else source
+        if device is None:  # host data goes to the default device, GPU arrays stay where they are
+            device = backend._default_device if source == "cpu" else source
+        dev = backend.normalize_device(device)
         if source == "cpu":
             array = np.array(data, dtype=np_dtype or dtypes.infer_numpy_dtype(data))
             if dev != "cpu":
@@ -177,9 +153,9 @@ class Tensor(TensorOps, InplaceOps):
         self._grad = value
 
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> Size:
         """The size of each dimension."""
-        return self._data.shape
+        return Size(self._data.shape)
 
     @property
     def dtype(self) -> dtypes.dtype:
@@ -189,7 +165,7 @@ class Tensor(TensorOps, InplaceOps):
     @property
     def device(self) -> Device:
         """Where the data lives: cpu or cuda:N."""
-        return Device(self._device)
+        return Device._of(self._device)
 
     @property
     def ndim(self) -> int:
@@ -208,7 +184,7 @@ class Tensor(TensorOps, InplaceOps):
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of one dimension."""
-        return self.shape if dim is None else self.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def dim(self) -> int:
         """Number of dimensions."""
@@ -333,9 +309,18 @@ class Tensor(TensorOps, InplaceOps):
         """Cast to bool."""
         return self.to(dtypes.bool_)
 
-    def type(self, dtype: Any) -> Tensor:
-        """Cast to a dtype."""
-        return self.to(dtype)
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """With no argument, the legacy type name ('engine.FloatTensor'); else cast to dtype
+        (an engine dtype, a legacy type such as engine.LongTensor, or its name)."""
+        from engine import _legacy_types
+
+        if dtype is None:
+            return _legacy_types.type_name(self)
+        return self.to(_legacy_types.dtype_of_type(dtype))
+
+    def is_floating_point(self) -> bool:
+        """True for float dtypes."""
+        return self._data.dtype.kind == "f"
 
     # ----- autograd ---------------------------------------------------------------------
     def _grad_node(self) -> Any:
@@ -407,6 +392,12 @@ class Tensor(TensorOps, InplaceOps):
 
     def __str__(self) -> str:
         return self.__repr__()  # dispatches, so nn.Parameter prints "Parameter containing:"
+
+    def __format__(self, format_spec: str) -> str:
+        # As PyTorch: a 0-d tensor formats as its Python number, anything else as object does.
+        if self._data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
 
     def __hash__(self) -> int:
         return id(self)
