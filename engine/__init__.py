@@ -8,6 +8,13 @@ from typing import Any
 
 # --- devices, defaults, legacy types (core) ---
 from engine._device import Size
+from engine._flags import (
+    are_deterministic_algorithms_enabled,
+    get_float32_matmul_precision,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
+    use_deterministic_algorithms,
+)
 from engine._legacy_types import (
     BoolTensor,
     ByteTensor,
@@ -163,6 +170,8 @@ __all__ = [
     "get_num_threads", "set_num_threads", "set_printoptions", "inference_mode",
     "is_inference_mode_enabled", "is_floating_point", "FloatTensor", "DoubleTensor", "HalfTensor",
     "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+    "set_float32_matmul_precision", "get_float32_matmul_precision", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
     # errors
     "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
     *_FUNCTION_FORMS,

@@ -170,3 +170,19 @@ def test_num_threads():
     with pytest.raises(ValueError, match="positive"):
         en.set_num_threads(0)
     en.backend._num_threads[0] = 0
+
+
+def test_matmul_precision_and_determinism_flags():
+    for lib in [en] + ([torch] if torch is not None else []):
+        assert lib.get_float32_matmul_precision() == "highest"
+        lib.set_float32_matmul_precision("high")
+        assert lib.get_float32_matmul_precision() == "high"
+        lib.set_float32_matmul_precision("highest")
+        assert not lib.are_deterministic_algorithms_enabled()
+        lib.use_deterministic_algorithms(True, warn_only=True)
+        assert lib.are_deterministic_algorithms_enabled()
+        assert lib.is_deterministic_algorithms_warn_only_enabled()
+        lib.use_deterministic_algorithms(False)
+        assert not lib.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError, match="Invalid precision"):
+        en.set_float32_matmul_precision("low")
