@@ -15,9 +15,9 @@ class Generator:
     """A random number generator with its own state, as torch.Generator (draws on the CPU)."""
 
     def __init__(self, device: Any = "cpu") -> None:
-        from engine.backend import normalize_device  # noqa: PLC0415 - keeps this module light
+        from engine._device import Device  # noqa: PLC0415 - keeps this module light
 
-        self.device = normalize_device(device)
+        self.device = Device(device)
         self.manual_seed(DEFAULT_SEED)
 
     def manual_seed(self, seed: int) -> Generator:

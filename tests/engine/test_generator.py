@@ -11,7 +11,7 @@ def test_fresh_generator_has_pytorchs_default_seed():
     g = engine.Generator()
     assert g.manual_seed(5) is g
     assert g.initial_seed() == 5
-    assert g.device == "cpu"
+    assert g.device == "cpu" and repr(g.device) == "device(type='cpu')"
 
 
 def test_same_seed_same_stream_and_independent_of_global():
