@@ -78,6 +78,11 @@ def initial_seed() -> int:
     return _seed[0]
 
 
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    """False: there is no bfloat16 dtype here (NumPy has none)."""
+    return False
+
+
 def memory_allocated(device: Any = None) -> int:
     """Bytes held by tensors in CuPy's memory pool (0 without a GPU)."""
     return backend.cuda_memory("used")

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     from engine.tensor import Tensor
 
 
+_TORCH_OPTIONS = frozenset({
+    "nondet_tol", "check_undefined_grad", "check_grad_dtypes", "check_batched_grad",
+    "check_batched_forward_grad", "check_forward_ad", "check_backward_ad", "fast_mode", "masked",
+})
+
+
 class GradcheckError(RuntimeError):
     """Analytical and numerical gradients disagree."""
 
@@ -25,8 +31,17 @@ def gradcheck(
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
+    **torch_options: Any,
 ) -> bool:
-    """Compare backward's gradients with central differences in float64, as torch's gradcheck."""
+    """Compare backward's gradients with central differences in float64, as torch's gradcheck.
+
+    PyTorch's further keywords (nondet_tol, check_undefined_grad, check_batched_grad, fast_mode,
+    check_forward_ad, ...) are accepted so calls port unchanged; the extra checks they select are
+    not run here.
+    """
+    unknown = set(torch_options) - _TORCH_OPTIONS
+    if unknown:
+        raise TypeError(f"gradcheck() got an unexpected keyword argument '{min(unknown)}'")
     from engine.tensor import Tensor
 
     inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)

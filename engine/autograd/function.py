@@ -19,6 +19,10 @@ class FunctionCtx:
 
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors (or None) for backward; they are checked against in-place changes."""
+        for i, t in enumerate(tensors):
+            if t is not None and not hasattr(t, "_vc"):
+                raise TypeError(f"save_for_backward can only save variables, but argument {i} "
+                                f"is of type {type(t).__name__}")
         self._saved = tuple([(t, t._version) if t is not None else (None, 0) for t in tensors])
 
     def save_for_forward(self, *tensors: Any) -> None:

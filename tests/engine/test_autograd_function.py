@@ -290,3 +290,28 @@ def test_custom_function_on_gpu(backend):
     x = en.ones(3, device=backend, requires_grad=True)
     Double.apply(x).sum().backward()
     assert x.grad.device == backend and x.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_save_for_backward_refuses_non_tensors():
+    for lib in _libs():
+        class Bad(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x, 3)
+                return x * 1
+
+            @staticmethod
+            def backward(ctx, g):
+                return g
+
+        with pytest.raises(TypeError, match="save_for_backward can only save variables, but "
+                                            "argument 1 is of type int"):
+            Bad.apply(lib.ones(1, requires_grad=True))
+
+
+def test_gradcheck_accepts_torch_keywords():
+    x = en.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    assert en.autograd.gradcheck(lambda t: t * t, (x,), check_undefined_grad=False,
+                                 nondet_tol=0.0, fast_mode=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        en.autograd.gradcheck(lambda t: t * t, (x,), bogus=1)

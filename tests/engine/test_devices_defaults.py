@@ -135,6 +135,7 @@ def test_cuda_helpers_without_gpu():
     en.cuda.manual_seed(3)
     en.cuda.manual_seed_all(4)
     assert en.cuda.initial_seed() == 4
+    assert en.cuda.is_bf16_supported() is False
     en.cuda.synchronize()
     en.cuda.empty_cache()
     assert en.cuda.memory_allocated() == 0 and en.cuda.memory_reserved() == 0
