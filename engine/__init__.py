@@ -6,7 +6,6 @@ import builtins
 import importlib
 from typing import Any
 
-# --- devices, defaults, legacy types (core) ---
 from engine._device import Size
 from engine._flags import (
     are_deterministic_algorithms_enabled,
