@@ -128,6 +128,22 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     return tuple(result)
 
 
+class _VariableMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        return hasattr(obj, "_data") and hasattr(obj, "grad_fn")  # every Tensor, as PyTorch
+
+    def __call__(cls, data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:
+        from engine.tensor import Tensor  # noqa: PLC0415
+
+        source = data if isinstance(data, Tensor) else Tensor(data)
+        out = source.detach()  # shares memory, a new leaf: what PyTorch's Variable(t) gives
+        return out.requires_grad_(True) if requires_grad else out
+
+
+class Variable(metaclass=_VariableMeta):
+    """PyTorch's deprecated Variable: Variable(t, requires_grad) is a new leaf sharing t's data."""
+
+
 class detect_anomaly:  # noqa: N801 - PyTorch's name
     """Accepted for PyTorch scripts: errors in backward already name the op, so this context
     (and decorator) only records the flag that is_anomaly_enabled reports."""
@@ -167,6 +183,6 @@ def is_anomaly_enabled() -> bool:
     return _Anomaly.enabled
 
 
-__all__ = ["Function", "FunctionCtx", "GradcheckError", "backward", "detect_anomaly",
+__all__ = ["Function", "FunctionCtx", "GradcheckError", "Variable", "backward", "detect_anomaly",
            "enable_grad", "grad", "gradcheck", "is_anomaly_enabled", "no_grad", "run_backward",
            "set_detect_anomaly", "set_grad_enabled"]

@@ -165,3 +165,17 @@ def test_create_graph_is_refused():
     x = en.ones(1, requires_grad=True)
     with pytest.raises(NotImplementedError, match="higher-order"):
         en.autograd.grad((x * x).sum(), x, create_graph=True)
+
+
+def test_deprecated_variable_shim_as_torch():
+    for lib in _libs():
+        t = lib.ones(2)
+        v = lib.autograd.Variable(t, requires_grad=True)
+        assert v is not t and v.requires_grad and v.is_leaf
+        assert isinstance(t, lib.autograd.Variable)
+        assert not lib.autograd.Variable(t * 2).requires_grad
+        y = lib.ones(2, requires_grad=True) * 3
+        assert lib.autograd.Variable(y).grad_fn is None
+        with lib.no_grad():
+            v.mul_(2)
+        assert t.tolist() == [2.0, 2.0]  # memory is shared
