@@ -255,6 +255,12 @@ def _connect(ctx: Any, args: tuple, outs: list, single: bool) -> Any:
             continue
         out.requires_grad = True
         out.grad_fn = ctx if len(tensor_outs) == 1 else ctx._fn._edge_cls(ctx, slot)
+    if ctx._saved:
+        # A saved output is kept as an alias of its data and version counter, not the tensor
+        # itself: out -> grad_fn -> ctx -> out would be a reference cycle holding the arrays.
+        produced = {id(o) for o in outs if isinstance(o, Tensor)}
+        ctx._saved = tuple([(t.detach(), v) if id(t) in produced and t.grad_fn is not None
+                            else (t, v) for t, v in ctx._saved])
     return outs[0] if single else tuple(outs)
 
 

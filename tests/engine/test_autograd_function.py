@@ -315,3 +315,40 @@ def test_gradcheck_accepts_torch_keywords():
                                  nondet_tol=0.0, fast_mode=True)
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         en.autograd.gradcheck(lambda t: t * t, (x,), bogus=1)
+
+
+def test_saved_output_makes_no_reference_cycle():
+    import gc
+    import weakref
+
+    class Exp(en.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            out = x.exp()
+            ctx.save_for_backward(out)
+            return out
+
+        @staticmethod
+        def backward(ctx, g):
+            (out,) = ctx.saved_tensors
+            return g * out
+
+    x = en.tensor([0.0, 1.0], requires_grad=True)
+    gc.disable()
+    try:
+        y = Exp.apply(x)
+        alive = weakref.ref(y)
+        del y
+        assert alive() is None  # freed by reference counting alone
+    finally:
+        gc.enable()
+    y = Exp.apply(x)
+    z = y * 2
+    del y  # the saved output outlives the tensor object
+    z.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.exp([0.0, 1.0]), rtol=1e-6)
+    y = Exp.apply(x)
+    with en.no_grad():
+        y.mul_(2)  # the saved alias shares y's version counter
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
