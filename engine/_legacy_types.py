@@ -48,7 +48,7 @@ class _LegacyType(type):
             data = args[0]
             if isinstance(data, tuple) and type(data).__name__ == "Size":
                 return creation.zeros(*data, dtype=cls.dtype, device=device)
-            return Tensor(data, dtype=cls.dtype, device=device)
+            return Tensor._from_data(data, dtype=cls.dtype, device=device)
         # sizes: uninitialised in PyTorch, zeros here
         return creation.zeros(*args, dtype=cls.dtype, device=device)
 

@@ -14,6 +14,15 @@ from engine.tensor_inplace import InplaceOps
 from engine.tensor_ops import TensorOps
 
 
+def _is_sizes(data: Any, sizes: tuple) -> bool:
+    """True for Tensor(n, ...) with ints or Tensor(Size): a shape, not data (PyTorch's form)."""
+    if isinstance(data, Size):
+        return True
+    if type(data) is not int:
+        return False
+    return all(type(s) is int for s in sizes)
+
+
 def _is_dtype(arg: Any) -> bool:
     return isinstance(arg, dtypes.dtype | np.dtype) or (isinstance(arg, type)
                                                          and issubclass(arg, np.generic))
@@ -50,8 +59,25 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
                  "_node", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
-    def __init__(self, data: Any, dtype: Any = None, device: Any = None,
+    def __init__(self, data: Any = (), *sizes: int, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> None:
+        if _is_sizes(data, sizes):  # PyTorch's legacy Tensor(2, 3) / Tensor(Size): new storage
+            shape = tuple(data) if isinstance(data, Size) else (data, *sizes)
+            data = np.zeros(shape, dtype=dtypes.to_numpy_dtype(dtype))
+        elif sizes:
+            raise TypeError("Tensor() takes data or sizes (ints), got "
+                            f"{type(data).__name__} followed by {len(sizes)} more arguments")
+        self._fill_from(data, dtype, device, requires_grad)
+
+    @classmethod
+    def _from_data(cls, data: Any, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False) -> Tensor:
+        """A tensor holding a copy of data (engine.tensor's rules: a Python int is a 0-d value)."""
+        t = _new(cls)
+        t._fill_from(data, dtype, device, requires_grad)
+        return t
+
+    def _fill_from(self, data: Any, dtype: Any, device: Any, requires_grad: bool) -> None:
         if isinstance(data, Tensor):
             data = data._data
         np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None

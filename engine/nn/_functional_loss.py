@@ -27,7 +27,7 @@ def _raw(value: Any, like: Tensor) -> Any:
         return None
     if isinstance(value, Tensor):
         return value.to(like._device)._data
-    return Tensor(value, device=like._device)._data
+    return Tensor._from_data(value, device=like._device)._data
 
 
 def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002

@@ -125,3 +125,17 @@ def test_set_printoptions_matches_torch():
         if torch is not None:
             torch.set_printoptions(profile="default")
     assert repr(en.tensor(values)) == "tensor([1.1235, 2.5000, 3.0000])"
+
+
+def test_legacy_tensor_constructor_with_sizes():
+    for lib in _libs():
+        assert lib.Tensor(2, 3).shape == (2, 3) and lib.Tensor(2, 3).dtype == lib.float32
+        assert lib.Tensor(4).shape == (4,)
+        assert lib.Tensor().shape == (0,)
+        assert lib.Tensor(lib.Size([2, 1])).shape == (2, 1)
+        assert lib.Tensor([1.5, 2.0]).tolist() == [1.5, 2.0]
+        weight = lib.nn.Parameter(lib.Tensor(3, 2))  # the old custom-layer idiom
+        assert weight.shape == (3, 2) and weight.requires_grad
+    assert en.Tensor(2, 3).tolist() == [[0.0] * 3] * 2  # PyTorch leaves it uninitialised
+    with pytest.raises(TypeError, match="takes data or sizes"):
+        en.Tensor([1.0], 2)
