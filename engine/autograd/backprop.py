@@ -99,24 +99,27 @@ def run_graph(start: Any, grad: Any, retain_graph: bool = False,
 
 def _expanding(start: Any, targets: dict[Any, Any]) -> set[Any]:
     """The nodes below start (itself included) with a target somewhere below them."""
-    order, seen, stack = [], {start}, [start]
-    while stack:  # every node once, then decide children before parents
-        node = stack.pop()
-        order.append(node)
-        for child in node._next:
+    order: list[Any] = []  # post-order: every node after all of its children
+    seen, stack = {start}, [(start, iter(start._next))]
+    while stack:
+        node, children = stack[-1]
+        for child in children:
             if child is not None and child not in seen:
                 seen.add(child)
-                stack.append(child)
+                stack.append((child, iter(child._next)))
+                break
+        else:
+            stack.pop()
+            order.append(node)
     needed: set[Any] = set()
-    changed = True
-    while changed:  # a DAG: repeat until stable (graphs here are small; usually 1-2 passes)
-        changed = False
-        for node in reversed(order):
-            if node not in needed and (node in targets
-                                       or any(c in needed for c in node._next if c is not None)):
-                needed.add(node)
-                changed = True
-    return {node for node in order if any(c in needed for c in node._next if c is not None)}
+    expand: set[Any] = set()
+    for node in order:
+        if any(c in needed for c in node._next if c is not None):
+            expand.add(node)
+            needed.add(node)
+        elif node in targets:
+            needed.add(node)
+    return expand
 
 
 def _leaf_hooks(node: Any, grad: Any) -> Any:

@@ -179,3 +179,18 @@ def test_deprecated_variable_shim_as_torch():
         with lib.no_grad():
             v.mul_(2)
         assert t.tolist() == [2.0, 2.0]  # memory is shared
+
+
+def test_grad_through_a_diamond_and_a_deep_chain():
+    for lib in _libs():
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2
+        z = (y * 3) + (y * y)
+        gy, gx = lib.autograd.grad(z.sum(), [y, x])
+        assert gy.tolist() == [7.0, 11.0] and gx.tolist() == [14.0, 22.0]
+    x = en.ones(2, requires_grad=True)
+    y = x
+    for _ in range(2000):  # deep graphs are walked without recursion
+        y = y * 1.001
+    (g,) = en.autograd.grad(y.sum(), x)
+    np.testing.assert_allclose(g.numpy(), [1.001 ** 2000] * 2, rtol=1e-4)
