@@ -7,7 +7,28 @@ import importlib
 from typing import Any
 
 from engine import math_forms as _math_forms
+from engine._device import Size
+from engine._flags import (
+    are_deterministic_algorithms_enabled,
+    get_float32_matmul_precision,
+    is_deterministic_algorithms_warn_only_enabled,
+    set_float32_matmul_precision,
+    use_deterministic_algorithms,
+)
+from engine._legacy_types import (
+    BoolTensor,
+    ByteTensor,
+    CharTensor,
+    DoubleTensor,
+    FloatTensor,
+    HalfTensor,
+    IntTensor,
+    LongTensor,
+    ShortTensor,
+)
+from engine._printing import set_printoptions
 from engine.autograd import GradcheckError
+from engine.backend import get_default_device, get_num_threads, set_default_device, set_num_threads
 from engine.creation import (
     arange,
     as_tensor,
@@ -47,12 +68,14 @@ from engine.dtypes import (
     float16,
     float32,
     float64,
+    get_default_dtype,
     half,
     int8,
     int16,
     int32,
     int64,
     long,
+    set_default_dtype,
     uint8,
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
@@ -86,6 +109,23 @@ from engine.memory_format import (
 )
 from engine.random import get_rng_state, manual_seed, seed, set_rng_state
 from engine.sampling import bernoulli, multinomial, normal
+from engine.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from engine.random import (
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
@@ -97,7 +137,7 @@ int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
 _LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
-         "utils", "linalg"}
+         "utils", "linalg", "accelerator", "backends", "onnx"}
 
 
 def __getattr__(name: str) -> Any:
@@ -155,6 +195,11 @@ def bucketize(input: Any, boundaries: Tensor, *, right: builtins.bool = False) -
     return boundaries.searchsorted(input, right=right)
 
 
+def is_floating_point(input: Tensor) -> builtins.bool:  # noqa: A002
+    """True when input has a float dtype."""
+    return input.is_floating_point()
+
+
 def is_tensor(obj: Any) -> builtins.bool:
     """True for engine tensors."""
     return isinstance(obj, Tensor)
@@ -190,6 +235,14 @@ __all__ = [
     # autograd mode, randomness, files
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "save", "load",
+    "Generator", "default_generator", "initial_seed",
+    # devices, defaults, legacy types, printing
+    "Size", "set_default_device", "get_default_device", "set_default_dtype", "get_default_dtype",
+    "get_num_threads", "set_num_threads", "set_printoptions", "inference_mode",
+    "is_inference_mode_enabled", "is_floating_point", "FloatTensor", "DoubleTensor", "HalfTensor",
+    "LongTensor", "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+    "set_float32_matmul_precision", "get_float32_matmul_precision", "use_deterministic_algorithms",
+    "are_deterministic_algorithms_enabled", "is_deterministic_algorithms_warn_only_enabled",
     # errors
     "EngineError", "CheckpointError", "ConfigError", "DataError", "ExportError", "GradcheckError",
     *_FUNCTION_FORMS,

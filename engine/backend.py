@@ -45,10 +45,32 @@ def require_cupy(device: str) -> ModuleType:
     return cp
 
 
+# The device factories use when none is given (engine.set_default_device).
+_default_device = "cpu"
+
+
+def set_default_device(device: Any) -> None:
+    """Make device the one tensor factories use when given none (None restores 'cpu')."""
+    global _default_device
+    _default_device = "cpu" if device is None else normalize_device(device)
+
+
+def get_default_device() -> Any:
+    """The default device of tensor factories, as an engine.device."""
+    from engine._device import Device  # noqa: PLC0415 - _device imports this module
+
+    return Device(_default_device)
+
+
 def normalize_device(device: Any) -> str:
-    """Turn 'cpu', 'cuda', 'cuda:1' or a Device into the canonical string ('cpu' or 'cuda:N')."""
+    """Turn 'cpu', 'cuda', 'cuda:1' or a Device into the canonical string ('cpu' or 'cuda:N').
+
+    None means the default device (engine.set_default_device), 'cpu' unless set.
+    """
     if device is None:
-        return "cpu"
+        return _default_device
+    if type(device) is int:  # PyTorch reads a bare index as that GPU
+        return f"cuda:{device}"
     name = str(device).strip().lower()
     if name == "cpu":
         return "cpu"
@@ -113,8 +135,69 @@ def to_numpy(array: Any) -> np.ndarray:
     return to_device(array, "cpu")
 
 
+def cuda_device_name(index: int) -> str:
+    """The name of GPU index, e.g. 'NVIDIA H100'."""
+    name = require_cupy(f"cuda:{index}").cuda.runtime.getDeviceProperties(index)["name"]
+    return name.decode() if isinstance(name, bytes) else str(name)
+
+
+def cuda_current_device() -> int:
+    """The index of the current GPU."""
+    return int(require_cupy("cuda").cuda.runtime.getDevice())
+
+
+def cuda_set_device(index: int) -> None:
+    """Make GPU index the current one."""
+    require_cupy(f"cuda:{index}").cuda.Device(index).use()
+
+
+def cuda_memory(kind: str) -> int:
+    """Bytes in CuPy's memory pool: 'used' by arrays or 'total' held; 0 without a GPU."""
+    cp = _cupy()
+    if cp is None:
+        return 0
+    pool = cp.get_default_memory_pool()
+    return int(pool.used_bytes() if kind == "used" else pool.total_bytes())
+
+
+def cuda_empty_cache() -> None:
+    """Return the unused blocks of CuPy's memory pools to the driver (no-op without a GPU)."""
+    cp = _cupy()
+    if cp is not None:
+        cp.get_default_memory_pool().free_all_blocks()
+        cp.get_default_pinned_memory_pool().free_all_blocks()
+
+
+# cuDNN: no op here calls it. On CuPy, conv2d is im2col windows plus a matmul (cuBLAS) and its
+# backward scatters windows with a fixed order, so it is deterministic whatever
+# engine.backends.cudnn.deterministic says; the flags there are stored for PyTorch scripts and
+# are the place a cuDNN conv path would read (benchmark -> algorithm search, deterministic ->
+# deterministic algorithms only, allow_tf32 -> TF32 math).
+
+
 def synchronize_cuda() -> None:
     """Wait for queued GPU work on the current device (no-op without a GPU)."""
     cp = _cupy()
     if cp is not None:
         cp.cuda.Device().synchronize()
+
+
+_num_threads = [0]
+
+
+def get_num_threads() -> int:
+    """Threads for CPU math: the value set, else OMP_NUM_THREADS, else the CPU count."""
+    if _num_threads[0]:
+        return _num_threads[0]
+    import os  # noqa: PLC0415
+
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    return int(env) if env.isdigit() and int(env) > 0 else (os.cpu_count() or 1)
+
+
+def set_num_threads(n: int) -> None:
+    """Record the thread count; NumPy's BLAS sizes its pool at import (set OMP_NUM_THREADS before
+    starting Python to change it), so this does not resize a running pool."""
+    if int(n) < 1:
+        raise ValueError("set_num_threads expects a positive integer")
+    _num_threads[0] = int(n)

@@ -19,7 +19,7 @@ from engine.tensor_shape import _shape_arg
 
 def tensor(data: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of data (floats -> float32, ints -> int64)."""
-    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+    return Tensor._from_data(data, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
 def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
@@ -28,7 +28,7 @@ def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
         return data.to(device=device, dtype=dtype) if (device or dtype) else data
     if isinstance(data, np.ndarray) and dtype is None and device in (None, "cpu"):
         return Tensor._from_array(data, "cpu")
-    return Tensor(data, dtype=dtype, device=device)
+    return Tensor._from_data(data, dtype=dtype, device=device)
 
 
 def from_numpy(array: np.ndarray) -> Tensor:
@@ -55,13 +55,13 @@ def _fill(shape: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of zeros (float32 unless dtype says otherwise)."""
-    return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
+    """A tensor of zeros (the default dtype unless dtype says otherwise)."""
+    return _fill(size, 0.0, dtype, device, requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _fill(size, 1.0, dtype or dtypes.float32, device, requires_grad)
+    return _fill(size, 1.0, dtype, device, requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
@@ -69,7 +69,7 @@ def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
     """An uninitialised tensor (zeros here, which costs little and is never garbage)."""
     if memory_format is not None:
         check_memory_format(memory_format, "empty")
-    return _fill(size, 0.0, dtype or dtypes.float32, device, requires_grad)
+    return _fill(size, 0.0, dtype, device, requires_grad)
 
 
 def full(size: Sequence[int], fill_value: Any, dtype: Any = None, device: Any = None,
@@ -166,7 +166,7 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
         start, end = 0, start
     is_int = all(isinstance(v, int) for v in (start, end, step))
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else (
-        np.dtype(np.int64) if is_int else np.dtype(np.float32))
+        np.dtype(np.int64) if is_int else dtypes.to_numpy_dtype(None))
     count = max(0, math.ceil((end - start) / step))
     array = (start + np.arange(count, dtype=np.float64) * step).astype(np_dtype)
     return _make(array, device, requires_grad)
@@ -198,32 +198,35 @@ def triu_indices(row: int, col: int, offset: int = 0, *, dtype: Any = None,
         dtypes.to_numpy_dtype(dtype or dtypes.int64)), device, False)
 
 
-def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the global generator."""
-    array = _random.generator().random(_shape_arg(size)).astype(dtypes.to_numpy_dtype(dtype))
+def rand(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+         requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1) from generator (the global one by default)."""
+    array = _random.generator(generator).random(_shape_arg(size))
+    array = array.astype(dtypes.to_numpy_dtype(dtype))
     return _make(array, device, requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the global generator."""
-    array = _random.generator().standard_normal(_shape_arg(size))
+def randn(*size: Any, generator: Any = None, dtype: Any = None, device: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Standard normal samples from generator (the global one by default)."""
+    array = _random.generator(generator).standard_normal(_shape_arg(size))
     return _make(array.astype(dtypes.to_numpy_dtype(dtype)), device, requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: Sequence[int] = (), dtype: Any = None,
-            device: Any = None) -> Tensor:
+def randint(low: int, high: int | None = None, size: Sequence[int] = (), generator: Any = None,
+            dtype: Any = None, device: Any = None) -> Tensor:
     """Integers in [low, high) (randint(high, size) also works)."""
     if high is None:
         low, high = 0, low
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else np.dtype(np.int64)
-    array = _random.generator().integers(low, high, size=tuple(size)).astype(np_dtype)
+    array = _random.generator(generator).integers(low, high, size=tuple(size)).astype(np_dtype)
     return _make(array, device, False)
 
 
-def randperm(n: int, dtype: Any = None, device: Any = None) -> Tensor:
+def randperm(n: int, generator: Any = None, dtype: Any = None, device: Any = None) -> Tensor:
     """A random permutation of 0..n-1."""
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else np.dtype(np.int64)
-    return _make(_random.generator().permutation(n).astype(np_dtype), device, False)
+    return _make(_random.generator(generator).permutation(n).astype(np_dtype), device, False)
 
 
 def _same_dtype(tensors: Sequence[Tensor]) -> list[Tensor]:

@@ -49,6 +49,24 @@ half = float16
 long = int64
 int = int32  # noqa: A001 - PyTorch alias
 
+# The dtype of Python floats and float factories (engine.set_default_dtype): float32 unless set.
+_default_float = np.dtype(np.float32)
+
+
+def set_default_dtype(d: Any) -> None:
+    """Make d (float32 or float64 or float16) the dtype of Python floats and float factories."""
+    global _default_float
+    np_dtype = to_numpy_dtype(d) if d is not None else None
+    if np_dtype is None or np_dtype.kind != "f":
+        raise TypeError("only floating-point types are supported as the default type")
+    _default_float = np_dtype
+
+
+def get_default_dtype() -> dtype:
+    """The default floating-point dtype (engine.float32 unless set_default_dtype changed it)."""
+    return _BY_NUMPY[_default_float]
+
+
 _BY_NUMPY = {d.np: d for d in (float32, float64, float16, int64, int32, int16, int8, uint8, bool_)}
 
 
@@ -63,7 +81,7 @@ def from_numpy_dtype(np_dtype: Any) -> dtype:
 def to_numpy_dtype(d: Any) -> np.dtype:
     """The NumPy dtype for an engine dtype, NumPy dtype or string such as 'float32'."""
     if d is None:
-        return np.dtype(np.float32)
+        return _default_float
     if isinstance(d, dtype):
         return d.np
     return np.dtype(d)
@@ -74,7 +92,7 @@ def infer_numpy_dtype(data: Any) -> np.dtype:
     arr = np.asarray(data)
     kind = arr.dtype.kind
     if kind == "f":
-        return arr.dtype if isinstance(data, np.ndarray | np.generic) else np.dtype(np.float32)
+        return arr.dtype if isinstance(data, np.ndarray | np.generic) else _default_float
     if kind in "iu":
         return arr.dtype if isinstance(data, np.ndarray | np.generic) else np.dtype(np.int64)
     if kind == "b":
@@ -99,7 +117,7 @@ def scalar_dtype(tensor_dtype: np.dtype, scalar: Any) -> np.dtype:
     if isinstance(scalar, bool):
         return tensor_dtype
     if isinstance(scalar, builtins.float):
-        return tensor_dtype if tensor_dtype.kind == "f" else np.dtype(np.float32)
+        return tensor_dtype if tensor_dtype.kind == "f" else _default_float
     if tensor_dtype.kind == "b":
         return np.dtype(np.int64)
     return tensor_dtype

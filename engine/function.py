@@ -19,7 +19,7 @@ _wrap: Any = None
 # Attributes that describe the graph; everything else a forward stores is saved data, freed after
 # backward unless retain_graph=True.
 _STRUCTURE = frozenset(
-    {"needs_input_grad", "next_functions", "_saved_versions", "_out_ref", "_pre_hooks", "_freed",
+    {"needs_input_grad", "_next", "_saved_versions", "_out_ref", "_pre_hooks", "_freed",
      "_view"}
 )
 
@@ -33,7 +33,11 @@ class Function:
     saves_output = False
 
     needs_input_grad: tuple[bool, ...]
-    next_functions: tuple[Any, ...]
+    # The node below each input (None where it needs no grad). The backward loop reads this plain
+    # tuple; next_functions is PyTorch's ((node, output index), ...) view of it.
+    _next: tuple[Any, ...]
+    # PyTorch's node name where it differs from f"{class name}Backward0" (see name()).
+    _torch_name: str | None = None
     # Class-level defaults so the backward loop reads plain attributes instead of getattr(...).
     _saved_versions: tuple[Any, ...] = ()
     _out_ref: Any = None
@@ -81,7 +85,7 @@ class Function:
         if _GradState.enabled and True in needs:
             if view:
                 ctx._view = True
-            ctx.next_functions = tuple(
+            ctx._next = tuple(
                 [t._grad_node() if t.requires_grad else None for t in inputs]
             )
             if cls.saves_inputs:
@@ -120,12 +124,18 @@ class Function:
             del self.__dict__[key]
         self._freed = True
 
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        """PyTorch's ((node, output index), ...) per input; (None, 0) for one without grad."""
+        return tuple([(node, getattr(node, "_output_index", 0)) for node in self._next])
+
     def name(self) -> str:
-        """PyTorch-style node name, e.g. 'MulBackward0'."""
-        return f"{type(self).__name__}Backward0"
+        """PyTorch's node name, e.g. 'MulBackward0', 'MmBackward0'."""
+        cls = type(self)
+        return cls._torch_name or _TORCH_NAMES.get(cls.__name__) or f"{cls.__name__}Backward0"
 
     def __repr__(self) -> str:
-        return f"<{self.name()}>"
+        return f"<{self.name()} object at {id(self):#x}>"
 
 
 def _owner(array: Any) -> Any:
@@ -136,10 +146,25 @@ def _owner(array: Any) -> Any:
     return array
 
 
+# PyTorch's names for primitive ops whose class name gives a different one (torch prints the
+# node of the ATen function it calls: F.linear -> AddmmBackward0, reshape -> ViewBackward0).
+_TORCH_NAMES = {
+    "PowScalar": "PowBackward0", "Pow": "PowBackward1", "Clamp": "ClampBackward1",
+    "Cast": "ToCopyBackward0", "ToDevice": "ToCopyBackward0", "Linear": "AddmmBackward0",
+    "_ClassLoss": "NllLossBackward0", "BCEWithLogits": "BinaryCrossEntropyWithLogitsBackward0",
+    "MatMul": "MmBackward0", "Reshape": "ViewBackward0", "GetItem": "IndexBackward0",
+    "Pad": "ConstantPadNdBackward0", "BatchNorm": "NativeBatchNormBackward0",
+    "MaxPool2d": "MaxPool2DWithIndicesBackward0", "AvgPool2d": "AvgPool2DBackward0",
+    "Conv2d": "ConvolutionBackward0", "Dropout": "NativeDropoutBackward0",
+    "AMax": "AmaxBackward0", "TakeAlongDim": "GatherBackward0", "LogSumExp": "LogsumexpBackward0",
+}
+
+
 class AccumulateGrad:
     """Graph node of a leaf tensor: runs its hooks and adds the incoming gradient to .grad."""
 
     needs_input_grad = ()
+    _next = ()
     next_functions = ()
 
     def __init__(self, leaf: Tensor) -> None:
@@ -166,4 +191,4 @@ class AccumulateGrad:
         return "AccumulateGrad"
 
     def __repr__(self) -> str:
-        return "<AccumulateGrad>"
+        return f"<AccumulateGrad object at {id(self):#x}>"

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import zlib
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,14 +30,22 @@ _DTYPES = {np.dtype(t) for t in ("bool", "uint8", "int8", "int16", "int32", "int
                                   "uint32", "uint64", "float16", "float32", "float64")}
 
 
-def save(obj: Any, f: str | os.PathLike) -> None:
-    """Write nested dicts/lists/tuples of tensors and plain values to f, atomically."""
-    path = os.fspath(f)
+def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
+         pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True) -> None:
+    """Write nested dicts/lists/tuples of tensors and plain values to f: a path (written
+    atomically) or a binary file object such as io.BytesIO. The pickle arguments are accepted
+    for PyTorch's signature; the file is always safetensors."""
     encoder = _Encoder()
     tree = encoder.encode(obj, "")
     metadata = {"format": FORMAT, "version": str(VERSION),
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
                 "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
+    if hasattr(f, "write"):
+        from safetensors.numpy import save as save_bytes
+
+        f.write(_sorted_header(save_bytes(encoder.arrays, metadata=metadata)))
+        return
+    path = os.fspath(f)
     try:
         with atomic_path(path, fsync=True) as tmp:
             from safetensors.numpy import save_file
@@ -46,6 +54,17 @@ def save(obj: Any, f: str | os.PathLike) -> None:
             _sort_metadata(tmp)
     except OSError as exc:
         raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+def _sorted_header(data: bytes) -> bytes:
+    """data (a safetensors file's bytes) with its metadata keys sorted (see _sort_metadata)."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(text) > size:
+        return data
+    return data[:8] + text + b" " * (size - len(text)) + data[8 + size:]
 
 
 def _sort_metadata(path: str) -> None:
@@ -65,26 +84,21 @@ def _sort_metadata(path: str) -> None:
             handle.write(text + b" " * (size - len(text)))
 
 
-def load(f: str | os.PathLike, map_location: Any = None) -> Any:
-    """Read what save() wrote; map_location ("cpu", "cuda", a dict) picks the tensors' device.
+def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None,
+         *, weights_only: bool | None = None, mmap: bool | None = None,
+         **pickle_load_args: Any) -> Any:
+    """Read what save() wrote, from a path or a binary file object.
 
+    map_location picks the tensors' device as in PyTorch: "cpu", "cuda:1", an engine.device, a
+    {saved: target} dict, or a callable (tensor, saved_location) -> tensor. Nothing is ever
+    unpickled, so weights_only (True, False or None) changes nothing, and a PyTorch pickle file
+    is refused with one line on how to convert it. mmap is accepted; tensors are read into memory.
     A plain safetensors file without this project's metadata (e.g. one written by
     safetensors.torch.save_file) loads as a flat {name: Tensor} dict.
     """
-    path = os.fspath(f)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"cannot load '{path}': no such file")
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error type for every kind of damage
-        raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
+    metadata, arrays, path = _read(f)
     if metadata.get("format") != FORMAT:
-        device = _target(path, "cpu", map_location)
-        return {name: _wrap(array, device) for name, array in arrays.items()}
+        return {name: _place(path, array, "cpu", map_location) for name, array in arrays.items()}
     try:
         version = int(metadata.get("version", "0"))
         tree = json.loads(metadata["tree"])
@@ -99,6 +113,42 @@ def load(f: str | os.PathLike, map_location: Any = None) -> Any:
         if expected is not None and expected != _crc(array):
             raise _corrupt(path, f"tensor '{name}' fails its checksum (the data is damaged)")
     return _Decoder(path, arrays, map_location).decode(tree)
+
+
+def _read(f: Any) -> tuple[dict[str, str], dict[str, np.ndarray], str]:
+    """The metadata and arrays of a safetensors file (path or file object), and its name."""
+    from engine._foreign_files import describe_pickle
+
+    if hasattr(f, "read"):
+        data = f.read()
+        path = str(getattr(f, "name", "<file object>"))
+        refusal = describe_pickle(data[:8], data, path)
+        if refusal:
+            raise CheckpointError(refusal)
+        try:
+            from safetensors.numpy import load as load_bytes
+
+            size = int.from_bytes(data[:8], "little")
+            metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
+            return metadata, load_bytes(data), path
+        except Exception as exc:  # damaged header or data: one message for every kind
+            raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
+    path = os.fspath(f)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"cannot load '{path}': no such file")
+    with open(path, "rb") as handle:
+        refusal = describe_pickle(handle.read(8), None, path)
+    if refusal:
+        raise CheckpointError(refusal)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error type for every kind of damage
+        raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
+    return metadata, arrays, path
 
 
 def _corrupt(path: str, reason: str) -> CheckpointError:
@@ -217,14 +267,13 @@ class _Decoder:
         name = node["__tensor__"]
         if name in self._made:
             return self._made[name]
-        device = _target(self.path, node.get("device", "cpu"), self.map_location)
+        placed = _place(self.path, self._array(name), node.get("device", "cpu"), self.map_location)
         if node.get("parameter"):
             from engine.nn.parameter import Parameter
 
-            t = Parameter(_wrap(self._array(name), device),
-                          requires_grad=node.get("requires_grad", False))
+            t = Parameter(placed, requires_grad=node.get("requires_grad", False))
         else:
-            t = _wrap(self._array(name), device)
+            t = placed
             if node.get("requires_grad"):
                 t.requires_grad_(True)
         self._made[name] = t
@@ -238,6 +287,21 @@ def _hashable(key: Any) -> Any:
 def _wrap(array: np.ndarray, device: str) -> Tensor:
     return Tensor._from_array(backend.to_device(array, device) if device != "cpu" else array,
                               device)
+
+
+def _place(path: str, array: np.ndarray, saved: str, map_location: Any) -> Tensor:
+    """The tensor for a saved array, on the device map_location picks."""
+    if callable(map_location) and not isinstance(map_location, dict | str):
+        # PyTorch calls map_location(storage, location); here the storage is a CPU tensor
+        cpu = _wrap(array, "cpu")
+        moved = map_location(cpu, saved)
+        if moved is None:
+            return _wrap(array, _target(path, saved, None))
+        if not isinstance(moved, Tensor):
+            raise CheckpointError(f"cannot load '{path}': map_location returned a "
+                                  f"{type(moved).__name__}, expected a tensor")
+        return moved
+    return _wrap(array, _target(path, saved, map_location))
 
 
 def _target(path: str, saved: str, map_location: Any) -> str:

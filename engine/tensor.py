@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from engine import backend, dtypes, function
-from engine.autograd import run_backward
-from engine.function import AccumulateGrad
+from engine._device import Device, Size
+from engine.tensor_autograd import AutogradMethods, _check_grad
+from engine.tensor_autograd import RemovableHandle as RemovableHandle  # re-exported for nn
 from engine.tensor_inplace import InplaceOps
 from engine.tensor_ops import TensorOps
 
 
-class Device:
-    """A device such as cpu or cuda:0; compares equal to its string."""
-
-    __slots__ = ("type", "index")
-
-    def __init__(self, spec: Any) -> None:
-        name = backend.normalize_device(spec)
-        self.type, _, index = name.partition(":")
-        self.index = int(index) if index else None
-
-    def __str__(self) -> str:
-        return self.type if self.index is None else f"{self.type}:{self.index}"
-
-    def __repr__(self) -> str:
-        index = "" if self.index is None else f", index={self.index}"
-        return f"device(type='{self.type}'{index})"
-
-    def __eq__(self, other: object) -> bool:
-        try:
-            return str(self) == backend.normalize_device(other)
-        except ValueError:
-            return False
-
-    def __hash__(self) -> int:
-        return hash(str(self))
+def _is_sizes(data: Any, sizes: tuple) -> bool:
+    """True for Tensor(n, ...) with ints or Tensor(Size): a shape, not data (PyTorch's form)."""
+    if isinstance(data, Size):
+        return True
+    if type(data) is not int:
+        return False
+    return all(type(s) is int for s in sizes)
 
 
 def _is_dtype(arg: Any) -> bool:
@@ -70,35 +52,39 @@ def parse_to_args(args: tuple, kwargs: dict) -> tuple[str | None, np.dtype | Non
     return (backend.normalize_device(device) if device is not None else None), np_dtype
 
 
-class RemovableHandle:
-    """Returned by register_hook (and Module's register_*_hook); remove() unregisters the hook."""
-
-    _next_id = 0
-
-    def __init__(self, hooks: dict[int, Callable]) -> None:
-        self._hooks = hooks
-        self.id = RemovableHandle._next_id
-        RemovableHandle._next_id += 1
-
-    def remove(self) -> None:
-        """Unregister the hook (no error when already removed)."""
-        self._hooks.pop(self.id, None)
-
-
-class Tensor(TensorOps, InplaceOps):
+class Tensor(TensorOps, InplaceOps, AutogradMethods):
     """A multi-dimensional array that records operations for automatic differentiation."""
 
     __slots__ = ("_data", "requires_grad", "_grad", "grad_fn", "_device", "_vc", "_hooks",
                  "_node", "__weakref__")
     __array_priority__ = 1000  # numpy scalars on the left defer to our reflected operators
 
-    def __init__(self, data: Any, dtype: Any = None, device: Any = None,
+    def __init__(self, data: Any = (), *sizes: int, dtype: Any = None, device: Any = None,
                  requires_grad: bool = False) -> None:
+        if _is_sizes(data, sizes):  # PyTorch's legacy Tensor(2, 3) / Tensor(Size): new storage
+            shape = tuple(data) if isinstance(data, Size) else (data, *sizes)
+            data = np.zeros(shape, dtype=dtypes.to_numpy_dtype(dtype))
+        elif sizes:
+            raise TypeError("Tensor() takes data or sizes (ints), got "
+                            f"{type(data).__name__} followed by {len(sizes)} more arguments")
+        self._fill_from(data, dtype, device, requires_grad)
+
+    @classmethod
+    def _from_data(cls, data: Any, dtype: Any = None, device: Any = None,
+                   requires_grad: bool = False) -> Tensor:
+        """A tensor holding a copy of data (engine.tensor's rules: a Python int is a 0-d value)."""
+        t = _new(cls)
+        t._fill_from(data, dtype, device, requires_grad)
+        return t
+
+    def _fill_from(self, data: Any, dtype: Any, device: Any, requires_grad: bool) -> None:
         if isinstance(data, Tensor):
             data = data._data
         np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else None
         source = backend.device_of(data) if hasattr(data, "shape") else "cpu"
-        dev = backend.normalize_device(device) if device is not None else source
+        if device is None:  # host data goes to the default device, GPU arrays stay where they are
+            device = backend._default_device if source == "cpu" else source
+        dev = backend.normalize_device(device)
         if source == "cpu":
             array = np.array(data, dtype=np_dtype or dtypes.infer_numpy_dtype(data))
             if dev != "cpu":
@@ -177,9 +163,9 @@ class Tensor(TensorOps, InplaceOps):
         self._grad = value
 
     @property
-    def shape(self) -> tuple[int, ...]:
+    def shape(self) -> Size:
         """The size of each dimension."""
-        return self._data.shape
+        return Size(self._data.shape)
 
     @property
     def dtype(self) -> dtypes.dtype:
@@ -189,7 +175,7 @@ class Tensor(TensorOps, InplaceOps):
     @property
     def device(self) -> Device:
         """Where the data lives: cpu or cuda:N."""
-        return Device(self._device)
+        return Device._of(self._device)
 
     @property
     def ndim(self) -> int:
@@ -208,7 +194,7 @@ class Tensor(TensorOps, InplaceOps):
 
     def size(self, dim: int | None = None) -> Any:
         """The shape, or the size of one dimension."""
-        return self.shape if dim is None else self.shape[dim]
+        return Size(self._data.shape) if dim is None else self._data.shape[dim]
 
     def dim(self) -> int:
         """Number of dimensions."""
@@ -333,71 +319,18 @@ class Tensor(TensorOps, InplaceOps):
         """Cast to bool."""
         return self.to(dtypes.bool_)
 
-    def type(self, dtype: Any) -> Tensor:
-        """Cast to a dtype."""
-        return self.to(dtype)
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """With no argument, the legacy type name ('engine.FloatTensor'); else cast to dtype
+        (an engine dtype, a legacy type such as engine.LongTensor, or its name)."""
+        from engine import _legacy_types
 
-    # ----- autograd ---------------------------------------------------------------------
-    def _grad_node(self) -> Any:
-        if self.grad_fn is not None:
-            return self.grad_fn
-        if self._node is None:
-            self._node = AccumulateGrad(self)
-        return self._node
+        if dtype is None:
+            return _legacy_types.type_name(self)
+        return self.to(_legacy_types.dtype_of_type(dtype))
 
-    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
-                 create_graph: bool = False) -> None:
-        """Compute the gradient of this tensor w.r.t. graph leaves; they accumulate in .grad."""
-        if create_graph:
-            raise NotImplementedError("create_graph=True: higher-order gradients are not supported")
-        if not self.requires_grad:
-            raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
-            )
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            grad = backend.array_module(self._device).ones(self.shape, dtype=self._data.dtype)
-        else:
-            grad = gradient._data if isinstance(gradient, Tensor) else backend.to_device(
-                np.asarray(gradient, dtype=self._data.dtype), self._device)
-            if grad.shape != self.shape:
-                raise RuntimeError(
-                    f"Mismatch in shape: grad_output[0] has a shape of {tuple(grad.shape)} and "
-                    f"output[0] has a shape of {tuple(self.shape)}."
-                )
-        run_backward(self, grad, bool(retain_graph))
-
-    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
-        """Call hook(grad) when this tensor's gradient is computed; it may return a new grad."""
-        if not self.requires_grad:
-            raise RuntimeError(
-                "cannot register a hook on a tensor that doesn't require gradient"
-            )
-        if self.grad_fn is None:
-            if not self._hooks:
-                self._hooks = {}
-            hooks = self._hooks
-        else:
-            if not self.grad_fn._pre_hooks:
-                self.grad_fn._pre_hooks = {}
-            hooks = self.grad_fn._pre_hooks
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
-        return handle
-
-    def retain_grad(self) -> None:
-        """Keep .grad for this non-leaf tensor after backward."""
-        if self.grad_fn is None:
-            return
-
-        def keep(grad: Tensor) -> None:
-            # a copy: the incoming array may also flow on to other nodes
-            fresh = Tensor._from_array(grad._data.copy(), grad._device)
-            self.grad = fresh if self.grad is None else Tensor._from_array(
-                self.grad._data + grad._data, grad._device)
-
-        self.register_hook(keep)
+    def is_floating_point(self) -> bool:
+        """True for float dtypes."""
+        return self._data.dtype.kind == "f"
 
     # ----- printing ---------------------------------------------------------------------
     def __repr__(self) -> str:
@@ -408,24 +341,14 @@ class Tensor(TensorOps, InplaceOps):
     def __str__(self) -> str:
         return self.__repr__()  # dispatches, so nn.Parameter prints "Parameter containing:"
 
+    def __format__(self, format_spec: str) -> str:
+        # As PyTorch: a 0-d tensor formats as its Python number, anything else as object does.
+        if self._data.ndim == 0:
+            return self.item().__format__(format_spec)
+        return object.__format__(self, format_spec)
+
     def __hash__(self) -> int:
         return id(self)
-
-
-def _check_grad(t: Tensor, grad: Any) -> None:
-    """Refuse a .grad that backward could not accumulate into, with PyTorch's messages."""
-    if not isinstance(grad, Tensor):
-        raise TypeError("assigned grad expected to be a Tensor or None but got grad of type "
-                        f"{type(grad).__name__}")
-    if grad._data.dtype != t._data.dtype:
-        raise RuntimeError(f"assigned grad has data of a different type ({grad.dtype} for a "
-                           f"{t.dtype} tensor)")
-    if grad._device != t._device:
-        raise RuntimeError("assigned grad has data located on a different device "
-                           f"({grad._device} for a tensor on {t._device})")
-    if tuple(grad.shape) != tuple(t.shape):
-        raise RuntimeError(f"assigned grad has data of a different size ({list(grad.shape)} for "
-                           f"a tensor of size {list(t.shape)})")
 
 
 _new = object.__new__

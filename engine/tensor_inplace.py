@@ -31,7 +31,7 @@ class InplaceOps:
                 )
             if self.grad_fn._view:
                 # Its base would keep a stale graph: PyTorch rewrites it, this engine refuses.
-                if type(self.grad_fn.next_functions[0]) is AccumulateGrad:
+                if type(self.grad_fn._next[0]) is AccumulateGrad:
                     raise RuntimeError("a view of a leaf Variable that requires grad is being "
                                        "used in an in-place operation.")
                 raise RuntimeError(

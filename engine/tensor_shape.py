@@ -177,8 +177,8 @@ class ShapeOps:
         if self.ndim == 0:
             return self.reshape(1)
         start, end = start_dim % self.ndim, end_dim % self.ndim
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
-        return self.reshape(shape)
+        dims = self._data.shape  # the raw tuple: slicing an engine.Size costs a Python call
+        return self.reshape(dims[:start] + (-1,) + dims[end + 1:])
 
     def unflatten(self, dim: int, sizes: tuple[int, ...]) -> Tensor:
         """Split one dim into sizes."""

@@ -30,20 +30,21 @@ def _raw(value: Any, like: Tensor) -> Any:
         return None
     if isinstance(value, Tensor):
         return value.to(like._device)._data
-    return Tensor(value, device=like._device)._data
+    return Tensor._from_data(value, device=like._device)._data
 
 
 def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002
-    batch_in = input.shape[0] if input.ndim > 1 else 1
+    shape = input._data.shape  # the raw tuple: this check runs every step
+    batch_in = shape[0] if input.ndim > 1 else 1
     batch_t = target.shape[0] if target.ndim > 0 else 1
     if input.ndim > 1 and batch_in != batch_t:
         raise ValueError(f"Expected input batch_size ({batch_in}) to match target batch_size "
                          f"({batch_t}).")
-    expected = input.shape[:1] + input.shape[2:] if input.ndim > 1 else ()
+    expected = shape[:1] + shape[2:] if input.ndim > 1 else ()
     if tuple(target.shape) != tuple(expected):
         raise RuntimeError(f"expected target of shape {list(expected)} for input of shape "
                            f"{list(input.shape)}, got {list(target.shape)}")
-    classes = input.shape[1] if input.ndim > 1 else input.shape[0]
+    classes = shape[1] if input.ndim > 1 else shape[0]
     valid = target[target != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= classes):
         bad = int(valid.max()) if int(valid.max()) >= classes else int(valid.min())

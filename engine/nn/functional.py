@@ -135,7 +135,7 @@ def _dim(x: Tensor, dim: int | None) -> int:
 # ----- linear and convolution ------------------------------------------------------------------
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """x @ weight.T + bias as one fused op."""
-    if input.shape[-1] != weight.shape[-1]:
+    if input._data.shape[-1] != weight._data.shape[-1]:  # raw shapes: this runs every step
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
             f"{weight.shape[1]}x{weight.shape[0]})"

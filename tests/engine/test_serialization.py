@@ -198,3 +198,93 @@ def test_damaged_metadata_raises_checkpoint_error(tmp_path) -> None:
 def test_save_into_missing_folder(tmp_path) -> None:
     with pytest.raises(en.CheckpointError, match="cannot write"):
         en.save({"a": 1}, tmp_path / "no" / "such" / "x.safetensors")
+
+
+# ----- file objects, PyTorch's load arguments, PyTorch pickle files ---------------------------
+
+def test_save_load_through_file_objects(tmp_path) -> None:
+    import io
+
+    state = {"w": en.randn(3, 2), "step": 7, "nested": [en.arange(4), (1.5, "a")]}
+    buffer = io.BytesIO()
+    en.save(state, buffer)
+    buffer.seek(0)
+    _assert_identical(en.load(buffer), state)
+    path = tmp_path / "state.pt"
+    with open(path, "wb") as handle:
+        en.save(state, handle)
+    with open(path, "rb") as handle:
+        _assert_identical(en.load(handle, weights_only=True), state)
+    _assert_identical(en.load(path), state)  # the same bytes as a path gives
+    other = io.BytesIO()
+    en.save(state, other)
+    assert other.getvalue() == path.read_bytes()  # deterministic bytes either way
+
+
+def test_load_accepts_torch_arguments(tmp_path) -> None:
+    path = tmp_path / "m.safetensors"
+    en.save({"w": en.ones(2)}, path)
+    for kwargs in ({"weights_only": True}, {"weights_only": False}, {"weights_only": None},
+                   {"mmap": True}, {"map_location": "cpu"}, {"map_location": en.device("cpu")},
+                   {"map_location": {"cuda:0": "cpu"}},
+                   {"map_location": lambda storage, loc: storage}):
+        loaded = en.load(path, **kwargs)
+        assert loaded["w"].tolist() == [1.0, 1.0] and loaded["w"].device == "cpu", kwargs
+    seen = []
+    en.load(path, map_location=lambda t, loc: seen.append(loc) or t * 2)
+    assert seen == ["cpu"]
+    assert en.load(path, map_location=lambda t, loc: t * 2)["w"].tolist() == [2.0, 2.0]
+    with pytest.raises(en.CheckpointError, match="map_location returned a int"):
+        en.load(path, map_location=lambda t, loc: 3)
+
+
+def test_load_map_location_to_gpu(tmp_path, backend) -> None:
+    path = tmp_path / "m.safetensors"
+    en.save({"w": en.ones(2)}, path)
+    assert en.load(path, map_location=backend)["w"].device == backend
+    assert en.load(path, map_location=en.device(backend))["w"].device == backend
+
+
+def test_pytorch_zip_checkpoint_is_refused_in_one_line(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    assert path.read_bytes()[:4] == b"PK\x03\x04"
+    for source in (path, open(path, "rb")):  # noqa: SIM115 - closed below
+        with pytest.raises(en.CheckpointError) as info:
+            en.load(source, weights_only=False)
+        message = str(info.value)
+        assert "\n" not in message
+        assert "PyTorch checkpoint (torch.save's zip format" in message
+        assert "never unpickles" in message
+        assert "from safetensors.torch import save_file" in message
+        if hasattr(source, "close"):
+            source.close()
+
+
+def test_pytorch_legacy_pickle_is_refused(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "legacy.pt"
+    torch.save({"w": torch.ones(2)}, path, _use_new_zipfile_serialization=False)
+    assert path.read_bytes()[:1] == b"\x80"
+    with pytest.raises(en.CheckpointError, match=r"legacy.pt': it is a Python pickle "
+                                                  r"\(PyTorch's legacy torch.save format\)"):
+        en.load(path)
+
+
+def test_conversion_the_message_suggests_loads(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    path = tmp_path / "model.pt"
+    torch.save({"fc.weight": torch.arange(6.0).reshape(2, 3)}, path)
+    save_file(torch.load(path, weights_only=True), tmp_path / "model.safetensors")
+    loaded = en.load(tmp_path / "model.safetensors")
+    assert loaded["fc.weight"].tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+
+
+def test_damaged_file_object_is_reported() -> None:
+    import io
+
+    with pytest.raises(en.CheckpointError, match="not a valid safetensors file"):
+        en.load(io.BytesIO(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}"))

@@ -1,4 +1,4 @@
-"""The backward pass over recorded nodes, and a float64 numerical gradient check."""
+"""gradcheck: backward's gradients against float64 central differences, as torch's gradcheck."""
 
 from __future__ import annotations
 
@@ -8,92 +8,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend
-from engine.function import AccumulateGrad
-from engine.grad_mode import _GradState, no_grad
+from engine.grad_mode import no_grad
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
 
 
-def _dependencies(root: Any) -> dict[Any, int]:
-    """For every node below root, how many graph edges feed it a gradient."""
-    deps: dict[Any, int] = {}
-    stack = [root]
-    while stack:
-        for child in stack.pop().next_functions:
-            if child is not None:
-                if child in deps:
-                    deps[child] += 1
-                else:
-                    deps[child] = 1
-                    stack.append(child)
-    return deps
-
-
-def run_backward(root: Tensor, grad: Any, retain_graph: bool = False) -> None:
-    """Propagate grad (an array shaped like root) to every leaf that requires grad."""
-    start = root._grad_node()
-    # node -> (gradient, owned): owned arrays were made by this pass and may be stored in .grad
-    # without a copy; others (the caller's gradient, views, arrays passed through) are copied.
-    grads: dict[Any, tuple[Any, bool]] = {start: (grad, False)}
-    previous = _GradState.enabled
-    _GradState.enabled = False  # backward itself records no graph (no create_graph support)
-    deps = _dependencies(start)
-    ready = [start]  # nodes whose every incoming gradient has arrived (Kahn's algorithm)
-    try:
-        while ready:
-            node = ready.pop()
-            entry = grads.pop(node, None)
-            if entry is None:  # nothing flowed here (every gradient into it was None)
-                _release_unless(node, retain_graph)
-                _schedule(node, deps, ready)
-                continue
-            g, owned = entry
-            if type(node) is AccumulateGrad:
-                node.accumulate(g, owned)
-                continue
-            node._check_saved()
-            if node._pre_hooks:
-                for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
-                    result = hook(root._wrap(g))
-                    if result is not None:
-                        g = result._data
-            in_grads = node.backward(g)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            if len(in_grads) < len(node.next_functions):
-                in_grads += (None,) * (len(node.next_functions) - len(in_grads))
-            for child, child_grad in zip(node.next_functions, in_grads, strict=False):
-                if child is None:
-                    continue
-                if child_grad is not None:
-                    seen = grads.get(child)
-                    if seen is None:
-                        # g itself may go to several inputs (add): never owned
-                        grads[child] = (child_grad, child_grad is not g)
-                    else:
-                        grads[child] = (seen[0] + child_grad, True)
-                deps[child] -= 1
-                if deps[child] == 0:
-                    ready.append(child)
-            if not retain_graph:
-                node._release()
-    finally:
-        _GradState.enabled = previous
-
-
-def _release_unless(node: Any, retain_graph: bool) -> None:
-    if not retain_graph and type(node) is not AccumulateGrad:
-        node._release()
-
-
-def _schedule(node: Any, deps: dict[Any, int], ready: list[Any]) -> None:
-    """Count node's edges as done so the nodes below it still run."""
-    for child in node.next_functions:
-        if child is not None:
-            deps[child] -= 1
-            if deps[child] == 0:
-                ready.append(child)
+_TORCH_OPTIONS = frozenset({
+    "nondet_tol", "check_undefined_grad", "check_grad_dtypes", "check_batched_grad",
+    "check_batched_forward_grad", "check_forward_ad", "check_backward_ad", "fast_mode", "masked",
+})
 
 
 class GradcheckError(RuntimeError):
@@ -107,8 +31,17 @@ def gradcheck(
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
+    **torch_options: Any,
 ) -> bool:
-    """Compare backward's gradients with central differences in float64, as torch's gradcheck."""
+    """Compare backward's gradients with central differences in float64, as torch's gradcheck.
+
+    PyTorch's further keywords (nondet_tol, check_undefined_grad, check_batched_grad, fast_mode,
+    check_forward_ad, ...) are accepted so calls port unchanged; the extra checks they select are
+    not run here.
+    """
+    unknown = set(torch_options) - _TORCH_OPTIONS
+    if unknown:
+        raise TypeError(f"gradcheck() got an unexpected keyword argument '{min(unknown)}'")
     from engine.tensor import Tensor
 
     inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)
