@@ -79,7 +79,14 @@ from engine.dtypes import (
     uint8,
 )
 from engine.errors import CheckpointError, ConfigError, DataError, EngineError, ExportError
-from engine.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from engine.grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from engine.math_forms import (
     addmm,
     atleast_1d,
@@ -107,16 +114,6 @@ from engine.memory_format import (
     memory_format,
     preserve_format,
 )
-from engine.random import get_rng_state, manual_seed, seed, set_rng_state
-from engine.sampling import bernoulli, multinomial, normal
-from engine.grad_mode import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    is_inference_mode_enabled,
-    no_grad,
-    set_grad_enabled,
-)
 from engine.random import (
     Generator,
     default_generator,
@@ -126,6 +123,7 @@ from engine.random import (
     seed,
     set_rng_state,
 )
+from engine.sampling import bernoulli, multinomial, normal
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
