@@ -8,6 +8,7 @@ import numpy as np
 
 from engine import backend, dtypes, function
 from engine._device import Device, Size
+from engine.memory_format import check_memory_format
 from engine.tensor_autograd import AutogradMethods, _check_grad
 from engine.tensor_autograd import RemovableHandle as RemovableHandle  # re-exported for nn
 from engine.tensor_inplace import InplaceOps
@@ -36,7 +37,9 @@ def parse_to_args(args: tuple, kwargs: dict) -> tuple[str | None, np.dtype | Non
     engine dtype, a NumPy dtype or a NumPy scalar type (np.float16); a device is a string or Device.
     """
     device, dtype = kwargs.get("device"), kwargs.get("dtype")
-    unknown = kwargs.keys() - {"device", "dtype", "non_blocking"}
+    if kwargs.get("memory_format") is not None:
+        check_memory_format(kwargs["memory_format"], "to")
+    unknown = kwargs.keys() - {"device", "dtype", "non_blocking", "memory_format"}
     if unknown:
         raise TypeError(f"to() got an unexpected keyword argument '{min(unknown)}'")
     for arg in args:
@@ -258,8 +261,10 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
         out._vc = self._vc
         return out
 
-    def clone(self) -> Tensor:
-        """A copy of the data that stays in the graph."""
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy that stays in the graph (every memory format gives a C-ordered copy)."""
+        if memory_format is not None:
+            check_memory_format(memory_format, "clone")
         return self * 1 if self.dtype.is_floating_point else Tensor._from_array(self._data.copy(),
                                                                                self._device)
 
