@@ -70,6 +70,8 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
         elif sizes:
             raise TypeError("Tensor() takes data or sizes (ints), got "
                             f"{type(data).__name__} followed by {len(sizes)} more arguments")
+        if dtype is None and not isinstance(data, Tensor):
+            dtype = dtypes.get_default_dtype()  # torch.Tensor([1, 2]) is a float tensor
         self._fill_from(data, dtype, device, requires_grad)
 
     @classmethod

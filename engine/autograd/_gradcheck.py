@@ -63,7 +63,8 @@ def gradcheck(
                 t.grad = None
             seed = np.zeros(size, dtype=np.float64)
             seed[k] = 1.0
-            out.backward(Tensor(seed.reshape(out.shape), device=out._device), retain_graph=True)
+            out.backward(Tensor(seed.reshape(out.shape), dtype=seed.dtype, device=out._device),
+                         retain_graph=True)
             for t, columns in zip(tensors, numeric, strict=True):
                 analytic = (np.zeros(t.shape) if t.grad is None
                             else backend.to_numpy(t.grad._data).astype(np.float64))

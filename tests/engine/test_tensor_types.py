@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import engine as en
@@ -139,3 +140,10 @@ def test_legacy_tensor_constructor_with_sizes():
     assert en.Tensor(2, 3).tolist() == [[0.0] * 3] * 2  # PyTorch leaves it uninitialised
     with pytest.raises(TypeError, match="takes data or sizes"):
         en.Tensor([1.0], 2)
+
+
+def test_tensor_constructor_gives_the_default_float_dtype():
+    assert en.Tensor([1, 2]).dtype == en.float32  # torch.Tensor([1, 2]) is float
+    assert en.Tensor(np.array([True, False])).dtype == en.float32
+    assert en.tensor([1, 2]).dtype == en.int64  # the factory infers, as torch.tensor does
+    assert en.Tensor(en.tensor([1, 2])).dtype == en.int64  # a tensor keeps its dtype
