@@ -191,16 +191,15 @@ class Sigmoid(Function):
 
 
 class Relu(Function):
-    saves_inputs = False
-    saves_output = True  # backward reads the sign from the output, as PyTorch does
+    saves_inputs = False  # keeps a private mask, not the input array
 
     def forward(self, a: Any) -> Any:
-        # maximum, not a * (a > 0): that gives -0.0 for negatives and NaN for -inf
-        self.out = get_array_module(a).maximum(a, a.dtype.type(0))
-        return self.out
+        self.mask = a > 0
+        # maximum, not a * mask: that gives -0.0 for negatives and NaN for -inf
+        return get_array_module(a).maximum(a, a.dtype.type(0))
 
     def backward(self, g: Any) -> Any:
-        return g * (self.out > 0)
+        return g * self.mask
 
 
 class Clamp(Function):
