@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
@@ -15,17 +14,11 @@ from trainer.yaml_source import where
 _SUPPLIED = {"self", "params", "optimizer", "last_epoch", "verbose", "args", "kwargs"}
 
 
-def model_class(name: str) -> Any:
-    """The class a model name or 'package.module:Class' path refers to (None if unknown)."""
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None  # the zoo reports this with its own message when building
-    from trainer.zoo import MODELS
+def model_class(name: str, source: str = "") -> Any:
+    """The Module class a zoo name or 'package.module:Class' names; ConfigError if it is not one."""
+    from trainer.zoo import resolve_model
 
-    return MODELS.get(name)
+    return resolve_model(name, source)
 
 
 def optimizer_class(name: str) -> Any:
@@ -55,7 +48,11 @@ def check(cfg: Any, marks: dict[str, str]) -> None:
         raise ConfigError(
             f"{where(marks, 'model.name')}: model.name: unknown model '{name}'; choose one of: "
             f"{', '.join(sorted(registry))}, or 'package.module:Class'{hint}")
-    cfg.model.kwargs = _check_args("model", model_class(name), cfg.model.kwargs, marks, ())
+    try:
+        cls = model_class(name, where(marks, "model.name"))
+    except ConfigError as exc:
+        raise ConfigError(f"{where(marks, 'model.name')}: model.name: {exc}") from None
+    cfg.model.kwargs = _check_args("model", cls, cfg.model.kwargs, marks, ())
     cfg.optimizer.kwargs = _check_args("optimizer", optimizer_class(cfg.optimizer.name),
                                        cfg.optimizer.kwargs, marks, ("lr", "weight_decay"))
     if cfg.scheduler.name == "none" and cfg.scheduler.kwargs:

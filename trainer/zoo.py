@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -110,42 +112,63 @@ class RowLSTM(nn.Module):
         return self.fc(last)
 
 
-def _import_model(path: str) -> Callable[..., nn.Module]:
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"model '{path}': an import path must look like 'package.module:Class'")
+_NOTED: set[str] = set()  # (model path, config file) pairs already announced
+
+
+def resolve_model(name: str, source: str = "") -> type[nn.Module]:
+    """The nn.Module subclass a zoo name or "package.module:Class" names; nothing is called.
+
+    User code is imported (and announced once on stderr, naming source) only for an import
+    path, and the attribute must be a Module subclass: "os:system" is refused, never run.
+    """
+    if ":" not in name:
+        if name in MODELS:
+            return MODELS[name]  # type: ignore[return-value]
+        hint = did_you_mean(name, list_models())
+        hint = f" {hint[0].upper()}{hint[1:]}" if hint else ""  # a sentence of its own here
+        raise ConfigError(f"unknown model '{name}': choose one of {', '.join(list_models())}, or "
+                          f"give an import path 'package.module:Class'.{hint}")
+    module_name, _, attr = name.partition(":")
+    module_name, attr = module_name.strip(), attr.strip()
+    if not module_name or not attr or any(not p.isidentifier() for p in module_name.split(".")) \
+            or any(not p.isidentifier() for p in attr.split(".")):
+        raise ConfigError(f"model '{name}': an import path must look like 'package.module:Class'")
+    noted = f"{name} {source.rpartition(':')[0] or source}"  # once per model and file
+    if noted not in _NOTED:
+        _NOTED.add(noted)
+        named_by = f" named by {source}" if source else ""
+        print(f"note: importing user model code {name}{named_by}", file=sys.stderr, flush=True)
     try:
-        module = importlib.import_module(module_name)
+        target: Any = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or an error raised while the module runs
-        raise ConfigError(f"model '{path}': cannot import module '{module_name}' "
-                          f"({type(exc).__name__}: {exc})") from exc
-    target: Any = module
+        raise ConfigError(f"model '{name}': cannot import module '{module_name}' "
+                          f"({type(exc).__name__}: {exc})") from None
     for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ConfigError(f"model '{path}': module '{module_name}' has no attribute "
-                              f"'{attr}'")
-        target = getattr(target, part)
-    if not callable(target):
-        raise ConfigError(f"model '{path}': '{attr}' is not a class or function")
+        try:
+            target = inspect.getattr_static(target, part)
+        except AttributeError:
+            raise ConfigError(f"model '{name}': module '{module_name}' has no attribute "
+                              f"'{attr}'") from None
+    if not (isinstance(target, type) and issubclass(target, nn.Module)):
+        raise ConfigError(f"model '{name}': '{attr}' is a {type(target).__name__}, not an "
+                          "engine.nn.Module subclass; name a Module class")
     return target
 
 
 def build_model(name_or_import_path: str, **kwargs: Any) -> nn.Module:
     """Build a registered model by name, or a user model from "package.module:Class"."""
     name = name_or_import_path
-    if ":" in name:
-        factory = _import_model(name)
-    elif name in MODELS:
-        factory = MODELS[name]
-    else:
-        hint = did_you_mean(name, list_models())
-        hint = f" {hint[0].upper()}{hint[1:]}" if hint else ""  # a sentence of its own here
-        raise ConfigError(f"unknown model '{name}': choose one of {', '.join(list_models())}, or "
-                          f"give an import path 'package.module:Class'.{hint}")
+    factory = resolve_model(name)
     try:
         model = factory(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"model '{name}': bad arguments {sorted(kwargs)} ({exc})") from exc
+    except ConfigError:
+        raise
+    except Exception as exc:  # a constructor refusing a value, e.g. hidden: [-5]
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise ConfigError(f"model '{name}': cannot build it with {kwargs} "
+                          f"({type(exc).__name__}: {reason})") from None
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model '{name}' built a {type(model).__name__}, not an nn.Module")
     return model

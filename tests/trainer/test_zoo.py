@@ -95,9 +95,9 @@ def test_import_path_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         zoo.build_model("usermodels.broken:Tiny")
     with pytest.raises(ConfigError, match="has no attribute 'Huge'"):
         zoo.build_model("usermodels.nets:Huge")
-    with pytest.raises(ConfigError, match="not a class or function"):
+    with pytest.raises(ConfigError, match="'NOT_A_MODEL' is a int, not an engine.nn.Module"):
         zoo.build_model("usermodels.nets:NOT_A_MODEL")
-    with pytest.raises(ConfigError, match="not an nn.Module"):
+    with pytest.raises(ConfigError, match="'make_plain' is a function, not an engine.nn.Module"):
         zoo.build_model("usermodels.nets:make_plain")
     with pytest.raises(ConfigError, match="must look like 'package.module:Class'"):
         zoo.build_model("usermodels.nets:")
