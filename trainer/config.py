@@ -44,9 +44,25 @@ def from_dict(raw: dict[str, Any], marks: dict[str, str] | None = None,
         _set_dotted(raw, key, value, item)
         marks[key] = f"override '{item}'"
     cfg = _build(Config, raw, "", marks)
+    _check_run_name(cfg.name, marks)
     _check_together(cfg, marks)
     signatures.check(cfg, marks)
+    cfg.marks = marks  # not a field: where each key was set, for errors found when building
     return cfg
+
+
+def marks_of(cfg: Config) -> dict[str, str]:
+    """{dotted key: "file:line" or "override '...'"} of a loaded Config ({} if unknown)."""
+    return getattr(cfg, "marks", {})
+
+
+def _check_run_name(name: str, marks: dict[str, str]) -> None:
+    """A run name becomes one folder under train.out_dir: it must not point anywhere else."""
+    bad = (not name.strip() or name in (".", "..") or len(name) > 200
+           or any(c in "/\\:" or ord(c) < 32 for c in name) or Path(name).is_absolute())
+    if bad:
+        raise ConfigError(f"{where(marks, 'name')}: name: {name!r} is not a valid run name; use "
+                          "one folder name without path separators, e.g. mnist-mlp")
 
 
 def _check_together(cfg: Config, marks: dict[str, str]) -> None:
