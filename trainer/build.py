@@ -1,12 +1,15 @@
-"""Model, optimizer and scheduler from a validated Config."""
+"""Model, optimizer and scheduler from a validated Config; constructor errors name their key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.errors import ConfigError
 from trainer import signatures
+from trainer.config import marks_of
 from trainer.loop import monitor_mode
+from trainer.yaml_source import where
 
 
 def check_device(device: str) -> None:
@@ -19,31 +22,130 @@ def check_device(device: str) -> None:
                               "--device cpu (or device: cpu in the config)")
 
 
+def check_buildable(cfg: Any) -> None:
+    """Build the model, optimizer and scheduler once on CPU and step them on a throwaway copy.
+
+    Called before a run folder exists, so a bad constructor argument (or one the optimizer or
+    scheduler only trips over in step()) is a ConfigError naming the key and where it was set,
+    never an incomplete run. The global RNG is left as it was.
+    """
+    import engine
+
+    rng = engine.get_rng_state()
+    try:
+        _build_model(cfg, "cpu")
+        _throwaway_optimizer(cfg)  # its own errors name optimizer keys, not scheduler ones
+        _built("scheduler", cfg.scheduler.kwargs, marks_of(cfg),
+               lambda kw: _step_once(cfg, _scheduler(cfg, _throwaway_optimizer(cfg), kw)))
+    finally:
+        engine.set_rng_state(rng)
+
+
 def build_model(cfg: Any) -> Any:
     """The zoo model named by cfg.model, on cfg.device, initialised from the global generator."""
-    from trainer import zoo
-
-    model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
-    return model.to(cfg.device) if cfg.device != "cpu" else model
+    return _build_model(cfg, cfg.device)
 
 
 def build_optimizer(cfg: Any, params: Any) -> Any:
     """The optimizer named by cfg.optimizer over params."""
-    cls = signatures.optimizer_class(cfg.optimizer.name)
-    decay = {} if cfg.optimizer.weight_decay is None else {
-        "weight_decay": cfg.optimizer.weight_decay}
-    return cls(params, lr=cfg.optimizer.lr, **decay, **cfg.optimizer.kwargs)
+    params = list(params)
+    return _built("optimizer", _optimizer_args(cfg), marks_of(cfg),
+                  lambda kw: signatures.optimizer_class(cfg.optimizer.name)(params, **kw))
 
 
 def build_scheduler(cfg: Any, optimizer: Any) -> Any:
     """The lr scheduler named by cfg.scheduler (None for 'none')."""
+    return _built("scheduler", cfg.scheduler.kwargs, marks_of(cfg),
+                  lambda kw: _scheduler(cfg, optimizer, kw))
+
+
+def _build_model(cfg: Any, device: str) -> Any:
+    from engine import nn
+    from trainer.zoo import resolve_model
+
+    factory = resolve_model(cfg.model.name)
+
+    def make(kwargs: dict[str, Any]) -> Any:
+        model = factory(**kwargs)
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model '{cfg.model.name}' built a {type(model).__name__}, "
+                              "not an nn.Module")
+        return model
+
+    model = _built("model", cfg.model.kwargs, marks_of(cfg), make)
+    return model.to(device) if device != "cpu" else model
+
+
+def _optimizer_args(cfg: Any) -> dict[str, Any]:
+    decay = {} if cfg.optimizer.weight_decay is None else {
+        "weight_decay": cfg.optimizer.weight_decay}
+    return {"lr": cfg.optimizer.lr, **decay, **cfg.optimizer.kwargs}
+
+
+def _throwaway_optimizer(cfg: Any) -> Any:
+    """The configured optimizer over one zero parameter, stepped once (catches step-time errors)."""
+    import engine
+
+    param = engine.nn.Parameter(engine.zeros(2))
+    param.grad = engine.ones(2)
+
+    def make(kwargs: dict[str, Any]) -> Any:
+        optimizer = signatures.optimizer_class(cfg.optimizer.name)([param], **kwargs)
+        optimizer.step()
+        return optimizer
+
+    return _built("optimizer", _optimizer_args(cfg), marks_of(cfg), make)
+
+
+def _scheduler(cfg: Any, optimizer: Any, kwargs: dict[str, Any]) -> Any:
     cls = signatures.scheduler_class(cfg.scheduler.name)
     if cls is None:
         return None
-    kwargs = dict(cfg.scheduler.kwargs)
+    kwargs = dict(kwargs)
     if cfg.scheduler.name == "plateau":
         if cfg.scheduler.interval != "epoch":
-            raise ConfigError("scheduler.interval: plateau watches a per-epoch metric; use "
-                              "interval: epoch")
+            raise ConfigError(f"{where(marks_of(cfg), 'scheduler.interval')}: scheduler.interval:"
+                              " plateau watches a per-epoch metric; use interval: epoch")
         kwargs.setdefault("mode", monitor_mode(cfg.train.monitor, cfg.train.mode))
     return cls(optimizer, **kwargs)
+
+
+def _step_once(cfg: Any, scheduler: Any) -> Any:
+    if scheduler is not None:
+        scheduler.step(0.0) if cfg.scheduler.name == "plateau" else scheduler.step()
+    return scheduler
+
+
+def _built(section: str, kwargs: dict[str, Any], marks: dict[str, str],
+           make: Callable[[dict[str, Any]], Any]) -> Any:
+    """make(kwargs); any error becomes one ConfigError naming the argument that causes it.
+
+    The culprit is found by retrying without each argument in turn (its default instead): the
+    one whose removal fixes the build, else the only one whose removal changes the error.
+    This costs extra builds only when the first one already failed.
+    """
+    try:
+        return make(kwargs)
+    except Exception as exc:  # a constructor may raise anything for a bad argument
+        error = exc
+    culprit, suspects = None, []
+    for key in kwargs:
+        try:
+            make({k: v for k, v in kwargs.items() if k != key})
+        except Exception as other:  # noqa: BLE001 - compared with the first error below
+            if (type(other), str(other)) != (type(error), str(error)):
+                suspects.append(key)  # e.g. a required argument: removing it proves nothing
+            continue
+        culprit = key
+        break
+    if culprit is None and len(suspects) == 1:
+        culprit = suspects[0]  # every other argument leaves the same error standing
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if not isinstance(error, ConfigError):
+        reason = f"{type(error).__name__}: {reason}"
+    if culprit is None:
+        raise ConfigError(f"{where(marks, section)}: {section}: cannot build it from these "
+                          f"settings ({reason}); check the {section} section") from None
+    key = f"{section}.{culprit}"
+    raise ConfigError(f"{where(marks, key)}: {key}: {kwargs[culprit]!r} is refused ({reason}); "
+                      "fix or remove it") from None

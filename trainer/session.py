@@ -30,6 +30,11 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     """Train from a YAML config (or continue a run); return (exit code, run directory)."""
     extra = [f"device={device}"] * bool(device) + [f"train.progress={progress}"] * bool(progress)
     cfg = config_mod.load(config_path, list(overrides) + extra)
+    # Everything that can be refused is refused before a run folder exists (or is touched).
+    from trainer.build import check_buildable, check_device
+
+    check_device(cfg.device)
+    check_buildable(cfg)
     if resume is not None:
         run, ckpt = _open_for_resume(Path(resume), cfg)
     else:
