@@ -5,15 +5,38 @@ Nothing heavy is imported at module level (no engine, numpy or rich) so `trainer
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
-from collections.abc import Callable
-from enum import StrEnum
-from typing import Annotated, Any
 
-import typer
 
-from trainer import __version__
-from trainer.options import Which
+def _exit_interrupted(signum: int, frame: object) -> None:
+    """SIGINT while starting up or shutting down: exit 130 at once, without a traceback."""
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001, S110 - a half-written stream must not delay the exit
+        pass
+    os._exit(130)
+
+
+_exit_interrupted.early_exit = True  # type: ignore[attr-defined]  # found by run_guarded
+
+# First thing when this is the program (python -m trainer.cli, or the `trainer` script): a
+# Ctrl-C during the imports below or typer's parsing exits 130, not with a traceback.
+# run_guarded hands SIGINT back to Python (KeyboardInterrupt) while a command runs.
+if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "trainer") and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _exit_interrupted)
+
+from collections.abc import Callable  # noqa: E402
+from enum import StrEnum  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+import typer  # noqa: E402
+
+from trainer import __version__  # noqa: E402
+from trainer.options import Which  # noqa: E402
 
 app = typer.Typer(
     name="trainer",
@@ -60,9 +83,24 @@ def root(
 
 def run_guarded(fn: Callable[[], Any], debug: bool) -> Any:
     """Call fn; turn library errors into one line on stderr and the documented exit code."""
+    early = signal.getsignal(signal.SIGINT)
+    if not getattr(early, "early_exit", False):
+        return _call_guarded(fn, debug)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # commands see KeyboardInterrupt
+    try:
+        return _call_guarded(fn, debug)
+    finally:
+        signal.signal(signal.SIGINT, early)  # type: ignore[arg-type]
+
+
+def _call_guarded(fn: Callable[[], Any], debug: bool) -> Any:
     if debug:
         return fn()
-    from engine.errors import ConfigError, EngineError
+    try:
+        from engine.errors import ConfigError, EngineError
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
     try:
         return fn()
