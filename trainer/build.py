@@ -35,6 +35,7 @@ def check_buildable(cfg: Any) -> None:
     try:
         _build_model(cfg, "cpu")
         _throwaway_optimizer(cfg)  # its own errors name optimizer keys, not scheduler ones
+        _check_interval(cfg)
         _built("scheduler", cfg.scheduler.kwargs, marks_of(cfg),
                lambda kw: _step_once(cfg, _scheduler(cfg, _throwaway_optimizer(cfg), kw)))
     finally:
@@ -55,6 +56,7 @@ def build_optimizer(cfg: Any, params: Any) -> Any:
 
 def build_scheduler(cfg: Any, optimizer: Any) -> Any:
     """The lr scheduler named by cfg.scheduler (None for 'none')."""
+    _check_interval(cfg)
     return _built("scheduler", cfg.scheduler.kwargs, marks_of(cfg),
                   lambda kw: _scheduler(cfg, optimizer, kw))
 
@@ -103,11 +105,14 @@ def _scheduler(cfg: Any, optimizer: Any, kwargs: dict[str, Any]) -> Any:
         return None
     kwargs = dict(kwargs)
     if cfg.scheduler.name == "plateau":
-        if cfg.scheduler.interval != "epoch":
-            raise ConfigError(f"{where(marks_of(cfg), 'scheduler.interval')}: scheduler.interval:"
-                              " plateau watches a per-epoch metric; use interval: epoch")
         kwargs.setdefault("mode", monitor_mode(cfg.train.monitor, cfg.train.mode))
     return cls(optimizer, **kwargs)
+
+
+def _check_interval(cfg: Any) -> None:
+    if cfg.scheduler.name == "plateau" and cfg.scheduler.interval != "epoch":
+        raise ConfigError(f"{where(marks_of(cfg), 'scheduler.interval')}: scheduler.interval: "
+                          "plateau watches a per-epoch metric; use interval: epoch")
 
 
 def _step_once(cfg: Any, scheduler: Any) -> Any:

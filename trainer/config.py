@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
@@ -241,7 +242,10 @@ def _scalar(value: Any, typ: Any) -> Any:
     if typ is float:
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise TypeError
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):  # lr: .inf passed "> 0" and trained on NaN
+            raise ValueError
+        return number
     if typ is str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise TypeError

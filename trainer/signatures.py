@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any
 
 from engine.errors import ConfigError
@@ -87,11 +88,31 @@ def _check_args(section: str, cls: Any, kwargs: dict[str, Any], marks: dict[str,
             raise ConfigError(f"{where(marks, dotted)}: unknown key '{dotted}' for "
                               f"{cls.__name__}; {hint}")
         out[key] = _like_default(value, allowed[key].default, dotted, marks)
+        if section == "scheduler" and key in _COUNTS:
+            _check_count(out[key], _COUNTS[key], dotted, marks)
     missing = [n for n, p in allowed.items() if p.default is p.empty and n not in out]
     if missing:
         raise ConfigError(f"{where(marks, section)}: {section}: {cls.__name__} needs "
                           f"{', '.join(section + '.' + m for m in missing)}; add them")
     return out
+
+
+# Scheduler arguments that count steps or epochs: the classes take any value (as PyTorch's do)
+# and fail in step(), or never, on nonsense like step_size -3 or milestones 'abc'.
+_COUNTS = {"step_size": 1, "T_max": 1, "total_steps": 1, "epochs": 1, "steps_per_epoch": 1,
+           "T_mult": 1, "total_iters": 0, "milestones": 0}
+
+
+def _check_count(value: Any, least: int, key: str, marks: dict[str, str]) -> None:
+    items = value if key.endswith("milestones") and isinstance(value, list | tuple) else [value]
+    if key.endswith("milestones") and not isinstance(value, list | tuple):
+        items = [None]
+    if value is None and not key.endswith("milestones"):
+        return  # an optional count left unset (OneCycleLR's total_steps or epochs)
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < least for v in items):
+        what = "a list of integers" if key.endswith("milestones") else "an integer"
+        raise ConfigError(f"{where(marks, key)}: {key}: expected {what} >= {least}, "
+                          f"got {value!r}")
 
 
 def _like_default(value: Any, default: Any, key: str, marks: dict[str, str]) -> Any:
@@ -103,7 +124,10 @@ def _like_default(value: Any, default: Any, key: str, marks: dict[str, str]) -> 
             if not isinstance(value, bool):
                 raise ValueError
         elif isinstance(default, float) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError
+            return number
         elif isinstance(default, int) and not isinstance(value, bool):
             # An int default (momentum=0) does not make the argument integer-only.
             if isinstance(value, int | float):

@@ -49,6 +49,14 @@ class MLP(nn.Module):
             raise ConfigError(f"unknown activation '{activation}' for mlp: choose one of "
                               f"{', '.join(sorted(_ACTIVATIONS))}")
         hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        # Checked here, not left to Linear: a width of 1.5 or true would silently become 1.
+        for key, value in [("in_features", in_features), ("num_classes", num_classes),
+                           *(("hidden", size) for size in hidden)]:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"mlp: {key} must hold positive integers, got {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or \
+                not 0 <= dropout < 1:
+            raise ConfigError(f"mlp: dropout must be in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for size in hidden:

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -50,13 +49,14 @@ def test_sigint_early_exits_130_without_traceback(tiny_config: Path, tmp_path: P
 
 
 def test_sigint_at_the_command_line_exits_130(tiny_config: Path, tmp_path: Path) -> None:
-    """The plain program, interrupted once the interpreter is surely up."""
+    """The plain program, interrupted as soon as it reports its run folder."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "trainer.cli", "train", str(tiny_config),
-                             "--run-dir", str(tmp_path / "runs" / "x"), "--progress", "none",
+                             "--run-dir", str(tmp_path / "runs" / "x"), "--progress", "log",
                              "train.epochs=50"],
-                            cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    assert "run directory" in proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

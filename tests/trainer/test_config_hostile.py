@@ -173,13 +173,19 @@ def test_empty_config_is_refused(cli, tmp_path: Path, text: str,
 
 
 @pytest.mark.parametrize(("override", "reason"), [
-    ("model.hidden=abc", "invalid literal"),
-    ("model.hidden=[-5]", "negative dimensions"),
-    ("model.dropout=2.0", "dropout probability has to be between 0 and 1"),
+    ("model.hidden=abc", "mlp: hidden must hold positive integers, got 'a'"),
+    ("model.hidden=[-5]", "mlp: hidden must hold positive integers, got -5"),
+    ("model.dropout=2.0", "mlp: dropout must be in [0, 1), got 2.0"),
     ("optimizer.betas=[0.9]", "not enough values to unpack"),
     ("optimizer.capturable=true", "capturable=True) is not supported"),
     ("optimizer.eps=-1", "Invalid epsilon value"),
-    ("scheduler.step_size=0", "ZeroDivisionError"),
+    ("scheduler.step_size=0", "expected an integer >= 1, got 0"),
+    # Found by the adversarial pass: these trained, silently rounded or failed mid-run.
+    ("model.hidden=[1.5]", "mlp: hidden must hold positive integers, got 1.5"),
+    ("model.hidden=true", "mlp: hidden must hold positive integers, got True"),
+    ("model.dropout=-0.1", "mlp: dropout must be in [0, 1), got -0.1"),
+    ("model.num_classes=0", "mlp: num_classes must hold positive integers, got 0"),
+    ("model.in_features=0", "mlp: in_features must hold positive integers, got 0"),
 ])
 def test_constructor_errors_name_the_override(cli, tiny_config: Path, tmp_path: Path,
                                               override: str, reason: str) -> None:
@@ -187,6 +193,56 @@ def test_constructor_errors_name_the_override(cli, tiny_config: Path, tmp_path: 
     line = _refused(cli("train", tiny_config, override), f"override '{override}': {key}: ")
     assert reason in line
     _nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["optimizer.lr=.inf"], "optimizer.lr: expected a number > 0.0, got inf"),
+    (["train.min_delta=.inf"], "train.min_delta: expected a number >= 0.0, got inf"),
+    (["scheduler.step_size=-3"], "scheduler.step_size: expected an integer >= 1, got -3"),
+    (["scheduler.name=multistep", "scheduler.step_size=null", "scheduler.milestones=abc"],
+     "scheduler.milestones: expected a list of integers >= 0, got 'abc'"),
+    (["scheduler.name=multistep", "scheduler.step_size=null", "scheduler.milestones=[2, 1.5]"],
+     "scheduler.milestones: expected a list of integers >= 0"),
+])
+def test_nonsense_counts_and_infinities(cli, tiny_config: Path, tmp_path: Path,
+                                        overrides: list[str], message: str) -> None:
+    if "scheduler.step_size=null" in overrides:  # the tiny config's StepLR argument
+        tiny_config.write_text(tiny_config.read_text().replace("  step_size: 5\n", ""))
+        overrides = [o for o in overrides if o != "scheduler.step_size=null"]
+    _refused(cli("train", tiny_config, *overrides), message)
+    _nothing_written(tmp_path)
+
+
+def test_plateau_per_step_names_the_interval(cli, tiny_config: Path, tmp_path: Path) -> None:
+    tiny_config.write_text(tiny_config.read_text().replace("  step_size: 5\n", "")
+                           .replace("  gamma: 0.9\n", "").replace("name: step", "name: plateau"))
+    line = _refused(cli("train", tiny_config), f"{tiny_config}:")
+    assert "scheduler.interval: plateau watches a per-epoch metric" in line
+    assert "cannot build" not in line
+    _nothing_written(tmp_path)
+
+
+def test_required_argument_that_fails_later_is_blamed(cli, tiny_config: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removing a required argument proves nothing; the one that changes the error is named."""
+    (tmp_path / "hostile_div_net.py").write_text(textwrap.dedent("""
+        from engine import nn
+
+        class Net(nn.Module):
+            def __init__(self, groups, width=8):
+                super().__init__()
+                self.fc = nn.Linear(784, width * (16 // groups))
+
+            def forward(self, x):
+                return self.fc(x.flatten(1))
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tiny_config.write_text(tiny_config.read_text().replace(
+        "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n",
+        "  name: hostile_div_net:Net\n  groups: 0\n  width: 4\n"))
+    _refused(cli("train", tiny_config), "model.groups: 0 is refused (ZeroDivisionError")
+    _nothing_written(tmp_path)
+    monkeypatch.delitem(sys.modules, "hostile_div_net")
 
 
 def test_sgd_momentum_names_the_override(cli, tiny_config: Path, tmp_path: Path) -> None:
@@ -200,7 +256,8 @@ def test_constructor_error_names_the_file_line(cli, tiny_config: Path, tmp_path:
     text = tiny_config.read_text().replace("  step_size: 5", "  step_size: 0")
     tiny_config.write_text(text)
     line = 1 + text.splitlines().index("  step_size: 0")
-    _refused(cli("train", tiny_config), f"{tiny_config}:{line}: scheduler.step_size: 0")
+    _refused(cli("train", tiny_config),
+             f"{tiny_config}:{line}: scheduler.step_size: expected an integer >= 1")
     _nothing_written(tmp_path)
 
 
