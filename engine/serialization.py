@@ -50,14 +50,18 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
         f.write(_sorted_header(save_bytes(encoder.arrays, metadata=metadata)))
         return
     path = os.fspath(f)
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
     try:
         with atomic_path(path, fsync=True) as tmp:
-            from safetensors.numpy import save_file
-
             save_file(encoder.arrays, tmp, metadata=metadata)
             _sort_metadata(tmp)
     except OSError as exc:
         raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    except SafetensorError as exc:  # its writer reports a full disk as its own error type
+        reason = " ".join(str(exc).split())
+        raise CheckpointError(f"cannot write '{path}': {reason}") from None
 
 
 def _sorted_header(data: bytes) -> bytes:

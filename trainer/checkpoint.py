@@ -165,6 +165,8 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
 
     ckpt = resolve(path, which)
     state_path = ckpt / STATE_FILE
+    if state_path.exists() and not state_path.is_file():
+        raise CheckpointError(f"{state_path} is not a regular file; the checkpoint is damaged")
     try:
         if state_path.stat().st_size > MAX_STATE_BYTES:
             raise CheckpointError(f"{state_path} is {state_path.stat().st_size} bytes, far more "

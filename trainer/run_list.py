@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainer.runs import RunDir
+from trainer.runs import RunDir, is_regular
 
 
 def list_runs(parent: str | Path) -> list[dict[str, Any]]:
@@ -74,6 +74,9 @@ def _read_run_config(path: Path, damage: list[str]) -> dict[str, Any]:
     import yaml
 
     try:
+        if not is_regular(path):
+            damage.append("config.yaml: not a regular file")
+            return {}
         if path.stat().st_size > MAX_LISTED_BYTES:
             damage.append("config.yaml: larger than 1 MB")
             return {}
@@ -95,7 +98,9 @@ def _read_run_config(path: Path, damage: list[str]) -> dict[str, Any]:
 def _read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
     """(rows, count of unreadable rows) of a metrics.jsonl; a torn last line is not damage."""
     try:
-        if path.stat().st_size > 256 * MAX_LISTED_BYTES:
+        if not path.exists():
+            return [], 0
+        if not is_regular(path) or path.stat().st_size > 256 * MAX_LISTED_BYTES:
             return [], 1
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:

@@ -10,13 +10,14 @@ import json
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, ConfigError
 from engine.fileio import atomic_write
 from trainer import run_lock
 
@@ -24,6 +25,14 @@ WRITTEN_FILES = ("config.yaml", "meta.json", "train.log", "metrics.jsonl", "metr
                  "eval.json")
 METRIC_COLUMNS = ("kind", "epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc",
                   "test_loss", "test_acc", "lr", "epoch_seconds", "samples_per_s")
+
+
+def is_regular(path: Path) -> bool:
+    """True for a regular file (after links); False for a FIFO, device, folder or nothing."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -47,6 +56,9 @@ class RunDir:
         """Make a new, empty run folder; an existing one is never reused (a suffix is added)."""
         base = Path(exact) if exact is not None else (
             Path(parent) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}")
+        if exact is not None and (base.is_symlink() or base.exists()) and not base.is_dir():
+            raise ConfigError(f"--run-dir {base} exists and is not a folder; pass a new or an "
+                              "empty folder")
         base.parent.mkdir(parents=True, exist_ok=True)
         candidate, n = base, 1
         while True:
@@ -75,11 +87,15 @@ class RunDir:
         self._lock_fd = None
 
     def refuse_links(self) -> None:
-        """CheckpointError if a file this run writes is a symbolic link (never written through)."""
+        """CheckpointError if a file this run writes is a symbolic link (never written through)
+        or not a regular file (a FIFO would block the reader, a folder fail the writer)."""
         for name in WRITTEN_FILES:
-            if (self.path / name).is_symlink():
-                raise CheckpointError(f"{self.path / name} is a symbolic link; run-folder files "
-                                      "are never written through links: remove it, then resume")
+            path = self.path / name
+            if path.is_symlink():
+                raise CheckpointError(f"{path} is a symbolic link; run-folder files are never "
+                                      "written through links: remove it, then resume")
+            if path.exists() and not is_regular(path):
+                raise CheckpointError(f"{path} is not a regular file; remove it, then resume")
 
     def discard_if_unstarted(self) -> None:
         """Remove a run folder that setup left without a config (nothing of value in it)."""
@@ -111,10 +127,12 @@ class RunDir:
 
     def read_meta(self) -> dict[str, Any]:
         """meta.json as a dict ({} if absent or unreadable)."""
+        path = self.path / "meta.json"
         try:
-            return json.loads((self.path / "meta.json").read_text())
+            meta = json.loads(path.read_text(errors="replace")) if is_regular(path) else {}
         except (OSError, ValueError, RecursionError):
             return {}
+        return meta if isinstance(meta, dict) else {}
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         """Replace meta.json."""
@@ -137,16 +155,21 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Rows of metrics.jsonl (a torn last line from a killed run is skipped)."""
-        rows = []
+        rows: list[dict[str, Any]] = []
+        path = self.path / "metrics.jsonl"
         try:
-            lines = (self.path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+            if not is_regular(path):
+                return rows
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError:
             return rows
         for line in lines:
             try:
-                rows.append(json.loads(line))
-            except ValueError:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
                 continue
+            if isinstance(row, dict):
+                rows.append(row)
         return rows
 
     def truncate_metrics(self, step: int) -> None:

@@ -151,13 +151,14 @@ class Session(Callbacks):
                "test_loss": test["loss"], "test_acc": test["acc"]}
         self.run_dir.append_metrics(row)
         rows = self.run_dir.read_metrics()
-        epochs = [r for r in rows if r["kind"] == "epoch"]
-        vals = [r["val_acc"] for r in epochs if r.get("val_acc") is not None]
+        epochs = [r for r in rows if r.get("kind") == "epoch"]
+        vals = [r["val_acc"] for r in epochs if isinstance(r.get("val_acc"), int | float)]
         meta = self.run_dir.read_meta()
         meta["result"] = {
             "status": "early_stopped" if self.state.stopped_early else "finished",
             "epochs": self.state.epoch, "steps": self.state.step,
-            "train_seconds": sum(r.get("epoch_seconds") or 0.0 for r in epochs),
+            "train_seconds": sum(r.get("epoch_seconds") or 0.0 for r in epochs
+                                 if isinstance(r.get("epoch_seconds"), int | float)),
             "best_val_acc": max(vals) if vals else None, "best_epoch": self.state.best_epoch,
             "test_loss": test["loss"], "test_acc": test["acc"], "test_checkpoint": "last",
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -86,16 +86,20 @@ def test_state_dict_mismatch_is_one_line_naming_file_and_key(cli, stopped_run: P
 
 
 def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, ok_calls: int, where: str) -> None:
-    """Make engine.save raise ENOSPC once ok_calls saves have succeeded."""
-    real, calls = engine.save, []
+    """Make safetensors' writer fail as it does on a full disk once ok_calls files are written."""
+    import safetensors.numpy
+    from safetensors import SafetensorError
 
-    def save(obj, f, *args, **kwargs):
-        calls.append(f)
-        if len(calls) > ok_calls and where in str(f):
-            raise engine.errors.CheckpointError(f"cannot write '{f}': No space left on device")
-        return real(obj, f, *args, **kwargs)
+    real, calls = safetensors.numpy.save_file, []
 
-    monkeypatch.setattr(engine, "save", save)
+    def save_file(tensors, filename, *args, **kwargs):
+        calls.append(filename)
+        if len(calls) > ok_calls and where in str(filename):
+            raise SafetensorError("Error while serializing: I/O error: No space left on device "
+                                  "(os error 28)")
+        return real(tensors, filename, *args, **kwargs)
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", save_file)
 
 
 def test_disk_full_during_a_checkpoint_names_it_and_keeps_last(cli, tiny_config: Path,

@@ -125,3 +125,12 @@ def test_run_names_are_shown_verbatim(cli, tmp_path: Path) -> None:
     result = cli("runs", runs)
     assert result.exit_code == 0, result.output
     assert "[red]odd" in result.output
+
+
+def test_run_dir_that_is_a_file_is_refused(cli, tiny_config: Path, tmp_path: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("keep\n")
+    result = cli("train", tiny_config, "--run-dir", target, "--progress", "none")
+    assert result.exit_code == 2
+    assert f"--run-dir {target} exists and is not a folder" in result.output
+    assert target.read_text() == "keep\n" and not (tmp_path / "a-file-1").exists()
