@@ -60,21 +60,35 @@ class RunDir:
             raise ConfigError(f"--run-dir {base} exists and is not a folder; pass a new or an "
                               "empty folder")
         base.parent.mkdir(parents=True, exist_ok=True)
-        candidate, n = base, 1
-        while True:
+        candidate, n, run = base, 1, None
+        while run is None:
             try:
                 candidate.mkdir()  # atomic: two runs started in the same second get two folders
-                break
+                run = cls(candidate)
+                run.lock()  # a second process that raced for the same empty folder stops here
             except FileExistsError:
                 if exact is not None and candidate == base:
-                    run_lock.check_free(candidate)  # a live writer there: refuse at once
-                    if candidate.is_dir() and not any(candidate.iterdir()):
-                        break  # an empty folder the user made for this run
+                    run = cls._claim_unstarted(candidate)  # an empty folder made for this run
                 candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
-        run = cls(candidate)
-        run.lock()  # a second process that raced for the same empty folder stops here
         (run.path / "checkpoints").mkdir(exist_ok=True)
         return run
+
+    @classmethod
+    def _claim_unstarted(cls, path: Path) -> RunDir | None:
+        """path, locked for this process, if it is an empty folder; None for a started run;
+        RunInUseError if a live process writes or sets up a run there."""
+        if (path / "config.yaml").exists():
+            run_lock.check_free(path)  # a started run: refused if live, else never reused
+            return None
+        run = cls(path)
+        run.lock()  # whoever locks first of two racing starts gets the folder
+        names = {p.name for p in path.iterdir()}
+        checkpoints = path / "checkpoints"
+        if names <= {run_lock.LOCK_FILE, "checkpoints"} and (
+                not checkpoints.is_dir() or not any(checkpoints.iterdir())):
+            return run
+        run.release()
+        return None
 
     def lock(self) -> None:
         """Become the folder's only writer; RunInUseError (exit 2) names a live holder's pid."""

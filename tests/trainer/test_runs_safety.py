@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -134,3 +135,34 @@ def test_run_dir_that_is_a_file_is_refused(cli, tiny_config: Path, tmp_path: Pat
     assert result.exit_code == 2
     assert f"--run-dir {target} exists and is not a folder" in result.output
     assert target.read_text() == "keep\n" and not (tmp_path / "a-file-1").exists()
+
+
+@pytest.mark.parametrize("name", ["metrics.jsonl", "meta.json", "train.log",
+                                  "checkpoints/last/state.json"])
+def test_a_fifo_in_a_run_is_refused_without_blocking(cli, tiny_config: Path, tmp_path: Path,
+                                                     name: str) -> None:
+    run = tmp_path / "runs" / "fifo"
+    assert cli("train", tiny_config, "--run-dir", run, "--progress", "none",
+               "train.stop_after_steps=3").exit_code == 130
+    (run / name).unlink()
+    os.mkfifo(run / name)  # reading it would wait for a writer forever
+    result = cli("train", run / "config.yaml", "--resume", run, "--progress", "none")
+    assert result.exit_code == 1
+    assert f"{run / name} is not a regular file" in result.output
+    if name != "checkpoints/last/state.json":
+        listing = cli("runs", tmp_path / "runs")
+        assert listing.exit_code == 0 and "fifo" in listing.output
+
+
+def test_two_starts_racing_for_one_run_dir_leave_one_writer(tiny_config: Path,
+                                                             tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "raced"
+    procs = [_start(["train", str(tiny_config), "--run-dir", str(run), "--progress", "none",
+                     "train.epochs=1000", "train.stop_after_steps=60"]) for _ in range(2)]
+    outs = [(p.wait(120), p.stdout.read()) for p in procs]
+    for p in procs:
+        p.stdout.close()
+    assert sorted(code for code, _ in outs) == [2, 130], outs
+    assert "is in use by another trainer process" in next(o for c, o in outs if c == 2)
+    rows = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == len(set(rows)) and not (tmp_path / "runs" / "raced-1").exists()
