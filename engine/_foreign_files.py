@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+_MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors package refuses longer headers
 _CONVERT = ("convert it once in PyTorch: from safetensors.torch import save_file; "
             "save_file(torch.load('{name}', weights_only=True), 'model.safetensors') "
             "(for a state dict of tensors), then load the .safetensors file")
@@ -25,7 +26,9 @@ def describe_pickle(head: bytes, data: bytes | None, name: str) -> str | None:
         except (zipfile.BadZipFile, OSError):
             pass
         return _refusal(name, kind)
-    if head[:1] == b"\x80":
+    # A pickle opens with PROTO (0x80); a safetensors file with its header's length, which also
+    # starts with 0x80 for 1 in 32 header sizes (640 bytes, ...), but is a small number.
+    if head[:1] == b"\x80" and int.from_bytes(head[:8], "little") >= _MAX_SAFETENSORS_HEADER:
         return _refusal(name, "a Python pickle (PyTorch's legacy torch.save format)")
     return None
 

@@ -3,12 +3,15 @@
 A file is an ordinary safetensors file. Each tensor is stored under its dotted path ("fc1.weight",
 "optimizer.state.0.exp_avg"), so a saved model state dict also loads with
 `safetensors.torch.load_file`. The metadata entry "tree" is JSON describing the nesting and the
-plain values; "checksums" holds a CRC32 per tensor so a damaged file is reported, not loaded.
+plain values; "checksums" holds a CRC32 per tensor so a damaged tensor is named, and "digest" a
+SHA-256 over every tensor's name, dtype, shape and bytes plus the other metadata, so a header edited
+to retype or reshape a tensor (which leaves the bytes and their CRCs unchanged) is refused too.
 Loading only parses JSON and copies bytes: it never runs code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,7 +26,7 @@ from engine.fileio import atomic_path
 from engine.tensor import Tensor
 
 FORMAT = "engine"
-VERSION = 1
+VERSION = 2  # 2 added "digest"; version 1 files (no digest) still load
 # Tags of the JSON tree; a user dict holding one of these keys is written in the "__dict__" form.
 _TAGS = ("__tensor__", "__ndarray__", "__float__", "__tuple__", "__dict__")
 _DTYPES = {np.dtype(t) for t in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
@@ -40,20 +43,25 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
     metadata = {"format": FORMAT, "version": str(VERSION),
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
                 "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
+    metadata["digest"] = _digest(metadata, encoder.arrays)
     if hasattr(f, "write"):
         from safetensors.numpy import save as save_bytes
 
         f.write(_sorted_header(save_bytes(encoder.arrays, metadata=metadata)))
         return
     path = os.fspath(f)
+    from safetensors import SafetensorError
+    from safetensors.numpy import save_file
+
     try:
         with atomic_path(path, fsync=True) as tmp:
-            from safetensors.numpy import save_file
-
             save_file(encoder.arrays, tmp, metadata=metadata)
             _sort_metadata(tmp)
     except OSError as exc:
         raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    except SafetensorError as exc:  # its writer reports a full disk as its own error type
+        reason = " ".join(str(exc).split())
+        raise CheckpointError(f"cannot write '{path}': {reason}") from None
 
 
 def _sorted_header(data: bytes) -> bytes:
@@ -112,6 +120,9 @@ def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_modu
         expected = checksums.get(name)
         if expected is not None and expected != _crc(array):
             raise _corrupt(path, f"tensor '{name}' fails its checksum (the data is damaged)")
+    if version >= 2 and metadata.get("digest") != _digest(metadata, arrays):
+        raise _corrupt(path, "its header (tensor names, dtypes, shapes or metadata) or data does "
+                       "not match the digest written with it")
     return _Decoder(path, arrays, map_location).decode(tree)
 
 
@@ -160,6 +171,21 @@ def _corrupt(path: str, reason: str) -> CheckpointError:
 def _contiguous(array: np.ndarray) -> np.ndarray:
     # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
     return array if array.flags.c_contiguous else array.copy(order="C")
+
+
+def _digest(metadata: dict[str, str], arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the metadata (less the digest) and each tensor's name, dtype, shape, bytes.
+
+    Computed from the parsed arrays, so the offsets are covered through the bytes each name gets.
+    """
+    h = hashlib.sha256()
+    meta = {k: v for k, v in sorted(metadata.items()) if k != "digest"}
+    h.update(json.dumps(meta, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        array = _contiguous(arrays[name])
+        h.update(json.dumps([name, array.dtype.str, list(array.shape)]).encode())
+        h.update(array.reshape(-1).view(np.uint8).data)
+    return h.hexdigest()
 
 
 def _crc(array: np.ndarray) -> int:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from trainer.runs import RunDir
 
 MODEL_FILE, OPTIM_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
+MAX_STATE_BYTES = 16 * 2**20  # a state.json is a few kB; refuse to parse a planted huge one
 
 
 def _fsync_dir(path: Path) -> None:
@@ -64,7 +65,12 @@ def _publish(tmp: Path, target: Path) -> None:
         if old.exists():
             shutil.rmtree(old)  # a leftover from a swap killed after its second rename
         os.rename(target, old)
-    os.rename(tmp, target)
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        if old.exists() and not target.exists():
+            os.rename(old, target)  # put the previous checkpoint back under its name
+        raise
     _fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -75,8 +81,9 @@ def save_checkpoint(folder: str | Path, name: str, model_state: dict[str, Any],
     import engine
 
     folder = Path(folder)
-    tmp = _new_tmp(folder)
+    tmp = None
     try:
+        tmp = _new_tmp(folder)
         engine.save(model_state, tmp / MODEL_FILE)  # engine.save fsyncs
         engine.save(optim_state, tmp / OPTIM_FILE)
         with open(tmp / STATE_FILE, "w", encoding="utf-8") as f:
@@ -84,9 +91,26 @@ def save_checkpoint(folder: str | Path, name: str, model_state: dict[str, Any],
             f.flush()
             os.fsync(f.fileno())
         _publish(tmp, folder / name)
+    except (OSError, CheckpointError) as exc:
+        raise _write_failed(folder / name, exc) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return folder / name
+
+
+def _write_failed(target: Path, exc: Exception) -> CheckpointError:
+    """One line for a failed checkpoint write (disk full, ...): the file and the last good one."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        reason = f"{reason}: {exc.filename}"
+    try:
+        last = resolve(target.parent / "last")
+        kept = f"the last good checkpoint is {last}"
+    except CheckpointError:
+        kept = "no checkpoint was written before"
+    return CheckpointError(f"cannot write checkpoint {target} ({reason}); {kept}. Free space "
+                           "(or fix the folder), then resume")
 
 
 def copy_checkpoint(src: str | Path, folder: str | Path, name: str) -> Path:
@@ -96,6 +120,8 @@ def copy_checkpoint(src: str | Path, folder: str | Path, name: str) -> Path:
     try:
         shutil.copytree(src, tmp, copy_function=_link_or_copy)
         _publish(tmp, folder / name)
+    except (OSError, shutil.Error) as exc:
+        raise _write_failed(folder / name, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder / name
@@ -139,13 +165,21 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
 
     ckpt = resolve(path, which)
     state_path = ckpt / STATE_FILE
+    if state_path.exists() and not state_path.is_file():
+        raise CheckpointError(f"{state_path} is not a regular file; the checkpoint is damaged")
     try:
+        if state_path.stat().st_size > MAX_STATE_BYTES:
+            raise CheckpointError(f"{state_path} is {state_path.stat().st_size} bytes, far more "
+                                  "than a trainer state; the checkpoint is damaged")
         state = json.loads(state_path.read_text(encoding="utf-8"))
     except OSError:
         raise CheckpointError(f"{state_path} is missing; the checkpoint is incomplete") from None
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CheckpointError(f"{state_path} is not valid JSON (truncated or corrupt); use "
                               "another checkpoint") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{state_path} is damaged: it holds a {type(state).__name__}, not "
+                              "an object")
     out: dict[str, Any] = {"path": ckpt, "state": state}
     for key, name in (("model", MODEL_FILE), ("optimizer", OPTIM_FILE)):
         file = ckpt / name
@@ -153,8 +187,8 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
             raise CheckpointError(f"{file} is missing; the checkpoint is incomplete")
         try:
             out[key] = engine.load(file)
-        except CheckpointError as exc:
-            raise CheckpointError(f"{file}: {exc}") from None
+        except CheckpointError:
+            raise  # engine.load's message names the file and what is wrong with it
         except Exception as exc:  # safetensors raises its own types on a truncated file
             raise CheckpointError(f"{file} cannot be read ({type(exc).__name__}: {exc}); the "
                                   "file is truncated or corrupt, use another checkpoint") from None

@@ -205,7 +205,7 @@ def runs(
             fmt += ["-" if r[k] is None else f"{r[k]:.4f}" for k in ("best_val_acc", "test_acc")]
             fmt += ["-" if r["seconds"] is None else f"{r['seconds']:.1f}s", r["status"]]
             table.add_row(*fmt)
-        Console(width=max(120, Console().width)).print(table)
+        Console(width=max(120, Console().width), markup=False).print(table)  # names verbatim
 
     run_guarded(go, debug)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.errors import DataError
 from trainer import checkpoint as ckpt_io
+from trainer import resume_check
 from trainer.runs import write_atomic
 
 
@@ -26,7 +27,7 @@ def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
         raise DataError(f"{run.path} has no validation split (data.val_fraction is 0); "
                         "use --split test")
     model = build_model(cfg)
-    model.load_state_dict(ckpt["model"])
+    resume_check.load_model_state(model, ckpt)  # one line naming file and key
     result = evaluate(model, loader, num_classes=len(data.classes))
     confusion = result.pop("confusion")
     totals = confusion.sum(axis=1)

@@ -50,12 +50,12 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
     import engine
     import engine.export as ex
-    from trainer import zoo
+    from trainer import resume_check, zoo
     from trainer.checkpoint import load_run
 
     run, ckpt, cfg = load_run(target, which)
     model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
-    model.load_state_dict(ckpt["model"])
+    resume_check.load_model_state(model, ckpt)  # one line naming file and key
     example = engine.zeros(2, 1, 28, 28)
     suffix = ".safetensors" if format == "script" else ".onnx"
     path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"

@@ -13,6 +13,7 @@ from typing import Any
 from engine.errors import CheckpointError, ConfigError, EngineError
 from trainer import checkpoint as ckpt_io
 from trainer import config as config_mod
+from trainer import resume_check
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
 from trainer.progress import Progress, format_row
 from trainer.runs import RunDir, make_meta
@@ -39,12 +40,25 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         run, ckpt = _open_for_resume(Path(resume), cfg)
     else:
         run, ckpt = RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
-    return Session(cfg, run, ckpt).run(), run.path
+    try:
+        return Session(cfg, run, ckpt).run(), run.path
+    finally:
+        run.release()
 
 
 def _open_for_resume(path: Path, cfg: Any) -> tuple[RunDir, dict[str, Any]]:
-    """Check that the run can be continued with cfg; nothing in it is written here."""
+    """Lock the run and check that it can be continued with cfg; nothing in it is written here."""
     run = RunDir.open(path)
+    run.lock()  # a second writer of this run exits 2 here, before reading anything
+    try:
+        return run, _check_resumable(run, cfg)
+    except BaseException:
+        run.release()
+        raise
+
+
+def _check_resumable(run: RunDir, cfg: Any) -> dict[str, Any]:
+    run.refuse_links()
     stored = config_mod.load(run.config_path)
     changes = config_mod.diff(stored, cfg)
     if changes:
@@ -55,7 +69,7 @@ def _open_for_resume(path: Path, cfg: Any) -> tuple[RunDir, dict[str, Any]]:
     if ckpt["state"].get("config_hash") != config_mod.config_hash(cfg):
         raise CheckpointError(f"{ckpt['path']} was written with a different config than "
                               f"{run.config_path}; start a new run")
-    return run, ckpt
+    return ckpt
 
 
 def _quiet_float_warnings() -> Any:
@@ -96,14 +110,8 @@ class Session(Callbacks):
             self.run_dir.write_meta(make_meta(cfg, self.data.checksums()))
             self.progress.line(f"run directory {self.run_dir.path}")
             return
-        st = self.ckpt["state"]
-        self.model.load_state_dict(self.ckpt["model"])
-        self.optimizer.load_state_dict(self.ckpt["optimizer"])
-        if self.scheduler is not None and st.get("scheduler") is not None:
-            self.scheduler.load_state_dict(st["scheduler"])
-        self.data.train.load_state_dict(st["loader"])
-        engine.set_rng_state(st["rng"])
-        self.state = TrainState.from_dict(st["train"])
+        # Every part of the checkpoint is checked and loaded in memory before a file changes.
+        self.state = resume_check.apply(self, self.ckpt)
         # A finished run may be extended (more epochs); an early-stopped one stays stopped.
         self.state.finished = self.state.stopped_early
         self.run_dir.truncate_metrics(self.state.step)
@@ -148,13 +156,14 @@ class Session(Callbacks):
                "test_loss": test["loss"], "test_acc": test["acc"]}
         self.run_dir.append_metrics(row)
         rows = self.run_dir.read_metrics()
-        epochs = [r for r in rows if r["kind"] == "epoch"]
-        vals = [r["val_acc"] for r in epochs if r.get("val_acc") is not None]
+        epochs = [r for r in rows if r.get("kind") == "epoch"]
+        vals = [r["val_acc"] for r in epochs if isinstance(r.get("val_acc"), int | float)]
         meta = self.run_dir.read_meta()
         meta["result"] = {
             "status": "early_stopped" if self.state.stopped_early else "finished",
             "epochs": self.state.epoch, "steps": self.state.step,
-            "train_seconds": sum(r.get("epoch_seconds") or 0.0 for r in epochs),
+            "train_seconds": sum(r.get("epoch_seconds") or 0.0 for r in epochs
+                                 if isinstance(r.get("epoch_seconds"), int | float)),
             "best_val_acc": max(vals) if vals else None, "best_epoch": self.state.best_epoch,
             "test_loss": test["loss"], "test_acc": test["acc"], "test_checkpoint": "last",
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -288,3 +289,77 @@ def test_damaged_file_object_is_reported() -> None:
 
     with pytest.raises(en.CheckpointError, match="not a valid safetensors file"):
         en.load(io.BytesIO(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}"))
+
+
+def _edit_header(path, edit) -> None:
+    """Rewrite a safetensors file's JSON header through edit(header) -> header, data unchanged."""
+    data = open(path, "rb").read()
+    size = int.from_bytes(data[:8], "little")
+    header = edit(json.loads(data[8:8 + size]))
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    open(path, "wb").write(len(text).to_bytes(8, "little") + text + data[8 + size:])
+
+
+def _retype(header: dict) -> dict:
+    for name, entry in header.items():
+        if name != "__metadata__" and entry["dtype"] == "F32":
+            entry["dtype"] = "I32"  # same byte count: safetensors itself accepts it
+    return header
+
+
+def test_retyped_header_is_refused_naming_the_file(tmp_path) -> None:
+    path = tmp_path / "model.safetensors"
+    en.save(en.nn.Linear(3, 2).state_dict(), path)
+    _edit_header(path, _retype)
+    with pytest.raises(en.errors.CheckpointError, match=f"'{path}'.*does not match the digest"):
+        en.load(path)
+
+
+def test_reshaped_header_and_edited_tree_are_refused(tmp_path) -> None:
+    path = tmp_path / "w.safetensors"
+    en.save({"w": en.zeros(2, 3), "n": 1}, path)
+
+    def reshape(header: dict) -> dict:
+        header["w"]["shape"] = [3, 2]
+        return header
+
+    _edit_header(path, reshape)
+    with pytest.raises(en.errors.CheckpointError, match="does not match the digest"):
+        en.load(path)
+    en.save({"w": en.zeros(2, 3), "n": 1}, path)
+
+    def renumber(header: dict) -> dict:
+        header["__metadata__"]["tree"] = header["__metadata__"]["tree"].replace('"n":1', '"n":7')
+        return header
+
+    _edit_header(path, renumber)
+    with pytest.raises(en.errors.CheckpointError, match="does not match the digest"):
+        en.load(path)
+
+
+def test_version_1_files_without_a_digest_still_load(tmp_path) -> None:
+    path = tmp_path / "old.safetensors"
+    en.save({"w": en.arange(6.0)}, path)
+
+    def downgrade(header: dict) -> dict:
+        del header["__metadata__"]["digest"]
+        header["__metadata__"]["version"] = "1"
+        return header
+
+    _edit_header(path, downgrade)
+    assert en.load(path)["w"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path) -> None:
+    # a 640-byte header is 80 02 00 .. in its length field: the bytes a protocol-2 pickle opens with
+    for n in range(1, 400):
+        buffer = io.BytesIO()
+        en.save({"k" * n: en.ones(2)}, buffer)
+        if buffer.getvalue()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no header length with a 0x80 low byte")
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(buffer.getvalue())
+    assert en.load(path)["k" * n].tolist() == [1.0, 1.0]

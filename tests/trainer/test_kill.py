@@ -56,6 +56,7 @@ def _kill_chain(config: Path, run: Path, trials: int, seed: int) -> list[int]:
     rng = random.Random(seed)
     steps: list[int] = []
     for trial in range(trials):
+        had_metrics = (run / "metrics.jsonl").exists()  # resume rewrites it: never lose it
         if trial == 0:
             proc = _start(["train", str(config), "--run-dir", str(run), *ARGS])
         else:  # resume the killed run: a killed run can always be continued
@@ -67,6 +68,7 @@ def _kill_chain(config: Path, run: Path, trials: int, seed: int) -> list[int]:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             proc.stdout.close()
+        assert not had_metrics or (run / "metrics.jsonl").exists(), f"trial {trial}"
         ckpt = ckpt_io.load_checkpoint(run)
         assert len(ckpt["model"]) == 4 and ckpt["state"]["step"] >= 1
         steps.append(ckpt["state"]["step"])
