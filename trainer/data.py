@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from engine.errors import DataError
 from trainer.runs import sha256_file
@@ -21,6 +23,8 @@ class Data:
     test: Any
     classes: list[str]
     files: list[Path]  # the IDX files read, for meta.json's checksums
+    # The train file (eval transforms) and the test set, for check_model_input's dry forward.
+    sources: list[Any] = field(default_factory=list)
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 per data file (read in full: only a new run records them)."""
@@ -91,8 +95,11 @@ def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
                       prefetch=cfg.data.prefetch, device=device)
 
 
-def build_data(cfg: Any, run_dir: Path | None) -> Data:
-    """Open the data set named by cfg.data and make the train, val and test loaders."""
+def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:
+    """Open the data set named by cfg.data and make the train, val and test loaders.
+
+    Given the built model, also check that it takes the images (check_model_input).
+    """
     from datasets import Subset, random_split
 
     full = _open(cfg, run_dir, train=True)
@@ -112,4 +119,86 @@ def build_data(cfg: Any, run_dir: Path | None) -> Data:
            if n_val else None)
     test = _loader(test_ds, cfg, cfg.data.eval_batch_size, False)
     classes = list(getattr(full, "classes", [str(i) for i in range(10)]))
-    return Data(train, val, test, classes, files)
+    data = Data(train, val, test, classes, files, [eval_view, test_ds])
+    if model is not None:
+        check_model_input(model, data, cfg.device, cfg.model.name)
+    return data
+
+
+
+# The image shape the MNIST family (and the zoo's models) are made for, channels first.
+STANDARD_SHAPE = (1, 28, 28)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def _dry_forward(model: Any, x: Any) -> Any:
+    """model(x) in eval mode without autograd (no dropout draw, no running-stat update)."""
+    import engine
+
+    was_training = model.training
+    model.eval()
+    try:
+        with engine.no_grad():
+            return model(x)
+    finally:
+        model.train(was_training)
+
+
+def _takes(model: Any, shape: tuple[int, ...], device: str) -> bool:
+    import engine
+
+    try:
+        _dry_forward(model, engine.zeros((1, *shape), device=device))
+    except Exception:  # noqa: BLE001 - any failure means "not this shape"
+        return False
+    return True
+
+
+def check_model_input(model: Any, data: Data, device: str, model_name: str = "model") -> None:
+    """Run one image of each data file through the model; a DataError (one line) if it fails.
+
+    The models declare no input shape, so this dry forward is the check: an image the model
+    cannot take is named with its file and both shapes, and a label the model has no output for
+    with its file and record, at setup instead of when a batch reaches them.
+    """
+    for ds in data.sources:
+        image, _ = ds[0]
+        shape = tuple(image.shape)
+        try:
+            out = _dry_forward(model, image.unsqueeze(0).to(device))
+        except Exception as exc:  # noqa: BLE001 - reported as a data/model mismatch, one line
+            expected = getattr(model, "input_shape", None)
+            if expected is None and shape != STANDARD_SHAPE and _takes(model, STANDARD_SHAPE,
+                                                                       device):
+                expected = STANDARD_SHAPE
+            if expected is not None:
+                raise DataError(
+                    f"{ds.images_path}: images are {_shape_text(shape)}, the model "
+                    f"({model_name}) takes {_shape_text(tuple(expected))}; use data of that "
+                    "shape or a model built for it"
+                ) from None
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataError(
+                f"{ds.images_path}: the model ({model_name}) fails on one {_shape_text(shape)} "
+                f"image of this file: {type(exc).__name__}: {reason}"
+            ) from None
+        if out.ndim != 2 or out.shape[0] != 1:
+            raise DataError(
+                f"{ds.images_path}: the model ({model_name}) gives {_shape_text(tuple(out.shape))}"
+                " for one image, expected 1 x num_classes logits"
+            )
+        _check_label_range(ds, int(out.shape[1]), model_name)
+
+
+def _check_label_range(ds: Any, outputs: int, model_name: str) -> None:
+    labels = ds.labels
+    if labels is None or labels.size == 0 or int(labels.max()) < outputs:
+        return
+    i = int(np.flatnonzero(labels >= outputs)[0])
+    raise DataError(
+        f"{ds.labels_path}: record {i}: label {int(labels[i])} but the model ({model_name}) has "
+        f"{outputs} outputs; set model.num_classes to at least {int(labels.max()) + 1}"
+    )
