@@ -168,6 +168,9 @@ def _fetch(url: str, dest: Path, digest: str | None, timeout: float, deadline_at
             os.replace(tmp, dest)
     except DataError as exc:
         raise DownloadFailed(str(exc)) from exc
+    except urllib.error.HTTPError as exc:
+        # A redirect loop's message runs over several lines: keep the first.
+        raise DownloadFailed(str(exc).splitlines()[0].rstrip(".")) from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # URLError wraps the socket error in .reason; HTTPError's str() has the status code.
         wrapped = isinstance(exc, urllib.error.URLError)
@@ -189,9 +192,18 @@ def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[st
     file's gzip stream is read to its end). Raises DownloadError naming each mirror and error.
     """
     digest = None if digest is None else validate_digest(digest, filename)
+    if not filename or filename in (".", "..") or "/" in filename or os.sep in filename:
+        raise DataError(f"download file name {filename!r} must be one path component")
+    if not timeout > 0 or (deadline is not None and not deadline >= 0):
+        raise ValueError(f"timeout must be > 0 and deadline >= 0 seconds, got timeout={timeout}"
+                         f", deadline={deadline}")
     check = _default_check(filename) if check is None else check
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the download folder ({exc.strerror or exc}); "
+                        "choose another root") from exc
     clean_partial(folder, filename)
     dest = folder / filename
     budget = DEADLINE_TIMEOUTS * timeout if deadline is None else deadline
@@ -212,9 +224,8 @@ def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[st
             errors.append(f"no more mirrors tried: the {budget:g} s deadline for {filename} "
                           "passed")
             break
-    raise DownloadError(
-        f"could not download {filename} into {folder}; tried {'; '.join(errors)}", errors
-    )
+    tried = "; ".join(errors) or "no mirror (the mirror list is empty)"
+    raise DownloadError(f"could not download {filename} into {folder}; tried {tried}", errors)
 
 
 def download_files(files: dict[str, str | None], folder: str | os.PathLike,
@@ -225,6 +236,11 @@ def download_files(files: dict[str, str | None], folder: str | os.PathLike,
     The message lists the files expected, where they may be put by hand, and each mirror tried.
     """
     files = {n: None if d is None else validate_digest(d, n) for n, d in files.items()}
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{what}: cannot create the download folder {folder} "
+                        f"({exc.strerror or exc}); choose another root") from exc
     done: list[Path] = []
     for name, digest in files.items():
         path = Path(folder) / name

@@ -22,7 +22,11 @@ from .dataset import IDXDataset
 from .download import _intact, download_files, validate_digest
 from .idx import Stream, check_idx_file
 
-__all__ = ["KMNIST", "MNIST", "FashionMNIST"]
+__all__ = ["KMNIST", "MNIST", "FashionMNIST", "FilesNotFound"]
+
+
+class FilesNotFound(DataError):
+    """A data set's files are in none of the folders searched (and download=False)."""
 
 
 class MNIST(IDXDataset):
@@ -94,8 +98,11 @@ class MNIST(IDXDataset):
     def _find(self, download: bool, mirrors: Sequence[str] | None,
               checksums: dict[str, str] | None, progress: bool) -> tuple[Path, Path]:
         names = self._split_files()
-        pinned = {n: validate_digest(d, n)
-                  for n, d in (self.resources if checksums is None else checksums).items()}
+        given = self.resources if checksums is None else checksums
+        if not isinstance(given, dict):
+            raise DataError(f"checksums must be a dict of file name -> md5 or sha256 hex digest, "
+                            f"got {type(given).__name__}")
+        pinned = {n: validate_digest(d, n) for n, d in given.items()}
         for folder in self.search_dirs():
             found = [_existing(folder / n) for n in names]
             if not all(found):
@@ -107,7 +114,7 @@ class MNIST(IDXDataset):
         wanted = ", ".join(f"{n}(.gz)" for n in names)
         places = ", ".join(str(d) for d in self.search_dirs()) or "(no root given)"
         if not download:
-            raise DataError(
+            raise FilesNotFound(
                 f"{name}: files {wanted} not found in {places}; put them there or pass "
                 "download=True with a root"
             )
@@ -127,6 +134,10 @@ class MNIST(IDXDataset):
             )
         if self.labels is None or self.labels.ndim != 1:
             raise DataError(f"{self.labels_path}: expected one label per image (a 1-D IDX file)")
+        if 0 in self.images.shape[1:]:
+            raise DataError(f"{self.images_path}: images are "
+                            f"{'x'.join(map(str, self.images.shape[1:]))} pixels; the file is "
+                            "corrupt, re-download or regenerate it")
         if len(self.images) == 0:
             raise DataError(f"{self.images_path}: the IDX file holds 0 images; the data set is "
                             "empty, re-download or regenerate it")

@@ -68,21 +68,22 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
         ds = cls(root, train=train, download=False)
         ds.classes = class_names("synthetic")
         return ds
+    from datasets.mnist import FilesNotFound
+
     try:
         return cls(root, train=train, download=cfg.data.download)
-    except DataError as exc:
-        if cfg.data.download:
-            raise
+    except FilesNotFound as exc:  # a damaged file's own message needs no hint
         raise DataError(f"{exc} (config: set data.root, or data.download: true)") from None
 
 
-def _transforms(cfg: Any, augment: bool) -> Any:
+def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28)) -> Any:
     from datasets import transforms as T
 
     mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
     steps: list[Any] = [T.ToTensor()]
     if augment and cfg.data.crop_padding:
-        steps.append(T.RandomCrop(28, padding=cfg.data.crop_padding))
+        # The crop keeps the images' own size: padding then cropping never changes the shape.
+        steps.append(T.RandomCrop(tuple(size), padding=cfg.data.crop_padding))
     steps.append(T.Normalize((mean,), (std,)))
     return T.Compose(steps)
 
@@ -111,7 +112,7 @@ def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:
     train_part, val_part = random_split(full, [len(full) - n_val, n_val], seed=cfg.seed)
     # Two views of one file: augmentation for training, plain transforms for validation.
     train_view = copy.copy(full)
-    train_view.transform = _transforms(cfg, augment=True)
+    train_view.transform = _transforms(cfg, augment=True, size=full.images.shape[1:])
     eval_view = copy.copy(full)
     eval_view.transform = _transforms(cfg, augment=False)
     train = _loader(Subset(train_view, train_part.indices), cfg, cfg.data.batch_size, True)
@@ -130,8 +131,14 @@ def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:
 STANDARD_SHAPE = (1, 28, 28)
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return "x".join("*" if d is None else str(d) for d in shape)
+
+
+def _fits(shape: tuple[int, ...], declared: tuple[int | None, ...]) -> bool:
+    """Whether shape matches a declared input shape (None: any size along that axis)."""
+    return len(shape) == len(declared) and all(d is None or d == s
+                                               for s, d in zip(shape, declared, strict=True))
 
 
 def _dry_forward(model: Any, x: Any) -> Any:
@@ -160,17 +167,25 @@ def _takes(model: Any, shape: tuple[int, ...], device: str) -> bool:
 def check_model_input(model: Any, data: Data, device: str, model_name: str = "model") -> None:
     """Run one image of each data file through the model; a DataError (one line) if it fails.
 
-    The models declare no input shape, so this dry forward is the check: an image the model
+    A model may declare ``input_shape`` (C, H, W; None for any size), compared first; for
+    models that declare none the dry forward is the check: an image the model
     cannot take is named with its file and both shapes, and a label the model has no output for
     with its file and record, at setup instead of when a batch reaches them.
     """
     for ds in data.sources:
         image, _ = ds[0]
         shape = tuple(image.shape)
+        declared = getattr(model, "input_shape", None)
+        if declared is not None and not _fits(shape, tuple(declared)):
+            raise DataError(
+                f"{ds.images_path}: images are {_shape_text(shape)}, the model ({model_name}) "
+                f"takes {_shape_text(tuple(declared))}; use data of that shape or a model built "
+                "for it"
+            )
         try:
             out = _dry_forward(model, image.unsqueeze(0).to(device))
         except Exception as exc:  # noqa: BLE001 - reported as a data/model mismatch, one line
-            expected = getattr(model, "input_shape", None)
+            expected = declared
             if expected is None and shape != STANDARD_SHAPE and _takes(model, STANDARD_SHAPE,
                                                                        device):
                 expected = STANDARD_SHAPE

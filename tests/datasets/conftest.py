@@ -62,7 +62,8 @@ class Mirror:
     """Files served at /good/, /bad/ (wrong bytes), /cut/ (hangs up halfway), /flaky/ (cut on
     the first request for a file, whole afterwards), /missing/ (404), /short/ (half the body,
     no Content-Length), /junk/ (random bytes, no Content-Length) and /trickle/ (one byte per
-    ``trickle_s`` seconds, at most ``trickle_max`` bytes, then it hangs up)."""
+    ``trickle_s`` seconds, at most ``trickle_max`` bytes, then it hangs up) and /loop/ (a
+    redirect to itself)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -77,6 +78,11 @@ class Mirror:
                 body = mirror.files.get(name)
                 if body is None or mode == "missing":
                     self.send_error(404)
+                    return
+                if mode == "loop":  # redirects to itself until the client gives up
+                    self.send_response(302)
+                    self.send_header("Location", self.path)
+                    self.end_headers()
                     return
                 if mode in ("short", "junk", "trickle"):
                     self._unsized(mode, body)

@@ -151,3 +151,31 @@ def test_existing_truncated_file_without_download_names_the_file(tmp_path, mirro
     (raw / LABELS).write_bytes(mirror.files[LABELS])
     with pytest.raises(DataError, match=f"{raw / IMAGES}: corrupt gzip data"):
         MNIST(tmp_path, download=False)
+
+
+def test_redirect_loop_is_one_line(tmp_path, mirror, served):
+    with pytest.raises(DataError, match="HTTP Error 302: .* infinite loop") as info:
+        download_file(IMAGES, tmp_path, [mirror.url("loop")], progress=False)
+    assert "\n" not in str(info.value)
+
+
+def test_empty_mirror_list_says_so(tmp_path):
+    with pytest.raises(DataError, match=r"tried no mirror \(the mirror list is empty\)$"):
+        download_file(IMAGES, tmp_path, [], progress=False)
+
+
+@pytest.mark.parametrize("name", ["../escape.gz", "a/b.gz", "", ".."])
+def test_file_name_must_be_one_component(tmp_path, mirror, name):
+    with pytest.raises(DataError, match="must be one path component"):
+        download_file(name, tmp_path / "inner", [mirror.url("good")], progress=False)
+    assert sum(mirror.requests.values()) == 0 and not (tmp_path / "inner").exists()
+
+
+def test_root_that_is_a_file_is_one_line(tmp_path, mirror):
+    root = tmp_path / "afile"
+    root.write_bytes(b"x")
+    with pytest.raises(DataError, match=r"MNIST: cannot create the download folder .*afile/"
+                                        r"MNIST/raw \(Not a directory\)"):
+        MNIST(root, download=True, mirrors=[mirror.url("good")], progress=False)
+    with pytest.raises(DataError, match="checksums must be a dict"):
+        MNIST(tmp_path, download=True, mirrors=[mirror.url("good")], checksums=["x"])

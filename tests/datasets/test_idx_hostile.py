@@ -112,3 +112,10 @@ def test_empty_set_is_refused(tmp_path, write_raw):
         MNIST(tmp_path)
     assert str(info.value).startswith(f"{tmp_path / 'train-images-idx3-ubyte'}: the IDX file "
                                       "holds 0 images")
+
+
+def test_images_with_a_zero_side_are_refused(tmp_path, write_raw, mnist_like):
+    _, labels = mnist_like(10)
+    _mnist_files(tmp_path, write_raw, np.zeros((10, 0, 28), np.uint8), labels)
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte: images are 0x28 pixels"):
+        MNIST(tmp_path)

@@ -105,3 +105,38 @@ def test_good_files_train(cli, config: Path, tmp_path: Path) -> None:
     _files(tmp_path / "data")
     result = cli("train", config)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("model", "size", "takes"), [("lstm", 14, "1x*x28"),
+                                                      ("cnn", 30, "1x28x28")])
+def test_models_that_would_reshape_or_crop_refuse_other_sizes(cli, config: Path,
+                                                               tmp_path: Path, model: str,
+                                                               size: int, takes: str) -> None:
+    _files(tmp_path / "data", size=size)
+    config.write_text(config.read_text().replace("  hidden: [8]\n", ""))
+    result = cli("train", config, f"model.name={model}")
+    assert result.exit_code != 0
+    assert (f"images are 1x{size}x{size}, the model ({model}) takes {takes}"
+            in _error(result))
+
+
+def test_test_file_of_another_shape_is_named(cli, config: Path, tmp_path: Path) -> None:
+    _files(tmp_path / "data")
+    write_idx(tmp_path / "data" / "t10k-images-idx3-ubyte", np.zeros((10, 14, 14), np.uint8))
+    result = cli("train", config)
+    path = tmp_path / "data" / "t10k-images-idx3-ubyte"
+    assert f"{path}: images are 1x14x14, the model (mlp) takes 1x28x28" in _error(result)
+
+
+def test_damaged_file_gets_no_download_hint(cli, config: Path, tmp_path: Path) -> None:
+    _files(tmp_path / "data")
+    write_idx(tmp_path / "data" / "t10k-labels-idx1-ubyte", np.full(10, 99, np.uint8))
+    line = _error(cli("train", config))
+    assert "record 0: label 99 is outside" in line and "data.download" not in line
+
+
+def test_crop_keeps_the_images_own_size(cli, config: Path, tmp_path: Path) -> None:
+    _files(tmp_path / "data", size=14)
+    config.write_text(config.read_text().replace("crop_padding: 0", "crop_padding: 2"))
+    result = cli("train", config, "model.in_features=196")
+    assert result.exit_code == 0, result.output
