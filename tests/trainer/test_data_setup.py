@@ -140,3 +140,14 @@ def test_crop_keeps_the_images_own_size(cli, config: Path, tmp_path: Path) -> No
     config.write_text(config.read_text().replace("crop_padding: 0", "crop_padding: 2"))
     result = cli("train", config, "model.in_features=196")
     assert result.exit_code == 0, result.output
+
+
+def test_eval_checks_the_images_against_the_model(cli, config: Path, tmp_path: Path) -> None:
+    _files(tmp_path / "data")
+    assert cli("train", config).exit_code == 0
+    run = next((tmp_path / "runs").iterdir())
+    write_idx(tmp_path / "data" / "t10k-images-idx3-ubyte", np.zeros((10, 14, 14), np.uint8))
+    result = cli("eval", run)
+    assert result.exit_code != 0
+    path = tmp_path / "data" / "t10k-images-idx3-ubyte"
+    assert f"{path}: images are 1x14x14, the model (mlp) takes 1x28x28" in _error(result)
