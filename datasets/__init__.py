@@ -33,7 +33,7 @@ from engine.utils.data import (
 from . import transforms
 from .dataset import IDXDataset
 from .download import check_digest, download_file
-from .idx import idx_header, read_header, read_idx, write_idx
+from .idx import check_idx_file, idx_header, read_header, read_idx, write_idx
 from .mnist import KMNIST, MNIST, FashionMNIST
 from .synthetic import make_synthetic_idx
 
@@ -41,7 +41,7 @@ __all__ = [
     "KMNIST", "MNIST", "BatchSampler", "ConcatDataset", "DataError", "DataLoader", "Dataset",
     "DistributedSampler", "FashionMNIST", "IDXDataset", "IterableDataset", "RandomSampler",
     "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
-    "WeightedRandomSampler", "check_digest", "default_collate", "download_file",
+    "WeightedRandomSampler", "check_digest", "check_idx_file", "default_collate", "download_file",
     "get_worker_info", "idx_header", "make_synthetic_idx", "random_split", "read_header",
     "read_idx", "transforms", "write_idx",
 ]

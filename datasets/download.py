@@ -1,27 +1,41 @@
 """Verified downloads: mirrors in turn, a retry each, pinned checksums, atomic rename.
 
-A file only ever appears under its final name after all of its bytes arrived and its checksum
-matched; the bytes go to a temporary file in the same folder first, which is removed on failure.
+A file only ever appears under its final name after all of its bytes arrived, within its
+deadline, and passed its checks (the pinned checksum if any, else the file's own integrity: a
+gzip stream read to its CRC, an IDX header and size). The bytes go to a locked temporary file
+``.NAME.RAND.part`` in the same folder first; one left by a killed download is removed on the
+next attempt (its lock died with its process).
 """
 
 from __future__ import annotations
 
+import fcntl
+import glob
+import gzip
 import hashlib
 import http.client
 import os
+import tempfile
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
 from engine.errors import DataError
-from engine.fileio import atomic_write
 
-__all__ = ["DownloadError", "check_digest", "download_file", "download_files"]
+__all__ = ["DownloadError", "check_digest", "check_gzip", "download_file", "download_files",
+           "validate_digest"]
 
 _CHUNK = 1 << 16
+_HEX = frozenset("0123456789abcdef")
+# Without an explicit deadline, a file gets this many socket timeouts in all.
+DEADLINE_TIMEOUTS = 10
+
+Check = Callable[[Path, str], None]  # (file to check, its final name); raises DataError
 
 
 class DownloadFailed(Exception):
@@ -36,72 +50,182 @@ class DownloadError(DataError):
         self.tried = tried
 
 
+def validate_digest(digest: object, name: str = "") -> str:
+    """digest in lower case; DataError unless it is an md5 (32 hex) or a sha256 (64 hex)."""
+    ok = isinstance(digest, str) and len(digest) in (32, 64) and set(digest.lower()) <= _HEX
+    if not ok:
+        shown = repr(digest)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        where = f"{name}: " if name else ""
+        raise DataError(f"{where}checksum {shown} is neither an md5 (32 hex digits) nor a "
+                        "sha256 (64 hex digits); fix it or leave the file unpinned")
+    return digest.lower()
+
+
 def _algorithm(digest: str) -> str:
     # A pinned digest's length says which hash it is: torchvision pins md5, we accept sha256 too.
-    algorithms = {32: "md5", 64: "sha256"}
-    if len(digest) not in algorithms:
-        raise ValueError(f"checksum {digest!r} is neither an md5 (32 hex) nor a sha256 (64 hex)")
-    return algorithms[len(digest)]
+    return {32: "md5", 64: "sha256"}[len(digest)]
 
 
 def check_digest(path: str | os.PathLike, digest: str) -> bool:
     """True when the file's md5 or sha256 (chosen by the digest's length) equals digest."""
+    digest = validate_digest(digest, Path(path).name)
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, _algorithm(digest)).hexdigest() == digest.lower()
+        return hashlib.file_digest(f, _algorithm(digest)).hexdigest() == digest
 
 
-def _fetch(url: str, dest: Path, digest: str | None, timeout: float, progress: bool) -> None:
-    """Download url to dest through a temporary file; raise DownloadFailed on any problem."""
-    h = hashlib.new(_algorithm(digest)) if digest else None
+def check_gzip(path: Path, name: str) -> None:
+    """Decompress a gzip file to its end in chunks (the CRC and length are checked there)."""
     try:
-        with atomic_write(dest) as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            got = 0
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False,
-                      disable=None if progress else True) as bar:
-                while chunk := resp.read(_CHUNK):
-                    out.write(chunk)
-                    got += len(chunk)
-                    if h is not None:
-                        h.update(chunk)
-                    bar.update(len(chunk))
-            # http.client returns a short body without complaint when the peer hangs up early.
-            if total is not None and got != total:
-                raise DownloadFailed(f"connection closed after {got} of {total} bytes")
-            if h is not None and h.hexdigest() != digest.lower():
-                raise DownloadFailed(
-                    f"checksum mismatch: {h.name} {h.hexdigest()}, expected {digest}")
+        with gzip.open(path, "rb") as f:
+            while f.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{name}: corrupt gzip data ({exc})") from exc
+
+
+def _default_check(name: str) -> Check | None:
+    return check_gzip if name.endswith(".gz") else None
+
+
+def _intact(path: Path, digest: str | None, check: Check | None) -> bool:
+    """Whether a file already under its final name passes its checksum, else its check."""
+    if digest is not None:
+        return check_digest(path, digest)
+    try:
+        if check is not None:
+            check(path, path.name)
+    except DataError:
+        return False
+    return True
+
+
+def _is_abandoned(path: str) -> bool:
+    """True when no live process holds the lock of this temporary file."""
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+    except BlockingIOError:
+        return False
+    except OSError:  # gone already, or unreadable: leave it alone
+        return False
+
+
+def clean_partial(folder: Path, filename: str) -> list[Path]:
+    """Remove the .NAME.RAND.part files of filename that killed downloads left; return them."""
+    removed = []
+    pattern = os.path.join(glob.escape(str(folder)), f".{glob.escape(filename)}.*.part")
+    for tmp in glob.glob(pattern):
+        if _is_abandoned(tmp):
+            Path(tmp).unlink(missing_ok=True)
+            removed.append(Path(tmp))
+    return removed
+
+
+def _receive(url: str, out: object, digest: str | None, timeout: float, deadline_at: float,
+             label: str, progress: bool) -> None:
+    """Stream url's body into out, within the deadline; check length and checksum."""
+    h = hashlib.new(_algorithm(digest)) if digest else None
+    left = deadline_at - time.monotonic()
+    if left <= 0:
+        raise DownloadFailed("deadline passed before this attempt")
+    with urllib.request.urlopen(url, timeout=min(timeout, left)) as resp:
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        got = 0
+        with tqdm(total=total, unit="B", unit_scale=True, desc=label, leave=False,
+                  disable=None if progress else True) as bar:
+            # read1: one recv at most, so a server that trickles bytes still meets the deadline.
+            while chunk := resp.read1(_CHUNK):
+                out.write(chunk)
+                got += len(chunk)
+                if h is not None:
+                    h.update(chunk)
+                bar.update(len(chunk))
+                if time.monotonic() > deadline_at:
+                    raise DownloadFailed(f"deadline passed after {got} bytes; the server is "
+                                         "too slow, try another mirror or a larger deadline")
+        # http.client returns a short body without complaint when the peer hangs up early.
+        if total is not None and got != total:
+            raise DownloadFailed(f"connection closed after {got} of {total} bytes")
+        if h is not None and h.hexdigest() != digest:
+            raise DownloadFailed(f"checksum mismatch: {h.name} {h.hexdigest()}, expected {digest}")
+
+
+def _fetch(url: str, dest: Path, digest: str | None, timeout: float, deadline_at: float,
+           check: Check | None, progress: bool) -> None:
+    """Download url to dest through a locked temporary file; raise DownloadFailed on a problem."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # released by the kernel if we are killed
+            _receive(url, out, digest, timeout, deadline_at, dest.name, progress)
+            out.flush()
+            if digest is None and check is not None:
+                check(Path(tmp), dest.name)
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
+            os.replace(tmp, dest)
+    except DataError as exc:
+        raise DownloadFailed(str(exc)) from exc
+    except urllib.error.HTTPError as exc:
+        # A redirect loop's message runs over several lines: keep the first.
+        raise DownloadFailed(str(exc).splitlines()[0].rstrip(".")) from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
         # URLError wraps the socket error in .reason; HTTPError's str() has the status code.
         wrapped = isinstance(exc, urllib.error.URLError)
         wrapped = wrapped and not isinstance(exc, urllib.error.HTTPError)
         raise DownloadFailed(str(exc.reason if wrapped else exc) or type(exc).__name__) from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[str],
                   digest: str | None = None, retries: int = 1, timeout: float = 30.0,
-                  progress: bool = True) -> Path:
+                  progress: bool = True, deadline: float | None = None,
+                  check: Check | None = None) -> Path:
     """Fetch filename from the first mirror that serves it intact into folder; return its path.
 
-    Each mirror is tried 1 + retries times. Raises DownloadError naming each mirror and error.
+    Each mirror is tried 1 + retries times, all within deadline seconds for the file (default
+    DEADLINE_TIMEOUTS x timeout). Without a digest the file must pass check (default: a .gz
+    file's gzip stream is read to its end). Raises DownloadError naming each mirror and error.
     """
+    digest = None if digest is None else validate_digest(digest, filename)
+    if not filename or filename in (".", "..") or "/" in filename or os.sep in filename:
+        raise DataError(f"download file name {filename!r} must be one path component")
+    if not timeout > 0 or (deadline is not None and not deadline >= 0):
+        raise ValueError(f"timeout must be > 0 and deadline >= 0 seconds, got timeout={timeout}"
+                         f", deadline={deadline}")
+    check = _default_check(filename) if check is None else check
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot create the download folder ({exc.strerror or exc}); "
+                        "choose another root") from exc
+    clean_partial(folder, filename)
     dest = folder / filename
+    budget = DEADLINE_TIMEOUTS * timeout if deadline is None else deadline
+    deadline_at = time.monotonic() + budget
     errors: list[str] = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         for _ in range(1 + retries):
             try:
-                _fetch(url, dest, digest, timeout, progress)
+                _fetch(url, dest, digest, timeout, deadline_at, check, progress)
                 return dest
             except DownloadFailed as exc:
                 last = f"{url} ({exc})"
+            if time.monotonic() >= deadline_at:
+                break
         errors.append(last)
-    raise DownloadError(
-        f"could not download {filename} into {folder}; tried {'; '.join(errors)}", errors
-    )
+        if time.monotonic() >= deadline_at:
+            errors.append(f"no more mirrors tried: the {budget:g} s deadline for {filename} "
+                          "passed")
+            break
+    tried = "; ".join(errors) or "no mirror (the mirror list is empty)"
+    raise DownloadError(f"could not download {filename} into {folder}; tried {tried}", errors)
 
 
 def download_files(files: dict[str, str | None], folder: str | os.PathLike,
@@ -111,14 +235,22 @@ def download_files(files: dict[str, str | None], folder: str | os.PathLike,
 
     The message lists the files expected, where they may be put by hand, and each mirror tried.
     """
+    files = {n: None if d is None else validate_digest(d, n) for n, d in files.items()}
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{what}: cannot create the download folder {folder} "
+                        f"({exc.strerror or exc}); choose another root") from exc
     done: list[Path] = []
     for name, digest in files.items():
         path = Path(folder) / name
-        if path.exists() and (digest is None or check_digest(path, digest)):
+        check = kwargs.get("check") or _default_check(name)
+        # A file that fails its checks (a truncated earlier download) is fetched again.
+        if path.is_file() and _intact(path, digest, check):  # type: ignore[arg-type]
             done.append(path)
             continue
         try:
-            done.append(download_file(name, folder, mirrors, digest, **kwargs))
+            done.append(download_file(name, folder, mirrors, digest, **kwargs))  # type: ignore[arg-type]
         except DownloadError as exc:
             places = ", ".join(str(p) for p in [folder, *elsewhere])
             tried = "; ".join(exc.tried) or "none (the mirror list is empty)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import zlib
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ _CODES = {dt.newbyteorder("="): code for code, dt in IDX_TYPES.items()}
 STREAM_AUTO_BYTES = 256 * 2**20
 _CHUNK = 1 << 20
 _READ_ERRORS = (OSError, zlib.error, EOFError)  # gzip.BadGzipFile is an OSError
+# deflate cannot expand data more than about 1032:1, which bounds what a .gz file can declare.
+_GZIP_MAX_RATIO = 1032
 
 Stream = bool | Literal["auto"]
 
@@ -50,7 +53,8 @@ class IDXHeader:
     @property
     def nbytes(self) -> int:
         """Bytes of element data the header declares."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        # Python ints: a product of 2^32-sized dims must not wrap (np.prod's int64 would).
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def describe(self) -> str:
         """Shape and type as text, e.g. '60000x28x28 uint8'."""
@@ -96,11 +100,11 @@ def _parse_header(f: BinaryIO, path: Path) -> IDXHeader:
     return IDXHeader(path, IDX_TYPES[code], tuple(int(d) for d in dims), 4 + 4 * ndim)
 
 
-def _read_error(path: Path, exc: BaseException) -> DataError:
-    """The DataError for an exception raised while reading path."""
+def _read_error(path: Path, exc: BaseException, gz: bool | None = None) -> DataError:
+    """The DataError for an exception raised while reading path (gzipped: by suffix if None)."""
     # OSErrors from the system carry an errno; gzip's BadGzipFile, zlib.error, EOFError do not.
     system = isinstance(exc, OSError) and exc.errno is not None
-    if is_gzip(path) and not system:
+    if (is_gzip(path) if gz is None else gz) and not system:
         return DataError(f"{path}: corrupt gzip data ({exc}); re-download the file")
     return DataError(f"{path}: I/O error on IDX file ({exc}); check the path, permissions, space")
 
@@ -121,11 +125,27 @@ def read_header(path: str | os.PathLike) -> IDXHeader:
         raise _read_error(path, exc) from exc
     if not is_gzip(path):
         _check_size(header, size - header.offset)
+    else:
+        _check_gzip_bound(header, size)
     return header
+
+
+def _check_gzip_bound(header: IDXHeader, size: int) -> None:
+    """Refuse a .gz header declaring more data than a size-byte gzip file can decompress to."""
+    if header.offset + header.nbytes > _GZIP_MAX_RATIO * size + 1024:
+        raise DataError(
+            f"{header.path}: header declares {header.describe()} = {header.nbytes} bytes, more "
+            f"than a {size}-byte gzip file can hold; the header is corrupt, re-download the file"
+        )
 
 
 def _check_size(header: IDXHeader, found: int) -> None:
     expected = header.nbytes
+    if found < expected and expected >= 2**63:
+        raise DataError(
+            f"{header.path}: IDX dimensions {header.describe()} overflow: {expected} bytes is "
+            "more than any file holds; the header is corrupt, re-download or regenerate the file"
+        )
     if found < expected:
         raise DataError(
             f"{header.path}: truncated IDX data: header declares {header.describe()} = {expected} "
@@ -137,6 +157,36 @@ def _check_size(header: IDXHeader, found: int) -> None:
             f"{header.path}: unexpected bytes after the {expected} bytes of "
             f"{header.describe()} the header declares; the file is corrupt, re-download it"
         )
+
+
+def check_idx_file(path: str | os.PathLike, gz: bool | None = None,
+                   shown: str | os.PathLike | None = None) -> IDXHeader:
+    """Read an IDX file to its end in chunks: magic, header, exact size and, if gzipped, the CRC.
+
+    gz defaults to the path's .gz suffix; shown is the name used in messages (e.g. the final name
+    of a file still under a temporary one). Memory use is one chunk whatever the file declares.
+    """
+    path = Path(path)
+    shown = path if shown is None else Path(shown)
+    gz = is_gzip(path) if gz is None else gz
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise DataError(f"{shown}: empty file, expected an IDX file; re-download it")
+        with gzip.open(path, "rb") if gz else open(path, "rb") as f:  # noqa: SIM115
+            header = _parse_header(f, shown)
+            if gz:
+                _check_gzip_bound(header, size)
+            expected, got = header.nbytes, 0
+            # Reading one byte past the declared size reaches gzip's end, which checks the CRC.
+            while chunk := f.read(min(_CHUNK, expected - got + 1)):
+                got += len(chunk)
+                if got > expected:
+                    break
+            _check_size(header, got)
+    except _READ_ERRORS as exc:
+        raise _read_error(shown, exc, gz) from exc
+    return header
 
 
 def _native(arr: np.ndarray) -> np.ndarray:

@@ -13,14 +13,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+
 from engine import Tensor
 from engine.errors import DataError
 
 from .dataset import IDXDataset
-from .download import download_files
-from .idx import Stream
+from .download import _intact, download_files, validate_digest
+from .idx import Stream, check_idx_file
 
-__all__ = ["KMNIST", "MNIST", "FashionMNIST"]
+__all__ = ["KMNIST", "MNIST", "FashionMNIST", "FilesNotFound"]
+
+
+class FilesNotFound(DataError):
+    """A data set's files are in none of the folders searched (and download=False)."""
 
 
 class MNIST(IDXDataset):
@@ -92,25 +98,32 @@ class MNIST(IDXDataset):
     def _find(self, download: bool, mirrors: Sequence[str] | None,
               checksums: dict[str, str] | None, progress: bool) -> tuple[Path, Path]:
         names = self._split_files()
+        given = self.resources if checksums is None else checksums
+        if not isinstance(given, dict):
+            raise DataError(f"checksums must be a dict of file name -> md5 or sha256 hex digest, "
+                            f"got {type(given).__name__}")
+        pinned = {n: validate_digest(d, n) for n, d in given.items()}
         for folder in self.search_dirs():
             found = [_existing(folder / n) for n in names]
-            if all(found):
+            if not all(found):
+                continue
+            # With download=True a damaged copy is replaced (downloaded into raw/), not read.
+            if not download or all(_intact(p, pinned.get(p.name), _check_idx) for p in found):
                 return found[0], found[1]
         name = type(self).__name__
         wanted = ", ".join(f"{n}(.gz)" for n in names)
         places = ", ".join(str(d) for d in self.search_dirs()) or "(no root given)"
         if not download:
-            raise DataError(
+            raise FilesNotFound(
                 f"{name}: files {wanted} not found in {places}; put them there or pass "
                 "download=True with a root"
             )
         if self.raw_folder is None:
             raise DataError(f"{name}: download=True needs a root folder to download into")
-        pinned = dict(self.resources if checksums is None else checksums)
         files = {f"{n}.gz": pinned.get(f"{n}.gz") for n in names}
         elsewhere = self.search_dirs()[1:]
         got = download_files(files, self.raw_folder, self.mirrors if mirrors is None else mirrors,
-                             name, elsewhere, progress=progress)
+                             name, elsewhere, progress=progress, check=_check_idx)
         return got[0], got[1]
 
     def _check_shape(self) -> None:
@@ -121,6 +134,14 @@ class MNIST(IDXDataset):
             )
         if self.labels is None or self.labels.ndim != 1:
             raise DataError(f"{self.labels_path}: expected one label per image (a 1-D IDX file)")
+        if 0 in self.images.shape[1:]:
+            raise DataError(f"{self.images_path}: images are "
+                            f"{'x'.join(map(str, self.images.shape[1:]))} pixels; the file is "
+                            "corrupt, re-download or regenerate it")
+        if len(self.images) == 0:
+            raise DataError(f"{self.images_path}: the IDX file holds 0 images; the data set is "
+                            "empty, re-download or regenerate it")
+        check_labels(self.labels, len(self.classes), self.labels_path)
 
     # torchvision's deprecated names, with its warnings.
     @property
@@ -151,6 +172,26 @@ class MNIST(IDXDataset):
         split = "Train" if self.train else "Test"
         return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
                 f"    Split: {split}\n    Images: {self.images_path}")
+
+
+def _check_idx(path: Path, name: str) -> None:
+    """A downloaded MNIST-family file's check: its gzip stream and IDX header and size."""
+    check_idx_file(path, gz=name.endswith(".gz"), shown=name)
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path: object) -> None:
+    """DataError naming path and the first record whose label is not in 0..num_classes-1."""
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{path}: labels are {labels.dtype.name}, expected integer class "
+                        "indices; wrong file?")
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{path}: record {i}: label {int(labels[i])} is outside the {num_classes} classes "
+            f"(0-{num_classes - 1}); {bad.size} such record(s); the file is corrupt or from "
+            "another data set"
+        )
 
 
 def _existing(path: Path) -> Path | None:

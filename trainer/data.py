@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from engine.errors import DataError
 from trainer.runs import sha256_file
@@ -21,6 +23,8 @@ class Data:
     test: Any
     classes: list[str]
     files: list[Path]  # the IDX files read, for meta.json's checksums
+    # The train file (eval transforms) and the test set, for check_model_input's dry forward.
+    sources: list[Any] = field(default_factory=list)
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 per data file (read in full: only a new run records them)."""
@@ -64,21 +68,22 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
         ds = cls(root, train=train, download=False)
         ds.classes = class_names("synthetic")
         return ds
+    from datasets.mnist import FilesNotFound
+
     try:
         return cls(root, train=train, download=cfg.data.download)
-    except DataError as exc:
-        if cfg.data.download:
-            raise
+    except FilesNotFound as exc:  # a damaged file's own message needs no hint
         raise DataError(f"{exc} (config: set data.root, or data.download: true)") from None
 
 
-def _transforms(cfg: Any, augment: bool) -> Any:
+def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28)) -> Any:
     from datasets import transforms as T
 
     mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
     steps: list[Any] = [T.ToTensor()]
     if augment and cfg.data.crop_padding:
-        steps.append(T.RandomCrop(28, padding=cfg.data.crop_padding))
+        # The crop keeps the images' own size: padding then cropping never changes the shape.
+        steps.append(T.RandomCrop(tuple(size), padding=cfg.data.crop_padding))
     steps.append(T.Normalize((mean,), (std,)))
     return T.Compose(steps)
 
@@ -91,8 +96,11 @@ def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
                       prefetch=cfg.data.prefetch, device=device)
 
 
-def build_data(cfg: Any, run_dir: Path | None) -> Data:
-    """Open the data set named by cfg.data and make the train, val and test loaders."""
+def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:
+    """Open the data set named by cfg.data and make the train, val and test loaders.
+
+    Given the built model, also check that it takes the images (check_model_input).
+    """
     from datasets import Subset, random_split
 
     full = _open(cfg, run_dir, train=True)
@@ -104,7 +112,7 @@ def build_data(cfg: Any, run_dir: Path | None) -> Data:
     train_part, val_part = random_split(full, [len(full) - n_val, n_val], seed=cfg.seed)
     # Two views of one file: augmentation for training, plain transforms for validation.
     train_view = copy.copy(full)
-    train_view.transform = _transforms(cfg, augment=True)
+    train_view.transform = _transforms(cfg, augment=True, size=full.images.shape[1:])
     eval_view = copy.copy(full)
     eval_view.transform = _transforms(cfg, augment=False)
     train = _loader(Subset(train_view, train_part.indices), cfg, cfg.data.batch_size, True)
@@ -112,4 +120,100 @@ def build_data(cfg: Any, run_dir: Path | None) -> Data:
            if n_val else None)
     test = _loader(test_ds, cfg, cfg.data.eval_batch_size, False)
     classes = list(getattr(full, "classes", [str(i) for i in range(10)]))
-    return Data(train, val, test, classes, files)
+    data = Data(train, val, test, classes, files, [eval_view, test_ds])
+    if model is not None:
+        check_model_input(model, data, cfg.device, cfg.model.name)
+    return data
+
+
+
+# The image shape the MNIST family (and the zoo's models) are made for, channels first.
+STANDARD_SHAPE = (1, 28, 28)
+
+
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return "x".join("*" if d is None else str(d) for d in shape)
+
+
+def _fits(shape: tuple[int, ...], declared: tuple[int | None, ...]) -> bool:
+    """Whether shape matches a declared input shape (None: any size along that axis)."""
+    return len(shape) == len(declared) and all(d is None or d == s
+                                               for s, d in zip(shape, declared, strict=True))
+
+
+def _dry_forward(model: Any, x: Any) -> Any:
+    """model(x) in eval mode without autograd (no dropout draw, no running-stat update)."""
+    import engine
+
+    was_training = model.training
+    model.eval()
+    try:
+        with engine.no_grad():
+            return model(x)
+    finally:
+        model.train(was_training)
+
+
+def _takes(model: Any, shape: tuple[int, ...], device: str) -> bool:
+    import engine
+
+    try:
+        _dry_forward(model, engine.zeros((1, *shape), device=device))
+    except Exception:  # noqa: BLE001 - any failure means "not this shape"
+        return False
+    return True
+
+
+def check_model_input(model: Any, data: Data, device: str, model_name: str = "model") -> None:
+    """Run one image of each data file through the model; a DataError (one line) if it fails.
+
+    A model may declare ``input_shape`` (C, H, W; None for any size), compared first; for
+    models that declare none the dry forward is the check: an image the model
+    cannot take is named with its file and both shapes, and a label the model has no output for
+    with its file and record, at setup instead of when a batch reaches them.
+    """
+    for ds in data.sources:
+        image, _ = ds[0]
+        shape = tuple(image.shape)
+        declared = getattr(model, "input_shape", None)
+        if declared is not None and not _fits(shape, tuple(declared)):
+            raise DataError(
+                f"{ds.images_path}: images are {_shape_text(shape)}, the model ({model_name}) "
+                f"takes {_shape_text(tuple(declared))}; use data of that shape or a model built "
+                "for it"
+            )
+        try:
+            out = _dry_forward(model, image.unsqueeze(0).to(device))
+        except Exception as exc:  # noqa: BLE001 - reported as a data/model mismatch, one line
+            expected = declared
+            if expected is None and shape != STANDARD_SHAPE and _takes(model, STANDARD_SHAPE,
+                                                                       device):
+                expected = STANDARD_SHAPE
+            if expected is not None:
+                raise DataError(
+                    f"{ds.images_path}: images are {_shape_text(shape)}, the model "
+                    f"({model_name}) takes {_shape_text(tuple(expected))}; use data of that "
+                    "shape or a model built for it"
+                ) from None
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataError(
+                f"{ds.images_path}: the model ({model_name}) fails on one {_shape_text(shape)} "
+                f"image of this file: {type(exc).__name__}: {reason}"
+            ) from None
+        if out.ndim != 2 or out.shape[0] != 1:
+            raise DataError(
+                f"{ds.images_path}: the model ({model_name}) gives {_shape_text(tuple(out.shape))}"
+                " for one image, expected 1 x num_classes logits"
+            )
+        _check_label_range(ds, int(out.shape[1]), model_name)
+
+
+def _check_label_range(ds: Any, outputs: int, model_name: str) -> None:
+    labels = ds.labels
+    if labels is None or labels.size == 0 or int(labels.max()) < outputs:
+        return
+    i = int(np.flatnonzero(labels >= outputs)[0])
+    raise DataError(
+        f"{ds.labels_path}: record {i}: label {int(labels[i])} but the model ({model_name}) has "
+        f"{outputs} outputs; set model.num_classes to at least {int(labels.max()) + 1}"
+    )

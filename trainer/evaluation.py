@@ -16,7 +16,7 @@ def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
                  overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Evaluate a run directory's checkpoint (or a checkpoint folder) on the test or val split."""
     from trainer.build import build_model, check_device
-    from trainer.data import build_data
+    from trainer.data import build_data, check_model_input
     from trainer.loop import evaluate
 
     run, ckpt, cfg = ckpt_io.load_run(target, which, overrides)
@@ -28,6 +28,7 @@ def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
                         "use --split test")
     model = build_model(cfg)
     resume_check.load_model_state(model, ckpt)  # one line naming file and key
+    check_model_input(model, data, cfg.device, cfg.model.name)
     result = evaluate(model, loader, num_classes=len(data.classes))
     confusion = result.pop("confusion")
     totals = confusion.sum(axis=1)

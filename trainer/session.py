@@ -100,7 +100,7 @@ class Session(Callbacks):
         self.model = build_model(cfg)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.scheduler = build_scheduler(cfg, self.optimizer)
-        self.data = build_data(cfg, self.run_dir.path)
+        self.data = build_data(cfg, self.run_dir.path, model=self.model)
         self.state = TrainState()
         ckpt_io.clean_tmp(self.run_dir.checkpoints)
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,

@@ -78,6 +78,7 @@ class SmallCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
         super().__init__()
+        self.input_shape = (in_channels, 28, 28)  # (C, H, W) the data setup checks images against
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
@@ -106,6 +107,7 @@ class RowLSTM(nn.Module):
         if not 0 <= dropout < 1:
             raise ConfigError(f"lstm: dropout must be in [0, 1), got {dropout!r}")
         self.input_size = input_size
+        self.input_shape = (1, None, input_size)  # rows of input_size pixels, any number of them
         self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0,
                             bidirectional=bidirectional)

@@ -7,6 +7,7 @@ import http.server
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,11 +60,15 @@ def mnist_like() -> Callable[[int, int], tuple[np.ndarray, np.ndarray]]:
 
 class Mirror:
     """Files served at /good/, /bad/ (wrong bytes), /cut/ (hangs up halfway), /flaky/ (cut on
-    the first request for a file, whole afterwards) and /missing/ (404)."""
+    the first request for a file, whole afterwards), /missing/ (404), /short/ (half the body,
+    no Content-Length), /junk/ (random bytes, no Content-Length) and /trickle/ (one byte per
+    ``trickle_s`` seconds, at most ``trickle_max`` bytes, then it hangs up) and /loop/ (a
+    redirect to itself)."""
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.requests: Counter[str] = Counter()
+        self.trickle_s, self.trickle_max = 0.1, 200
         mirror = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -74,6 +79,14 @@ class Mirror:
                 if body is None or mode == "missing":
                     self.send_error(404)
                     return
+                if mode == "loop":  # redirects to itself until the client gives up
+                    self.send_response(302)
+                    self.send_header("Location", self.path)
+                    self.end_headers()
+                    return
+                if mode in ("short", "junk", "trickle"):
+                    self._unsized(mode, body)
+                    return
                 cut = mode == "cut" or (mode == "flaky" and mirror.requests[self.path] == 1)
                 if mode == "bad":
                     body = body[:-1] + bytes([body[-1] ^ 0xFF])
@@ -83,6 +96,24 @@ class Mirror:
                 self.wfile.write(body[: len(body) // 2] if cut else body)
                 if cut:
                     self.close_connection = True
+
+            def _unsized(self, mode: str, body: bytes) -> None:
+                self.send_response(200)
+                if mode == "trickle":
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.close_connection = True
+                if mode in ("short", "junk"):
+                    junk = np.random.default_rng(0).bytes(len(body))
+                    self.wfile.write(body[: len(body) // 2] if mode == "short" else junk)
+                    return
+                try:
+                    for i in range(min(len(body), mirror.trickle_max)):
+                        self.wfile.write(body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(mirror.trickle_s)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up, as it should
 
             def log_message(self, *args: object) -> None:
                 pass
