@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import math
 from typing import Any
 
 from engine import math_forms as _math_forms
@@ -127,6 +128,7 @@ from engine.sampling import bernoulli, multinomial, normal
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
+pi, e, inf, nan = math.pi, math.e, math.inf, math.nan  # torch.pi and friends: Python floats
 
 bool = bool_  # noqa: A001 - PyTorch's name: engine.bool
 device = Device
@@ -176,7 +178,7 @@ _MORE_FUNCTION_FORMS = (
     "repeat_interleave", "erfinv", "logaddexp", "trace", "kthvalue", "median", "mode", "unique",
     "bincount", "searchsorted", "index_add", "index_fill", "index_copy", "movedim", "moveaxis",
     "swapaxes", "swapdims", "rot90", "index_put", "scatter_reduce", "bitwise_and", "bitwise_or",
-    "bitwise_xor", "bitwise_not",
+    "bitwise_xor", "bitwise_not", "absolute", "fmod", "nansum", "nanmean", "tile",
 )
 for _name in _FUNCTION_FORMS:
     globals()[_name] = _unary(_name)

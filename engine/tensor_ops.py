@@ -11,6 +11,7 @@ from engine import backend, dtypes
 from engine.ops import elementwise as ew
 from engine.ops.matmul import MatMul
 from engine.ops.softmax import LogSoftmax, Softmax
+from engine.tensor_aliases import AliasOps
 from engine.tensor_index import IndexingOps
 from engine.tensor_logic import LogicOps
 from engine.tensor_math import MathOps
@@ -40,7 +41,7 @@ def promote_tensors(a: Any, b: Any) -> np.dtype:
     return dtypes.promote(da, db)
 
 
-class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps):
+class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, AliasOps):
     """Mixin holding Tensor's differentiable math methods and operators; the other families live
     in ShapeOps (shape, reductions), IndexingOps (split, sort, gather, scans), MathOps (further
     math, norms), LogicOps (tests, logic, prod) and SelectOps (order statistics, index_add)."""
