@@ -140,6 +140,16 @@ def validate(graph: Any, weights: dict[str, Any], where: str) -> dict[str, Shape
     return shapes
 
 
+class _Label:
+    """'node i (op name)', formatted only when an error message needs it."""
+
+    def __init__(self, i: int, node: dict) -> None:
+        self.i, self.node = i, node
+
+    def __str__(self) -> str:
+        return f"node {self.i} ({self.node['op'][:40]} {_short(self.node.get('name', '?'))})"
+
+
 def _check_attrs(op: str, attrs: dict) -> None:
     schema = OPS[op][2]
     for key in attrs:
@@ -158,7 +168,8 @@ def _check_attrs(op: str, attrs: dict) -> None:
 def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> None:
     if not isinstance(node, dict) or not isinstance(node.get("op"), str):
         raise ExportError(f"{where}: node {i} is malformed: {_short(node)}")
-    op, label = node["op"], f"node {i} ({node['op'][:40]} {_short(node.get('name', '?'))})"
+    op = node["op"]
+    label = _Label(i, node)
     if op not in OPS:
         raise ExportError(f"{where}: {label} uses unknown op '{op[:80]}'; known ops: "
                           f"{', '.join(sorted(OPS))}")
@@ -203,11 +214,21 @@ def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> N
 
 
 def _check_budget(out: Shape, cost: S.Cost) -> None:
-    S.need(len(out) <= MAX_DIMS, f"output has {len(out)} dims, more than {MAX_DIMS}")
-    S.need(None not in out[1:], f"output shape {out} has the batch dim away from axis 0")
-    S.need(all(d is None or d >= 1 for d in out), f"output shape {out} has an empty dim")
-    size = max(S.per_sample(out), cost.scratch)
-    S.need(size <= MAX_ELEMENTS, f"output {out} needs {size} elements per sample, over the "
-           f"budget of {MAX_ELEMENTS}; the attributes do not fit the input spec")
-    S.need(cost.loops <= MAX_LOOPS, f"needs {cost.loops} kernel steps, over the budget of "
-           f"{MAX_LOOPS}; the attributes do not fit the input spec")
+    # plain ifs: this runs once per node, and building each message eagerly doubled load time
+    if len(out) > MAX_DIMS:
+        raise Bad(f"output has {len(out)} dims, more than {MAX_DIMS}")
+    if None in out[1:]:
+        raise Bad(f"output shape {out} has the batch dim away from axis 0")
+    size = 1
+    for d in out:
+        if d is not None:
+            if d < 1:
+                raise Bad(f"output shape {out} has an empty dim")
+            size *= d
+    size = max(size, cost.scratch)
+    if size > MAX_ELEMENTS:
+        raise Bad(f"output {out} needs {size} elements per sample, over the budget of "
+                  f"{MAX_ELEMENTS}; the attributes do not fit the input spec")
+    if cost.loops > MAX_LOOPS:
+        raise Bad(f"needs {cost.loops} kernel steps, over the budget of {MAX_LOOPS}; the "
+                  "attributes do not fit the input spec")

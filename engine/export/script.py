@@ -68,8 +68,8 @@ class ScriptModule:
         _check_preprocessing(self.preprocessing, self.input_spec["shape"], where)
         self._programs: dict[str, Program] = {}
         # rows per pass: bounds the im2col buffers and stays cache-friendly
-        peak = max([per_sample(self.shapes[n["outputs"][0]]) for n in graph["nodes"]],
-                   default=1)
+        peak = max([per_sample(self.shapes[n["outputs"][0]]) for n in graph["nodes"]]
+                   + [per_sample(self.input_spec["shape"])])
         self.chunk = max(1, min(512, _PASS_ELEMENTS // max(peak, 1)))
 
     def _program(self, x: Any) -> Program:

@@ -53,6 +53,8 @@ def per_sample(shape: Shape) -> int:
 
 def broadcast(a: Shape, b: Shape) -> Shape:
     """NumPy broadcasting of two shapes, None (batch) only matching None or 1."""
+    if a == b:
+        return list(a)
     out = []
     for i in range(1, max(len(a), len(b)) + 1):
         x = a[-i] if i <= len(a) else 1
