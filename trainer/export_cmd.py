@@ -243,6 +243,15 @@ def export_command(
     run_guarded(go, debug)
 
 
+def _check_out(out: Path) -> None:
+    from engine.errors import DataError
+
+    if out.is_dir():
+        raise DataError(f"--out {out} is a directory; name the CSV file to write")
+    if not out.parent.is_dir():
+        raise DataError(f"--out {out}: folder {out.parent} does not exist; create it first")
+
+
 def predict_command(
     model_file: Annotated[str, typer.Argument(
         metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
@@ -258,6 +267,8 @@ def predict_command(
     from trainer.cli import run_guarded
 
     def go() -> None:
+        if out:
+            _check_out(Path(out))  # before the model runs: a bad --out wastes no work
         report = predict_file(model_file, images, top_k, labels)
         text = format_csv(report)
         if out:

@@ -113,3 +113,12 @@ def test_tampered_export_is_one_line_at_predict(tmp_path, exported, images):
     proc = _predict(exported, images)
     assert proc.returncode != 0 and proc.stderr.count("\n") == 1
     assert "integrity checksum" in proc.stderr and str(exported) in proc.stderr
+
+
+@pytest.mark.parametrize("where", ["missing_folder", "directory"])
+def test_bad_out_is_refused_before_the_model_runs(tmp_path, exported, images, where):
+    out = tmp_path / "no" / "x.csv" if where == "missing_folder" else tmp_path
+    proc = _predict(exported, images, "--out", out)
+    assert proc.returncode != 0 and proc.stderr.count("\n") == 1
+    assert "--out" in proc.stderr and ".part" not in proc.stderr
+    assert not (tmp_path / "no").exists()
