@@ -78,10 +78,22 @@ class _OnnxRunner:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ExportError(f"cannot load ONNX model {path}: {exc}") from None
         props = self.session.get_modelmeta().custom_metadata_map
-        self.preprocessing = json.loads(props.get("preprocessing", "{}"))
-        self.classes = json.loads(props.get("classes", "null"))
+        try:
+            self.preprocessing = json.loads(props.get("preprocessing", "{}"))
+            self.classes = json.loads(props.get("classes", "null"))
+        except (ValueError, RecursionError):
+            raise ExportError(f"ONNX model {path}: its preprocessing or classes property is "
+                              "not valid JSON; re-export it") from None
         self.input_name = self.session.get_inputs()[0].name
         self.input_shape = self.session.get_inputs()[0].shape
+        if not (isinstance(self.preprocessing, dict) and len(self.input_shape) >= 2
+                and all(type(d) is int and d >= 1 for d in self.input_shape[1:])):
+            raise ExportError(f"ONNX model {path}: input shape {self.input_shape} or its "
+                              "preprocessing property is not one predict can feed")
+        if self.classes is not None and not (
+                isinstance(self.classes, list) and all(isinstance(c, str) for c in self.classes)):
+            raise ExportError(f"ONNX model {path}: its classes property is not a list of names")
+        self.input_spec = {"shape": [None, *self.input_shape[1:]]}
         self.last_op = _onnx_last_op(path)
 
     def predict_proba(self, raw: np.ndarray) -> np.ndarray:
@@ -111,12 +123,29 @@ def _onnx_last_op(path: Path) -> str:
     return _ONNX_OPS.get(op, op)
 
 
+def regular_file(path: str | Path, what: str) -> Path:
+    """path, when it names a regular file; a device, FIFO or directory is refused before opening."""
+    import stat
+
+    from engine.errors import DataError
+
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{what} {path} is not a regular file (a device, FIFO or directory); "
+                        "pass an IDX file")
+    return path
+
+
 def read_images(path: str | Path) -> np.ndarray:
     """An IDX images file (N x H x W uint8) through the datasets IDX reader."""
     from datasets.idx import read_idx
     from engine.errors import DataError
 
-    images = read_idx(path)
+    images = read_idx(regular_file(path, "images file"))
     if images.ndim != 3:
         raise DataError(f"{path} holds an IDX array of shape {list(images.shape)}; predict "
                         "expects N x H x W images")
@@ -130,10 +159,30 @@ def predict_file(model_file: str | Path, images: str | Path, top_k: int = 1,
 
     from engine.errors import DataError
     from engine.export import load
+    from engine.export.container import read_regular
+    from engine.export.script import raw_shape
 
     model_file = Path(model_file)
-    runner = _OnnxRunner(model_file) if model_file.suffix == ".onnx" else load(model_file)
+    if model_file.suffix == ".onnx":
+        read_regular(model_file, "ONNX model")  # refuses devices and FIFOs before onnxruntime
+        runner: Any = _OnnxRunner(model_file)
+    else:
+        runner = load(model_file)
+        if len(runner.output_shape) != 2:
+            from engine.errors import ExportError
+
+            raise ExportError(f"exported model {model_file} outputs shape {runner.output_shape}; "
+                              "predict needs (batch, classes) scores")
+    if labels is not None:
+        regular_file(labels, "labels file")
     raw = read_images(images)
+    spec = runner.input_spec["shape"]
+    want = raw_shape(runner.preprocessing, spec[1:])
+    if list(raw.shape[1:]) not in (want, list(spec[1:])):
+        size = "x".join(map(str, raw.shape[1:]))
+        raise DataError(f"images in {images} are {size} but the model {model_file} expects "
+                        f"{'x'.join(map(str, want))} (input spec {spec}); images are never "
+                        "reshaped to fit")
     probs = np.concatenate([runner.predict_proba(raw[i:i + batch_size])
                             for i in range(0, len(raw), batch_size)]) if len(raw) else \
         np.zeros((0, 0), np.float32)
@@ -144,7 +193,10 @@ def predict_file(model_file: str | Path, images: str | Path, top_k: int = 1,
     if labels is not None:
         from datasets.idx import read_idx
 
-        y = read_idx(labels).astype(np.int64)
+        y = read_idx(labels)
+        if not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"labels file {labels} holds {y.dtype} values; expected integers")
+        y = y.astype(np.int64)
         if y.shape != (len(raw),):
             raise DataError(f"labels file {labels} has shape {list(y.shape)}; expected "
                             f"[{len(raw)}] to match the images")
@@ -191,6 +243,15 @@ def export_command(
     run_guarded(go, debug)
 
 
+def _check_out(out: Path) -> None:
+    from engine.errors import DataError
+
+    if out.is_dir():
+        raise DataError(f"--out {out} is a directory; name the CSV file to write")
+    if not out.parent.is_dir():
+        raise DataError(f"--out {out}: folder {out.parent} does not exist; create it first")
+
+
 def predict_command(
     model_file: Annotated[str, typer.Argument(
         metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
@@ -206,6 +267,8 @@ def predict_command(
     from trainer.cli import run_guarded
 
     def go() -> None:
+        if out:
+            _check_out(Path(out))  # before the model runs: a bad --out wastes no work
         report = predict_file(model_file, images, top_k, labels)
         text = format_csv(report)
         if out:

@@ -34,9 +34,10 @@ def plan(graph: dict, weights: dict[str, np.ndarray]) -> list[dict]:
     uses = Counter(i for n in nodes for i in n["inputs"]) + Counter(graph["outputs"])
     producer = {n["outputs"][0]: n for n in nodes}
     out: list[dict] = []
+    kept: set[int] = set()  # ids of the nodes in out: a list membership test made load O(n^2)
     for node in nodes:
         op, src = node["op"], producer.get(node["inputs"][0])
-        single = src is not None and uses[node["inputs"][0]] == 1 and src in out
+        single = src is not None and uses[node["inputs"][0]] == 1 and id(src) in kept
         if op == "batch_norm":
             scale, shift = _bn_scale_shift(weights, node["inputs"], float(node["attrs"]["eps"]))
             if single and src["op"] in ("conv2d", "linear") and not src.get("relu"):
@@ -59,6 +60,7 @@ def plan(graph: dict, weights: dict[str, np.ndarray]) -> list[dict]:
         if op in ("relu", "leaky_relu", "sigmoid", "tanh", "add", "sub", "mul", "div"):
             node["inplace"] = single and src["op"] in _FRESH
         out.append(node)
+        kept.add(id(node))
     return out
 
 

@@ -19,6 +19,9 @@ from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.container import read_safetensors, write_safetensors
 from engine.export.runtime import Program
+from engine.export.shapes import per_sample
+
+_PASS_ELEMENTS = 2**28  # largest value of one pass (rows x elements per row): 1 GiB of float32
 
 
 def save_script(exported: Any, path: str | os.PathLike) -> Path:
@@ -41,6 +44,9 @@ def _json(meta: dict, key: str, where: str) -> Any:
         return json.loads(meta[key])
     except json.JSONDecodeError as exc:
         raise ExportError(f"{where}: metadata '{key}' is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ExportError(f"{where}: metadata '{key}' is not valid JSON: nested too "
+                          "deeply") from None
 
 
 class ScriptModule:
@@ -49,13 +55,22 @@ class ScriptModule:
     def __init__(self, graph: dict, weights: dict[str, np.ndarray], preprocessing: Any,
                  classes: list[str] | None, where: str = "graph") -> None:
         self.graph, self.weights = graph, weights
-        self.preprocessing = preprocessing or {}
+        self.preprocessing = {} if preprocessing is None else preprocessing
         self.classes = classes
+        for name, w in weights.items():
+            if w.dtype != np.float32:
+                raise ExportError(f"{where}: weight '{name}' is {w.dtype}; a script export "
+                                  "stores float32 weights only")
         self.shapes = G.validate(graph, weights, where)
         self.input_spec = graph["inputs"][0]
         self.output_shape = self.shapes[graph["outputs"][0]]
+        _check_classes(classes, self.output_shape, where)
+        _check_preprocessing(self.preprocessing, self.input_spec["shape"], where)
         self._programs: dict[str, Program] = {}
-        self.chunk = 512  # rows per pass: bounds the im2col buffers and stays cache-friendly
+        # rows per pass: bounds the im2col buffers and stays cache-friendly
+        peak = max([per_sample(self.shapes[n["outputs"][0]]) for n in graph["nodes"]]
+                   + [per_sample(self.input_spec["shape"])])
+        self.chunk = max(1, min(512, _PASS_ELEMENTS // max(peak, 1)))
 
     def _program(self, x: Any) -> Program:
         xp = get_array_module(x)
@@ -99,6 +114,52 @@ class ScriptModule:
         return f"ScriptModule(input={self.input_spec['shape']}, ops=[{ops}])"
 
 
+def _check_classes(classes: Any, out_shape: list, where: str) -> None:
+    if classes is None:
+        return
+    if not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise ExportError(f"{where}: metadata 'classes' must be a list of names, got "
+                          f"{str(classes)[:80]}")
+    if len(out_shape) == 2 and len(classes) != out_shape[1]:
+        raise ExportError(f"{where}: metadata 'classes' names {len(classes)} classes but the "
+                          f"model outputs {out_shape[1]}")
+
+
+def _number(v: Any) -> bool:
+    return type(v) in (int, float) and np.isfinite(v)
+
+
+def _check_preprocessing(p: Any, spec: list, where: str) -> None:
+    """Preprocessing metadata: scale, per-channel mean/std, raw input shape matching the spec."""
+    bad = f"{where}: metadata 'preprocessing'"
+    if not isinstance(p, dict):
+        raise ExportError(f"{bad} must be an object, got {str(p)[:80]}")
+    if "scale" in p and not (_number(p["scale"]) and p["scale"] != 0):
+        raise ExportError(f"{bad}: 'scale' must be a nonzero number, got {str(p['scale'])[:40]}")
+    if ("mean" in p) != ("std" in p):
+        raise ExportError(f"{bad}: 'mean' and 'std' come together")
+    channels = spec[1] if len(spec) > 1 else 1
+    for key in ("mean", "std"):
+        v = p.get(key, [1.0])
+        if not (isinstance(v, list) and len(v) in (1, channels) and all(map(_number, v))):
+            raise ExportError(f"{bad}: '{key}' must be a list of 1 or {channels} numbers, "
+                              f"got {str(v)[:80]}")
+    if 0 in p.get("std", [1.0]):
+        raise ExportError(f"{bad}: 'std' must not be 0")
+    raw = p.get("input", {})
+    shape = raw.get("shape", spec[1:]) if isinstance(raw, dict) else None
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 1 for d in shape)
+            and int(np.prod(shape, dtype=object)) == per_sample(spec)):
+        raise ExportError(f"{bad}: raw input shape {str(shape)[:80]} does not hold the "
+                          f"{per_sample(spec)} elements of the input spec {spec}")
+
+
+def raw_shape(preprocessing: dict, spec: list) -> list[int]:
+    """The per-image shape raw data must have: the stored raw input shape, else the spec's."""
+    raw = preprocessing.get("input")
+    return list(raw["shape"]) if isinstance(raw, dict) and "shape" in raw else list(spec)
+
+
 def probabilities(out: np.ndarray, last_op: str) -> np.ndarray:
     """Class probabilities from a model's output, given the graph op that produced it.
 
@@ -118,8 +179,14 @@ def preprocess(raw: Any, preprocessing: dict, shape: list) -> np.ndarray:
     `preprocessing` is what an export stores (script metadata or ONNX model properties).
     """
     p = preprocessing
-    x = np.asarray(raw, dtype=np.float32) * np.float32(p.get("scale", 1.0))
     shape = [int(d) for d in shape]
+    raw = np.asarray(raw)
+    want = raw_shape(p, shape)
+    if list(raw.shape[1:]) not in (want, shape):
+        raise ExportError(f"images of shape {list(raw.shape[1:])} do not match the model's "
+                          f"input {want} (spec {shape}); resize them first, they are never "
+                          "reshaped to fit")
+    x = raw.astype(np.float32) * np.float32(p.get("scale", 1.0))
     x = x.reshape([-1] + shape)
     if "mean" in p and "std" in p:
         mean, std = (np.asarray(p[k], dtype=np.float32) for k in ("mean", "std"))

@@ -7,9 +7,11 @@ only numpy and engine.export, so the file alone must carry everything.
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,7 +110,9 @@ def test_script_runs_in_fresh_process_without_model_code(models, inputs, tmp_pat
     shutil.rmtree(folder / "__pycache__", ignore_errors=True)
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path / "x.npy"), str(tmp_path / "expected"),
-         *paths], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+         *paths], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+        # this checkout's engine, not whichever one the environment has installed
+        env={**os.environ, "PYTHONPATH": str(Path(en.__file__).parents[1])})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith("OK")
 

@@ -84,7 +84,8 @@ def test_file_is_valid_safetensors(saved):
 
     with safe_open(str(saved), framework="np") as f:
         meta = f.metadata()
-    assert meta["format"] == "gradwell.script" and meta["version"] == "1"
+    assert meta["format"] == "gradwell.script" and meta["version"] == "2"
+    assert meta["checksum"].startswith("sha256:")
     assert json.loads(meta["graph"])["nodes"][0]["op"] == "linear"
 
 
