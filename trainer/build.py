@@ -154,3 +154,23 @@ def _built(section: str, kwargs: dict[str, Any], marks: dict[str, str],
     key = f"{section}.{culprit}"
     raise ConfigError(f"{where(marks, key)}: {key}: {kwargs[culprit]!r} is refused ({reason}); "
                       "fix or remove it") from None
+
+
+def check_schedule_length(cfg: Any, scheduler: Any, steps_per_epoch: int) -> None:
+    """Refuse a OneCycleLR whose cycle ends before the run does (it would fail mid-run)."""
+    total = getattr(scheduler, "total_steps", None)
+    if total is None or type(scheduler).__name__ != "OneCycleLR":
+        return
+    if cfg.scheduler.interval == "step":
+        needed = cfg.train.epochs * steps_per_epoch
+        needed = min(needed, cfg.train.max_steps or needed)
+    else:
+        needed = cfg.train.epochs
+    if needed > total:
+        keys = [k for k in ("total_steps", "epochs", "steps_per_epoch")
+                if k in cfg.scheduler.kwargs] or ["name"]
+        key = f"scheduler.{keys[0]}"
+        raise ConfigError(f"{where(marks_of(cfg), key)}: {key}: the one-cycle schedule has "
+                          f"{total} steps but the run takes {needed} scheduler steps "
+                          f"({cfg.train.epochs} epochs, interval {cfg.scheduler.interval}); "
+                          "set scheduler.total_steps to at least that")

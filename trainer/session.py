@@ -91,7 +91,13 @@ class Session(Callbacks):
     # -- setup ------------------------------------------------------------------------------
     def _setup(self) -> None:
         import engine
-        from trainer.build import build_model, build_optimizer, build_scheduler, check_device
+        from trainer.build import (
+            build_model,
+            build_optimizer,
+            build_scheduler,
+            check_device,
+            check_schedule_length,
+        )
         from trainer.data import build_data
 
         cfg = self.cfg
@@ -101,6 +107,7 @@ class Session(Callbacks):
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.scheduler = build_scheduler(cfg, self.optimizer)
         self.data = build_data(cfg, self.run_dir.path, model=self.model)
+        check_schedule_length(cfg, self.scheduler, len(self.data.train))
         self.state = TrainState()
         ckpt_io.clean_tmp(self.run_dir.checkpoints)
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,

@@ -270,3 +270,19 @@ def test_resume_with_a_bad_override_touches_nothing(cli, tiny_config: Path,
     _refused(cli("train", tiny_config, "--resume", run, "optimizer.betas=[0.9]"),
              "optimizer.betas")
     assert tree_hash(run) == before
+
+
+def test_one_cycle_shorter_than_the_run_is_refused_before_training(cli, tiny_config: Path,
+                                                                    tmp_path: Path) -> None:
+    text = tiny_config.read_text().replace(
+        "  name: step\n  interval: step\n  step_size: 5\n  gamma: 0.9\n",
+        "  name: onecycle\n  interval: step\n  max_lr: 0.05\n  total_steps: 3\n")
+    tiny_config.write_text(text)
+    line = _refused(cli("train", tiny_config), "scheduler.total_steps",
+                    "the one-cycle schedule has 3 steps but the run takes")
+    needed = int(re.search(r"the run takes (\d+)", line).group(1))
+    assert needed > 3
+    # the step count needs the data, so this is found once it is open: no run folder is left
+    assert not any((tmp_path / "runs").iterdir())
+    tiny_config.write_text(text.replace("total_steps: 3", f"total_steps: {needed}"))
+    assert cli("train", tiny_config).exit_code == 0  # exactly long enough: trains to the end
