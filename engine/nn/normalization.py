@@ -107,24 +107,11 @@ class LayerNorm(Module):
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
         self.normalized_shape = tuple(int(s) for s in shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(creation.ones(self.normalized_shape, dtype=dtype,
-                                                  device=device))
-            if bias:
-                self.bias = Parameter(creation.zeros(self.normalized_shape, dtype=dtype,
-                                                     device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
         """Weight 1, bias 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """layer_norm(input, normalized_shape, weight, bias, eps)."""
@@ -145,22 +132,11 @@ class GroupNorm(Module):
             raise ValueError("num_channels must be divisible by num_groups")
         self.num_groups, self.num_channels = num_groups, num_channels
         self.eps, self.affine = eps, affine
-        if affine:
-            self.weight = Parameter(creation.ones(num_channels, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(creation.zeros(num_channels, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (num_channels,), affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
         """Weight 1, bias 0."""
-        if self.weight is not None:
-            init.ones_(self.weight)
-        if self.bias is not None:
-            init.zeros_(self.bias)
+        _reset_affine(self)
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """group_norm(input, num_groups, weight, bias, eps)."""
@@ -169,3 +145,20 @@ class GroupNorm(Module):
     def extra_repr(self) -> str:
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}, "
                 f"bias={self.bias is not None}")
+
+
+def _affine_parameters(module: Module, shape: tuple[int, ...], affine: bool, bias: bool,
+                       dtype: Any, device: Any) -> None:
+    """Register weight (ones) and bias (zeros) of the given shape, or None for each left out."""
+    weight = Parameter(creation.ones(shape, dtype=dtype, device=device)) if affine else None
+    module.register_parameter("weight", weight)
+    has_bias = affine and bias
+    module.register_parameter(
+        "bias", Parameter(creation.zeros(shape, dtype=dtype, device=device)) if has_bias else None)
+
+
+def _reset_affine(module: Module) -> None:
+    if module.weight is not None:
+        init.ones_(module.weight)
+    if module.bias is not None:
+        init.zeros_(module.bias)

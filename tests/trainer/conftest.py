@@ -75,3 +75,9 @@ def tree_hash(folder: Path) -> str:
             h.update(str(p.relative_to(folder)).encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def run_files(run: Path) -> dict[str, bytes]:
+    """Every file of a run but its lock (which holds the last writer's pid)."""
+    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
+            if p.is_file() and p.name != ".lock"}

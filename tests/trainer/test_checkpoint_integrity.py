@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_files
 
 import engine
 from trainer import checkpoint as ckpt_io
@@ -16,12 +17,6 @@ def _one_line(result: object) -> str:
     assert "Traceback" not in out and "internal error" not in out, out
     assert len(out.splitlines()) == 1, out
     return out
-
-
-def _files(run: Path) -> dict[str, bytes]:
-    """Every file of a run but its lock (which holds the last writer's pid)."""
-    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
 
 
 @pytest.fixture
@@ -44,7 +39,7 @@ def _retype_f32_as_i32(path: Path) -> None:
 def test_retyped_model_file_is_refused_by_eval_and_resume(cli, stopped_run: Path) -> None:
     model_file = stopped_run / "checkpoints" / "last" / "model.safetensors"
     _retype_f32_as_i32(model_file)
-    before = _files(stopped_run)
+    before = run_files(stopped_run)
     result = cli("eval", stopped_run)
     assert result.exit_code == 1
     out = _one_line(result)
@@ -52,7 +47,7 @@ def test_retyped_model_file_is_refused_by_eval_and_resume(cli, stopped_run: Path
     result = cli("train", stopped_run / "config.yaml", "--resume", stopped_run)
     assert result.exit_code == 1
     assert str(model_file) in _one_line(result)
-    assert _files(stopped_run) == before
+    assert run_files(stopped_run) == before
 
 
 def _replace_model_state(run: Path, edit) -> Path:
@@ -74,7 +69,7 @@ def _replace_model_state(run: Path, edit) -> Path:
 def test_state_dict_mismatch_is_one_line_naming_file_and_key(cli, stopped_run: Path, edit,
                                                              message: str) -> None:
     model_file = _replace_model_state(stopped_run, edit)
-    before = _files(stopped_run)
+    before = run_files(stopped_run)
     for args in (("eval", stopped_run), ("export", stopped_run),
                  ("train", stopped_run / "config.yaml", "--resume", stopped_run)):
         result = cli(*args)
@@ -82,7 +77,7 @@ def test_state_dict_mismatch_is_one_line_naming_file_and_key(cli, stopped_run: P
         out = _one_line(result)
         assert f"{model_file} does not match the model built from the config" in out, out
         assert message in out, out
-    assert _files(stopped_run) == before
+    assert run_files(stopped_run) == before
 
 
 def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, ok_calls: int, where: str) -> None:

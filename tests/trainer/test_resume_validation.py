@@ -6,15 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import run_files
 
 import engine
 from trainer.runs import METRIC_COLUMNS, RunDir
-
-
-def _files(run: Path) -> dict[str, bytes]:
-    """Every file of a run but its lock (which holds the last writer's pid)."""
-    return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
 
 
 @pytest.fixture
@@ -67,13 +62,13 @@ def test_bad_state_json_is_refused_before_any_write(cli, stopped_run: Path, edit
                                                     message: str) -> None:
     state_file = stopped_run / "checkpoints" / "last" / "state.json"
     state_file.write_text(json.dumps(edit(json.loads(state_file.read_text()))))
-    before = _files(stopped_run)
+    before = run_files(stopped_run)
     result = cli("train", stopped_run / "config.yaml", "--resume", stopped_run)
     assert result.exit_code == 1, result.output
     out = result.output.strip()
     assert "Traceback" not in out and len(out.splitlines()) == 1, out
     assert f"{state_file} is damaged: {message}" in out, out
-    assert _files(stopped_run) == before  # config.yaml rewritten, metrics rows dropped: no
+    assert run_files(stopped_run) == before  # config.yaml rewritten, metrics rows dropped: no
 
 
 def _edit_optimizer(run: Path, edit) -> Path:
@@ -107,13 +102,13 @@ def _exp_avg_of_first(value):
 def test_bad_optimizer_state_is_refused_before_any_write(cli, stopped_run: Path, edit,
                                                          message: str) -> None:
     file = _edit_optimizer(stopped_run, edit)
-    before = _files(stopped_run)
+    before = run_files(stopped_run)
     result = cli("train", stopped_run / "config.yaml", "--resume", stopped_run)
     assert result.exit_code == 1, result.output
     out = result.output.strip()
     assert "Traceback" not in out and len(out.splitlines()) == 1, out
     assert f"{file} does not match the optimizer built from the config" in out and message in out
-    assert _files(stopped_run) == before
+    assert run_files(stopped_run) == before
 
 
 class _Killed(BaseException):
