@@ -9,6 +9,14 @@ from engine.optim._lr_base import LRScheduler, _group_lrs
 from engine.optim.optimizer import Optimizer
 
 
+def _cycles_beta1(optimizer: Optimizer) -> bool:
+    """Whether momentum cycling moves betas[0] (Adam-like) rather than momentum (SGD-like)."""
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
+                         "option enabled")
+    return "betas" in optimizer.defaults
+
+
 def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     """One value per param group: a list/tuple must match the group count, a scalar repeats."""
     if isinstance(value, list | tuple):
@@ -74,10 +82,7 @@ class OneCycleLR(LRScheduler):
                 group["min_lr"] = group["initial_lr"] / final_div_factor
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
-                                 "option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1(optimizer)
             highs = _per_group("max_momentum", optimizer, max_momentum)
             lows = _per_group("base_momentum", optimizer, base_momentum)
             if last_epoch == -1:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from engine.optim._lr_base import LRScheduler, _group_lrs
-from engine.optim._lr_cyclic import _per_group
+from engine.optim._lr_cyclic import _cycles_beta1, _per_group
 from engine.optim.optimizer import Optimizer
 
 _SCALE_MODES = {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
@@ -47,10 +47,7 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
         self.cycle_momentum = cycle_momentum
         if cycle_momentum:
-            if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
-                raise ValueError("optimizer must support momentum or beta1 with `cycle_momentum` "
-                                 "option enabled")
-            self.use_beta1 = "betas" in optimizer.defaults
+            self.use_beta1 = _cycles_beta1(optimizer)
             self.base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             self.max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             if last_epoch == -1:
