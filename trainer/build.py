@@ -63,9 +63,9 @@ def build_scheduler(cfg: Any, optimizer: Any) -> Any:
 
 def _build_model(cfg: Any, device: str) -> Any:
     from engine import nn
-    from trainer.zoo import resolve_model
+    from trainer.zoo import resolve
 
-    factory = resolve_model(cfg.model.name)
+    factory = resolve(cfg.model.name)
 
     def make(kwargs: dict[str, Any]) -> Any:
         model = factory(**kwargs)

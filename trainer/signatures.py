@@ -15,13 +15,6 @@ from trainer.yaml_source import where
 _SUPPLIED = {"self", "params", "optimizer", "last_epoch", "verbose", "args", "kwargs"}
 
 
-def model_class(name: str, source: str = "") -> Any:
-    """The Module class a zoo name or 'package.module:Class' names; ConfigError if it is not one."""
-    from trainer.zoo import resolve_model
-
-    return resolve_model(name, source)
-
-
 def optimizer_class(name: str) -> Any:
     """engine.optim class for a config name."""
     from engine import optim
@@ -40,17 +33,10 @@ def scheduler_class(name: str) -> Any:
 
 def check(cfg: Any, marks: dict[str, str]) -> None:
     """Raise ConfigError for an unknown model or an argument a class does not take."""
-    from trainer.zoo import MODELS as registry
+    from trainer.zoo import resolve
 
-    name = cfg.model.name
-    if ":" not in name and name not in registry:
-        hint = did_you_mean(name, registry)
-        hint = f" ({hint})" if hint else ""
-        raise ConfigError(
-            f"{where(marks, 'model.name')}: model.name: unknown model '{name}'; choose one of: "
-            f"{', '.join(sorted(registry))}, or 'package.module:Class'{hint}")
     try:
-        cls = model_class(name, where(marks, "model.name"))
+        cls = resolve(cfg.model.name, where(marks, "model.name"))
     except ConfigError as exc:
         raise ConfigError(f"{where(marks, 'model.name')}: model.name: {exc}") from None
     cfg.model.kwargs = _check_args("model", cls, cfg.model.kwargs, marks, ())

@@ -125,8 +125,11 @@ class RowLSTM(nn.Module):
 _NOTED: set[str] = set()  # (model path, config file) pairs already announced
 
 
-def resolve_model(name: str, source: str = "") -> type[nn.Module]:
+def resolve(name: str, source: str = "") -> type[nn.Module]:
     """The nn.Module subclass a zoo name or "package.module:Class" names; nothing is called.
+
+    The one lookup of a model name: build_model, trainer.build, the config check
+    (trainer.signatures) and export all come through here.
 
     User code is imported (and announced once on stderr, naming source) only for an import
     path, and the attribute must be a Module subclass: "os:system" is refused, never run.
@@ -168,7 +171,7 @@ def resolve_model(name: str, source: str = "") -> type[nn.Module]:
 def build_model(name_or_import_path: str, **kwargs: Any) -> nn.Module:
     """Build a registered model by name, or a user model from "package.module:Class"."""
     name = name_or_import_path
-    factory = resolve_model(name)
+    factory = resolve(name)
     try:
         model = factory(**kwargs)
     except TypeError as exc:
