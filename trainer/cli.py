@@ -1,4 +1,6 @@
-"""The `trainer` command line: each command gathers options and calls a library function.
+"""The `trainer` command line: every command is declared here; each gathers options and calls
+a library function (trainer.session, .evaluation, .runs, .export, .predict; trainer.display
+prints). Exit codes and error handling live in trainer.guard.
 
 Nothing heavy is imported at module level (no engine, numpy or rich) so `trainer --help` is fast.
 """
@@ -9,34 +11,24 @@ import os
 import signal
 import sys
 
-
-def _exit_interrupted(signum: int, frame: object) -> None:
-    """SIGINT while starting up or shutting down: exit 130 at once, without a traceback."""
-    try:
-        sys.stderr.write("interrupted\n")
-        sys.stderr.flush()
-    except Exception:  # noqa: BLE001, S110 - a half-written stream must not delay the exit
-        pass
-    os._exit(130)
-
-
-_exit_interrupted.early_exit = True  # type: ignore[attr-defined]  # found by run_guarded
+from trainer.guard import exit_interrupted
 
 # First thing when this is the program (python -m trainer.cli, or the `trainer` script): a
 # Ctrl-C during the imports below or typer's parsing exits 130, not with a traceback.
 # run_guarded hands SIGINT back to Python (KeyboardInterrupt) while a command runs.
 if (__name__ == "__main__" or os.path.basename(sys.argv[0]) == "trainer") and \
         signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-    signal.signal(signal.SIGINT, _exit_interrupted)
+    signal.signal(signal.SIGINT, exit_interrupted)
 
 from collections.abc import Callable  # noqa: E402
-from enum import StrEnum  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
 import typer  # noqa: E402
 
 from trainer import __version__  # noqa: E402
-from trainer.options import Which  # noqa: E402
+from trainer.guard import run_guarded  # noqa: E402
+from trainer.options import Device, Format, ProgressMode, Split, Which  # noqa: E402
 
 app = typer.Typer(
     name="trainer",
@@ -47,25 +39,6 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: rendering it with rich costs ~0.4 s of imports
 )
 
-EXIT_RUNTIME, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-class ProgressMode(StrEnum):
-    auto = "auto"
-    bar = "bar"
-    log = "log"
-    none = "none"
-
-
-class Device(StrEnum):
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Split(StrEnum):
-    test = "test"
-    val = "val"
-
 
 def _version(value: bool) -> None:
     if value:
@@ -73,54 +46,35 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _debug_flag(ctx: typer.Context, value: bool) -> None:
+    """--debug, given before or after the command: the one place that records it."""
+    if value:
+        ctx.find_root().ensure_object(dict)["debug"] = True
+
+
+# `trainer train ... --debug` as older scripts wrote it: hidden, and recorded by _debug_flag.
+DebugAlias = Annotated[bool, typer.Option(
+    "--debug", hidden=True, expose_value=False, callback=_debug_flag)]
+
+
 @app.callback()
 def root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
                                  help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", callback=_debug_flag, expose_value=False,
+                               help="Show tracebacks instead of one-line errors."),
 ) -> None:
     """Train, evaluate and export models described by YAML configs."""
 
 
-def run_guarded(fn: Callable[[], Any], debug: bool) -> Any:
-    """Call fn; turn library errors into one line on stderr and the documented exit code."""
-    early = signal.getsignal(signal.SIGINT)
-    if not getattr(early, "early_exit", False):
-        return _call_guarded(fn, debug)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # commands see KeyboardInterrupt
-    try:
-        return _call_guarded(fn, debug)
-    finally:
-        signal.signal(signal.SIGINT, early)  # type: ignore[arg-type]
-
-
-def _call_guarded(fn: Callable[[], Any], debug: bool) -> Any:
-    if debug:
-        return fn()
-    try:
-        from engine.errors import ConfigError, EngineError
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-
-    try:
-        return fn()
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    except (EngineError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_RUNTIME) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Exception as exc:  # a bug, not bad input: say so, keep it to one line
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
-                   "traceback)", err=True)
-        raise typer.Exit(EXIT_RUNTIME) from None
+def _guarded(ctx: typer.Context, fn: Callable[[], Any]) -> Any:
+    """run_guarded(fn) with --debug as the command line gave it."""
+    return run_guarded(fn, bool((ctx.find_root().obj or {}).get("debug")))
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     config: Annotated[str, typer.Argument(
         metavar="CONFIG", help="YAML config, e.g. configs/mnist.yaml.")],
     overrides: Annotated[list[str] | None, typer.Argument(
@@ -135,86 +89,128 @@ def train(
         help="Progress display (auto: a bar in a terminal, log lines otherwise).")] = None,
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="Print the resolved config as YAML and exit.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    _debug: DebugAlias = False,
 ) -> None:
     """Train a model from a YAML config; writes a run directory under runs/."""
+    dev, prog = (device.value if device else None), (progress.value if progress else None)
 
     def go() -> int:
         if print_config:
             from trainer import config as config_mod
 
-            extra = [f"device={device.value}"] if device else []
-            typer.echo(config_mod.dump(config_mod.load(config, list(overrides or []) + extra)),
+            flags = config_mod.flag_overrides(device=dev, progress=prog)
+            typer.echo(config_mod.dump(config_mod.load(config, list(overrides or []) + flags)),
                        nl=False)
             return 0
         from trainer.session import train as train_fn
 
         code, _ = train_fn(config, overrides or [], resume=resume, run_dir=run_dir,
-                           device=device.value if device else None,
-                           progress=progress.value if progress else None)
+                           device=dev, progress=prog)
         return code
 
-    code = run_guarded(go, debug)
+    code = _guarded(ctx, go)
     if code:
         raise typer.Exit(code)
 
 
 @app.command("eval")
 def eval_(
+    ctx: typer.Context,
     target: Annotated[str, typer.Argument(
         metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
     overrides: Annotated[list[str] | None, typer.Argument(
         metavar="[KEY=VALUE]...", help="KEY=VALUE overrides, e.g. data.root=/data.")] = None,
     checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    _debug: DebugAlias = False,
 ) -> None:
     """Evaluate a run's checkpoint: loss, accuracy, per-class accuracy, confusion matrix."""
 
     def go() -> None:
-        from trainer.evaluation import evaluate_run, render
+        from trainer.display import print_eval
+        from trainer.evaluation import evaluate_run
 
-        render(evaluate_run(target, checkpoint.value, split.value, overrides or []))
+        print_eval(evaluate_run(target, checkpoint.value, split.value, overrides or []))
 
-    run_guarded(go, debug)
+    _guarded(ctx, go)
 
 
 @app.command()
 def runs(
+    ctx: typer.Context,
     directory: Annotated[str, typer.Argument(
         metavar="[DIR]", help="Folder holding run directories.")] = "runs",
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    _debug: DebugAlias = False,
 ) -> None:
     """List the runs in a folder: name, model, epochs, best val acc, test acc, time."""
 
     def go() -> None:
-        from rich.console import Console
-        from rich.table import Table
-
+        from trainer.display import print_runs
         from trainer.runs import list_runs
 
-        rows = list_runs(directory)
-        if not rows:
-            typer.echo(f"no runs in {directory}")
-            return
-        table = Table(title=f"runs in {directory}")
-        for col in ("run", "model", "epochs", "best val acc", "test acc", "time", "status"):
-            table.add_column(col, justify="left" if col in ("run", "model", "status") else "right")
-        for r in rows:
-            fmt = [r["run"], r["model"], r["epochs"]]
-            fmt += ["-" if r[k] is None else f"{r[k]:.4f}" for k in ("best_val_acc", "test_acc")]
-            fmt += ["-" if r["seconds"] is None else f"{r['seconds']:.1f}s", r["status"]]
-            table.add_row(*fmt)
-        Console(width=max(120, Console().width), markup=False).print(table)  # names verbatim
+        print_runs(directory, list_runs(directory))
 
-    run_guarded(go, debug)
+    _guarded(ctx, go)
 
 
-# Export and predict live in their own module; importing it loads neither numpy nor engine.
-from trainer.export_cmd import export_command, predict_command  # noqa: E402
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(
+        metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
+    checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
+    format: Annotated[Format, typer.Option(
+        "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
+    ] = Format.script,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="Output file (default: RUN/export/model-<checkpoint>.<ext>).")] = None,
+    _debug: DebugAlias = False,
+) -> None:
+    """Export a run's model as a code-free script file or as ONNX."""
 
-app.command("export")(export_command)
-app.command("predict")(predict_command)
+    def go() -> None:
+        from trainer.export import export_run
+
+        path = export_run(target, checkpoint.value, format.value, out)
+        typer.echo(f"wrote {path}")
+
+    _guarded(ctx, go)
+
+
+@app.command("predict")
+def predict(
+    ctx: typer.Context,
+    model_file: Annotated[str, typer.Argument(
+        metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
+    images: Annotated[str, typer.Argument(
+        metavar="INPUT", help="An IDX images file (N x 28 x 28 uint8).")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per image.")] = 1,
+    out: Annotated[str | None, typer.Option("--out", help="Write a CSV here.")] = None,
+    labels: Annotated[str | None, typer.Option(
+        "--labels", help="An IDX labels file: also print the accuracy.")] = None,
+    _debug: DebugAlias = False,
+) -> None:
+    """Run an exported model on IDX images: top classes with probabilities (and accuracy)."""
+
+    def go() -> None:
+        from trainer.display import format_csv
+        from trainer.predict import check_out, predict_file
+
+        if out:
+            check_out(Path(out))  # before the model runs: a bad --out wastes no work
+        report = predict_file(model_file, images, top_k, labels)
+        text = format_csv(report)
+        if out:
+            from trainer.runs import write_atomic
+
+            write_atomic(Path(out), text)
+            typer.echo(f"wrote {len(report['top'])} predictions to {out}")
+        else:
+            typer.echo(text, nl=False)
+        if report["accuracy"] is not None:
+            typer.echo(f"accuracy: {report['accuracy']:.4f} ({len(report['top'])} images)")
+
+    _guarded(ctx, go)
 
 
 def _default_blas_threads() -> None:

@@ -18,7 +18,8 @@ from trainer.schema import OPEN_SECTIONS, RESUMABLE_KEYS, Config
 from trainer.suggest import did_you_mean
 from trainer.yaml_source import parse_override, parse_yaml, read_yaml, where
 
-__all__ = ["Config", "config_hash", "diff", "dump", "from_dict", "load", "to_dict"]
+__all__ = ["Config", "config_hash", "diff", "dump", "flag_overrides", "from_dict", "load",
+           "to_dict"]
 
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:
@@ -27,6 +28,17 @@ def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Confi
     if "name" not in raw:
         raw["name"] = Path(path).stem
     return from_dict(raw, marks, overrides)
+
+
+def flag_overrides(device: str | None = None, progress: str | None = None) -> list[str]:
+    """The dotted overrides that command-line flags stand for (after the user's, so they win).
+
+    The one place flags become config values: `trainer train` and its --print-config both
+    use it, so the printed config is the one that would run. --run-dir and --resume name
+    folders, not config values, so they are not here.
+    """
+    flags = {"device": device, "train.progress": progress}
+    return [f"{key}={value}" for key, value in flags.items() if value]
 
 
 def loads(text: str, overrides: list[str] | tuple[str, ...] = (),

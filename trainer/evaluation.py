@@ -40,32 +40,3 @@ def evaluate_run(target: str | Path, which: str = "last", split: str = "test",
               "confusion": confusion.tolist()}
     write_atomic(run.path / "eval.json", json.dumps(report, indent=2) + "\n")
     return report
-
-
-def render(report: dict[str, Any]) -> None:
-    """Print an eval report as rich tables."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    console.print(f"{report['split']} split of {report['run']}, checkpoint {report['checkpoint']}"
-                  f" (step {report['step']})", markup=False, highlight=False)
-    head = Table()
-    for col in ("samples", "loss", "accuracy"):
-        head.add_column(col, justify="right")
-    head.add_row(str(report["count"]), f"{report['loss']:.4f}", f"{report['acc']:.4f}")
-    console.print(head)
-    per = Table(title="per-class accuracy")
-    per.add_column("class")
-    per.add_column("accuracy", justify="right")
-    for name, acc in report["per_class_acc"].items():
-        per.add_row(name, "-" if acc is None else f"{acc:.4f}")
-    console.print(per)
-    conf = Table(title="confusion matrix (rows: true, columns: predicted)")
-    conf.add_column("")
-    for i in range(len(report["classes"])):
-        conf.add_column(str(i), justify="right")
-    for i, (name, row) in enumerate(zip(report["classes"], report["confusion"], strict=True)):
-        label = name if name == str(i) else f"{i} {name}"
-        conf.add_row(label, *[str(v) for v in row])
-    console.print(conf)

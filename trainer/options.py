@@ -1,4 +1,4 @@
-"""Choice types shared by the CLI's commands (kept apart so no command module imports another)."""
+"""Choice types of the CLI's options (plain enums: importing them loads nothing heavy)."""
 
 from __future__ import annotations
 
@@ -10,3 +10,33 @@ class Which(StrEnum):
 
     last = "last"
     best = "best"
+
+
+class ProgressMode(StrEnum):
+    """How training shows its progress."""
+
+    auto = "auto"
+    bar = "bar"
+    log = "log"
+    none = "none"
+
+
+class Device(StrEnum):
+    """Where a run computes."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Split(StrEnum):
+    """Which split eval scores."""
+
+    test = "test"
+    val = "val"
+
+
+class Format(StrEnum):
+    """The file format export writes."""
+
+    script = "script"
+    onnx = "onnx"

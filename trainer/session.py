@@ -14,11 +14,10 @@ from engine.errors import CheckpointError, ConfigError, EngineError
 from trainer import checkpoint as ckpt_io
 from trainer import config as config_mod
 from trainer import resume_check
+from trainer.guard import EXIT_INTERRUPTED
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
 from trainer.progress import Progress, format_row
 from trainer.runs import RunDir, make_meta
-
-EXIT_INTERRUPTED = 130
 
 
 class TrainingError(EngineError):
@@ -29,8 +28,8 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
           resume: str | Path | None = None, run_dir: str | Path | None = None,
           device: str | None = None, progress: str | None = None) -> tuple[int, Path]:
     """Train from a YAML config (or continue a run); return (exit code, run directory)."""
-    extra = [f"device={device}"] * bool(device) + [f"train.progress={progress}"] * bool(progress)
-    cfg = config_mod.load(config_path, list(overrides) + extra)
+    flags = config_mod.flag_overrides(device=device, progress=progress)
+    cfg = config_mod.load(config_path, list(overrides) + flags)
     # Everything that can be refused is refused before a run folder exists (or is touched).
     from trainer.build import check_buildable, check_device
 

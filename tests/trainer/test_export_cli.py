@@ -8,9 +8,8 @@ import re
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
-
 from trainer.export_cmd import export_command, predict_command, predict_file
+from typer.testing import CliRunner
 
 app = typer.Typer()
 app.command("export")(export_command)

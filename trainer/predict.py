@@ -1,65 +1,18 @@
-"""`trainer export` and `trainer predict`: library functions plus their typer command functions.
+"""Predict as a library function: run an exported file on an IDX images file, top-k classes.
 
-export rebuilds the model from a run's stored config and checkpoint and writes the script format
-(default) or ONNX, with the run's preprocessing and class names inside; predict runs an exported
-file on an IDX images file and prints (or writes as CSV) the top classes.
+The script format runs on NumPy through engine.export; an .onnx file runs on onnxruntime.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
-
-import typer
-
-from trainer.options import Which
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
-# numpy and engine load inside the functions: the CLI imports this module for `--help` too.
-
-
-class Format(StrEnum):
-    script = "script"
-    onnx = "onnx"
-
-
-def preprocessing_of(cfg: Any) -> dict[str, Any]:
-    """ToTensor then Normalize, as the run's data pipeline applies them to uint8 28x28 images."""
-    from trainer.schema import NORMALIZE
-
-    mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
-    return {"input": {"dtype": "uint8", "shape": [28, 28]}, "scale": 1.0 / 255.0,
-            "mean": [float(mean)], "std": [float(std)]}
-
-
-def classes_of(cfg: Any) -> list[str]:
-    """Class names of the run's data set (synthetic data: the digits as strings)."""
-    from trainer.data import class_names
-
-    return class_names(cfg.data.dataset)
-
-
-def export_run(target: str | Path, which: str = "last", format: str = "script",
-               out: str | Path | None = None) -> Path:
-    """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
-    import engine
-    import engine.export as ex
-    from trainer import resume_check, zoo
-    from trainer.checkpoint import load_run
-
-    run, ckpt, cfg = load_run(target, which)
-    model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
-    resume_check.load_model_state(model, ckpt)  # one line naming file and key
-    example = engine.zeros(2, 1, 28, 28)
-    suffix = ".safetensors" if format == "script" else ".onnx"
-    path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
-    return ex.export(model, example, path, format, preprocessing_of(cfg), classes_of(cfg))
+# numpy and engine load inside the functions: the CLI imports this module only when predict runs.
 
 
 class _OnnxRunner:
@@ -204,81 +157,11 @@ def predict_file(model_file: str | Path, images: str | Path, top_k: int = 1,
     return report
 
 
-def format_csv(report: dict[str, Any]) -> str:
-    """One row per image: index, then class, name and probability for each of the top k."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    k = report["top"].shape[1] if report["top"].ndim == 2 else 0
-    header = ["index"]
-    for r in range(1, k + 1):
-        header += [f"class_{r}", f"name_{r}", f"prob_{r}"]
-    writer.writerow(header)
-    names = report["classes"]
-    for i, (cls, prob) in enumerate(zip(report["top"], report["probs"], strict=True)):
-        row: list[Any] = [i]
-        for c, p in zip(cls, prob, strict=True):
-            row += [int(c), names[c] if names and c < len(names) else "", f"{p:.6f}"]
-        writer.writerow(row)
-    return buf.getvalue()
-
-
-def export_command(
-    target: Annotated[str, typer.Argument(
-        metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
-    checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
-    format: Annotated[Format, typer.Option(
-        "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
-    ] = Format.script,
-    out: Annotated[str | None, typer.Option(
-        "--out", help="Output file (default: RUN/export/model-<checkpoint>.<ext>).")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-) -> None:
-    """Export a run's model as a code-free script file or as ONNX."""
-    from trainer.cli import run_guarded
-
-    def go() -> None:
-        path = export_run(target, checkpoint.value, format.value, out)
-        typer.echo(f"wrote {path}")
-
-    run_guarded(go, debug)
-
-
-def _check_out(out: Path) -> None:
+def check_out(out: Path) -> None:
+    """Refuse a CSV --out that is a directory or lies in a missing folder (before any work)."""
     from engine.errors import DataError
 
     if out.is_dir():
         raise DataError(f"--out {out} is a directory; name the CSV file to write")
     if not out.parent.is_dir():
         raise DataError(f"--out {out}: folder {out.parent} does not exist; create it first")
-
-
-def predict_command(
-    model_file: Annotated[str, typer.Argument(
-        metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
-    images: Annotated[str, typer.Argument(
-        metavar="INPUT", help="An IDX images file (N x 28 x 28 uint8).")],
-    top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per image.")] = 1,
-    out: Annotated[str | None, typer.Option("--out", help="Write a CSV here.")] = None,
-    labels: Annotated[str | None, typer.Option(
-        "--labels", help="An IDX labels file: also print the accuracy.")] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-) -> None:
-    """Run an exported model on IDX images: top classes with probabilities (and accuracy)."""
-    from trainer.cli import run_guarded
-
-    def go() -> None:
-        if out:
-            _check_out(Path(out))  # before the model runs: a bad --out wastes no work
-        report = predict_file(model_file, images, top_k, labels)
-        text = format_csv(report)
-        if out:
-            from trainer.runs import write_atomic
-
-            write_atomic(Path(out), text)
-            typer.echo(f"wrote {len(report['top'])} predictions to {out}")
-        else:
-            typer.echo(text, nl=False)
-        if report["accuracy"] is not None:
-            typer.echo(f"accuracy: {report['accuracy']:.4f} ({len(report['top'])} images)")
-
-    run_guarded(go, debug)

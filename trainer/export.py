@@ -1,0 +1,46 @@
+"""Export as a library function: a run's model as a script file or ONNX, with its preprocessing.
+
+export_run rebuilds the model from a run's stored config and checkpoint and writes the script
+format (default) or ONNX, with the run's preprocessing and class names inside.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+# numpy and engine load inside the functions: the CLI imports this module lazily, but keeping
+# it light lets anything that only wants preprocessing_of or classes_of stay fast too.
+
+
+def preprocessing_of(cfg: Any) -> dict[str, Any]:
+    """ToTensor then Normalize, as the run's data pipeline applies them to uint8 28x28 images."""
+    from trainer.schema import NORMALIZE
+
+    mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
+    return {"input": {"dtype": "uint8", "shape": [28, 28]}, "scale": 1.0 / 255.0,
+            "mean": [float(mean)], "std": [float(std)]}
+
+
+def classes_of(cfg: Any) -> list[str]:
+    """Class names of the run's data set (synthetic data: the digits as strings)."""
+    from trainer.data import class_names
+
+    return class_names(cfg.data.dataset)
+
+
+def export_run(target: str | Path, which: str = "last", format: str = "script",
+               out: str | Path | None = None) -> Path:
+    """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
+    import engine
+    import engine.export as ex
+    from trainer import resume_check, zoo
+    from trainer.checkpoint import load_run
+
+    run, ckpt, cfg = load_run(target, which)
+    model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
+    resume_check.load_model_state(model, ckpt)  # one line naming file and key
+    example = engine.zeros(2, 1, 28, 28)
+    suffix = ".safetensors" if format == "script" else ".onnx"
+    path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
+    return ex.export(model, example, path, format, preprocessing_of(cfg), classes_of(cfg))
