@@ -56,6 +56,11 @@ def _debug_flag(ctx: typer.Context, value: bool) -> None:
 DebugAlias = Annotated[bool, typer.Option(
     "--debug", hidden=True, expose_value=False, callback=_debug_flag)]
 
+# The run (or checkpoint) that eval and export read, and which of its checkpoints.
+RunTarget = Annotated[str, typer.Argument(
+    metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")]
+WhichCheckpoint = Annotated[Which, typer.Option(help="Which checkpoint of a run.")]
+
 
 @app.callback()
 def root(
@@ -116,11 +121,10 @@ def train(
 @app.command("eval")
 def eval_(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(
-        metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
+    target: RunTarget,
     overrides: Annotated[list[str] | None, typer.Argument(
         metavar="[KEY=VALUE]...", help="KEY=VALUE overrides, e.g. data.root=/data.")] = None,
-    checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
+    checkpoint: WhichCheckpoint = Which.last,
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
     _debug: DebugAlias = False,
 ) -> None:
@@ -156,9 +160,8 @@ def runs(
 @app.command("export")
 def export(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(
-        metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")],
-    checkpoint: Annotated[Which, typer.Option(help="Which checkpoint of a run.")] = Which.last,
+    target: RunTarget,
+    checkpoint: WhichCheckpoint = Which.last,
     format: Annotated[Format, typer.Option(
         "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
     ] = Format.script,
