@@ -7,13 +7,10 @@ import re
 
 import numpy as np
 import pytest
-import typer
-from trainer.export_cmd import export_command, predict_command, predict_file
 from typer.testing import CliRunner
 
-app = typer.Typer()
-app.command("export")(export_command)
-app.command("predict")(predict_command)
+from trainer.cli import app
+from trainer.predict import predict_file
 
 
 def _invoke(*args):
