@@ -189,7 +189,7 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
             out[key] = engine.load(file)
         except CheckpointError:
             raise  # engine.load's message names the file and what is wrong with it
-        except Exception as exc:  # safetensors raises its own types on a truncated file
+        except Exception as exc:  # a damaged tree that still matches its digest, say
             raise CheckpointError(f"{file} cannot be read ({type(exc).__name__}: {exc}); the "
                                   "file is truncated or corrupt, use another checkpoint") from None
     return out
