@@ -65,7 +65,7 @@ class TensorOps(ReduceOps, ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, 
             a = self if self._data.dtype == target else self._cast(target)
             return a, self._tensor_like(other, target)
         else:
-            from engine.tensor import Tensor
+            from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
             other = Tensor._from_array(backend.to_device(np.asarray(other), self._device),
                                        self._device)

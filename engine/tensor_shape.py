@@ -106,7 +106,7 @@ class ShapeOps:
         return self.expand(other.shape)
 
     def _convert_index(self, index: Any) -> Any:
-        from engine.tensor import Tensor
+        from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
         items = index if isinstance(index, tuple) else (index,)
         converted = tuple(
@@ -125,7 +125,7 @@ class ShapeOps:
 
     def masked_fill(self, mask: Tensor, value: float) -> Tensor:
         """Values replaced by value where mask is True."""
-        from engine.creation import where
+        from engine.creation import where  # cycle: creation imports tensor
 
         return where(mask, self._tensor_like(value, self._data.dtype), self)
 
