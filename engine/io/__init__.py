@@ -1,6 +1,6 @@
 """File I/O for the library: the one safetensors reader/writer, and atomic writes."""
 
-from engine.io.atomic import atomic_path, atomic_write
+from engine.io.atomic import atomic_path, atomic_write, fsync_dir
 from engine.io.safetensors import (
     CODES,
     DTYPES,
@@ -15,4 +15,4 @@ from engine.io.safetensors import (
 )
 
 __all__ = ["CODES", "DTYPES", "Contents", "atomic_path", "atomic_write", "decode", "encode",
-           "layout", "read_file", "read_regular", "to_bytes", "write_file"]
+           "fsync_dir", "layout", "read_file", "read_regular", "to_bytes", "write_file"]

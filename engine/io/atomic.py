@@ -28,21 +28,21 @@ def atomic_path(path: str | os.PathLike, fsync: bool = False) -> Iterator[str]:
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be shared
         os.replace(tmp, target)
         if fsync:
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _fsync_dir(folder: Path) -> None:
-    # the new directory entry must survive a crash too; Windows cannot open a directory
-    try:
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Sync a folder, so that names just created or renamed in it survive a crash."""
+    try:  # Windows cannot open a directory
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
         return
     try:
         os.fsync(fd)
-    except OSError:  # some file systems refuse to sync a directory; the file itself is synced
+    except OSError:  # some file systems cannot sync a directory; the renames are still atomic
         pass
     finally:
         os.close(fd)
