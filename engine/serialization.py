@@ -23,7 +23,7 @@ import numpy as np
 from engine import backend
 from engine._foreign_files import describe_pickle
 from engine.errors import CheckpointError
-from engine.io import DTYPES, decode, encode, read_regular, write_file
+from engine.io import DTYPES, decode, layout, read_regular, to_chunks, write_file
 from engine.nn.parameter import Parameter
 from engine.tensor import Tensor
 
@@ -46,11 +46,12 @@ def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
                 "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
     metadata["digest"] = _digest(metadata, encoder.arrays)
-    data = encode(encoder.arrays, metadata, CheckpointError, "checkpoint")
-    if hasattr(f, "write"):
-        f.write(data)
-    else:
-        write_file(f, data, CheckpointError, "checkpoint", fsync=True)
+    chunks = to_chunks(*layout(encoder.arrays, CheckpointError, "checkpoint"), metadata)
+    if not hasattr(f, "write"):
+        write_file(f, chunks, CheckpointError, "checkpoint", fsync=True)
+        return
+    for chunk in chunks:
+        f.write(chunk)
 
 
 def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None,

@@ -15,20 +15,22 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import ExportError
-from engine.io import layout, read_file, to_bytes, write_file
+from engine.io import layout, read_file, to_chunks, write_file
 
 CHECKSUM_KEY = "checksum"
 _WHAT = "exported model"
 
 
-def _digest(header: dict, metadata: dict, data: bytes | memoryview) -> str:
-    """sha256 of the canonical header (without the checksum) followed by the data section."""
+def _digest(header: dict, metadata: dict, *data: bytes | memoryview) -> str:
+    """sha256 of the canonical header (without the checksum) followed by the data section (in
+    one piece or per tensor)."""
     meta = {k: v for k, v in metadata.items() if k != CHECKSUM_KEY}
     canonical = json.dumps({**header, "__metadata__": meta}, sort_keys=True,
                            separators=(",", ":")).encode()
     h = hashlib.sha256(len(canonical).to_bytes(8, "little"))
     h.update(canonical)
-    h.update(data)
+    for piece in data:
+        h.update(piece)
     return "sha256:" + h.hexdigest()
 
 
@@ -42,9 +44,9 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
     entries, blobs = layout(tensors, ExportError, _WHAT)
     meta = {k: v for k, v in metadata.items() if k != CHECKSUM_KEY}
     if checksum:
-        meta[CHECKSUM_KEY] = _digest(entries, meta, b"".join(blobs))
+        meta[CHECKSUM_KEY] = _digest(entries, meta, *blobs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_file(path, to_bytes(entries, blobs, meta), ExportError, _WHAT, fsync=True)
+    return write_file(path, to_chunks(entries, blobs, meta), ExportError, _WHAT, fsync=True)
 
 
 def read_safetensors(path: str | os.PathLike, verify: bool = True,

@@ -10,9 +10,9 @@ from engine.io.safetensors import (
     layout,
     read_file,
     read_regular,
-    to_bytes,
+    to_chunks,
     write_file,
 )
 
 __all__ = ["CODES", "DTYPES", "Contents", "atomic_path", "atomic_write", "decode", "encode",
-           "fsync_dir", "layout", "read_file", "read_regular", "to_bytes", "write_file"]
+           "fsync_dir", "layout", "read_file", "read_regular", "to_chunks", "write_file"]

@@ -52,8 +52,12 @@ def _fail(error: type[Exception], where: str, detail: str, hint: str = "") -> Ex
 # ----- writing ---------------------------------------------------------------------------------
 
 def layout(tensors: dict[str, np.ndarray], error: type[Exception],
-           what: str) -> tuple[Entries, list[bytes]]:
-    """The header entries and little-endian bytes of tensors, in sorted name order."""
+           what: str) -> tuple[Entries, list[memoryview]]:
+    """The header entries and little-endian bytes of tensors, in sorted name order.
+
+    The bytes are views of the arrays where they already are little-endian and contiguous, so a
+    large state dict is not copied on its way to the file.
+    """
     entries: Entries = {}
     blobs, offset = [], 0
     for name in sorted(tensors):
@@ -63,35 +67,40 @@ def layout(tensors: dict[str, np.ndarray], error: type[Exception],
             raise error(f"cannot store tensor '{name}' of dtype {arr.dtype} in {what}: "
                         f"safetensors holds {', '.join(CODES.values())} under any name but "
                         "'__metadata__'")
-        data = arr.astype(native.newbyteorder("<"), order="C", copy=False).tobytes()
+        little = np.ascontiguousarray(arr.astype(native.newbyteorder("<"), copy=False))
+        data = little.reshape(-1).view(np.uint8).data  # reshape first: a 0-d array has no view
         entries[name] = {"dtype": CODES[native], "shape": list(arr.shape),
-                         "data_offsets": [offset, offset + len(data)]}
+                         "data_offsets": [offset, offset + data.nbytes]}
         blobs.append(data)
-        offset += len(data)
+        offset += data.nbytes
     return entries, blobs
 
 
-def to_bytes(entries: Entries, blobs: list[bytes], metadata: dict[str, str]) -> bytes:
-    """The file for layout()'s entries and bytes plus metadata: sorted keys, aligned data."""
+def to_chunks(entries: Entries, blobs: list[memoryview],
+              metadata: dict[str, str]) -> list[bytes | memoryview]:
+    """The file, in pieces, for layout()'s entries and bytes plus metadata: sorted keys, aligned
+    data. Written one after the other, the pieces are the file."""
     header = {"__metadata__": dict(sorted(metadata.items())), **entries}
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
     raw += b" " * (-len(raw) % 8)  # the data section starts 8-byte aligned
-    return b"".join([struct.pack("<Q", len(raw)), raw, *blobs])
+    return [struct.pack("<Q", len(raw)), raw, *blobs]
 
 
 def encode(tensors: dict[str, np.ndarray], metadata: dict[str, str],
            error: type[Exception] = ValueError, what: str = "safetensors") -> bytes:
     """The safetensors bytes of tensors and string metadata."""
-    return to_bytes(*layout(tensors, error, what), metadata)
+    return b"".join(to_chunks(*layout(tensors, error, what), metadata))
 
 
-def write_file(path: str | os.PathLike, data: bytes, error: type[Exception], what: str,
-               fsync: bool = True) -> Path:
-    """Write data to path atomically (temp file, then rename), synced to disk with fsync."""
+def write_file(path: str | os.PathLike, data: bytes | list[bytes | memoryview],
+               error: type[Exception], what: str, fsync: bool = True) -> Path:
+    """Write data (bytes, or to_chunks' pieces) to path atomically (temp file, then rename),
+    synced to disk with fsync."""
     path = Path(path)
     try:
         with atomic_write(path, fsync=fsync) as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                f.write(chunk)
     except OSError as exc:
         raise error(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     return path
