@@ -19,7 +19,7 @@ from typing import BinaryIO, Literal
 import numpy as np
 
 from engine.errors import DataError
-from engine.fileio import atomic_write
+from engine.io import atomic_write
 
 # Type code -> big-endian NumPy dtype (the IDX spec's six element types).
 IDX_TYPES: dict[int, np.dtype] = {

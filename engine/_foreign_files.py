@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import zipfile
 
-_MAX_SAFETENSORS_HEADER = 100_000_000  # the safetensors package refuses longer headers
+from engine.io.safetensors import MAX_HEADER as _MAX_SAFETENSORS_HEADER
+
 _CONVERT = ("convert it once in PyTorch: from safetensors.torch import save_file; "
             "save_file(torch.load('{name}', weights_only=True), 'model.safetensors') "
             "(for a state dict of tensors), then load the .safetensors file")

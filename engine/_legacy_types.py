@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import dtypes
+from engine import creation, dtypes
+from engine._device import Size
+from engine.tensor import Tensor
 
 # Legacy type names by dtype, as PyTorch's ('torch.FloatTensor' is engine.FloatTensor here).
 NAMES = {"float32": "Float", "float64": "Double", "float16": "Half", "int64": "Long",
@@ -36,17 +38,12 @@ class _LegacyType(type):
     dtype: Any
 
     def __instancecheck__(cls, obj: Any) -> bool:
-        from engine.tensor import Tensor  # noqa: PLC0415 - tensor imports dtypes, not us
-
         return isinstance(obj, Tensor) and obj._device == "cpu" and obj.dtype == cls.dtype
 
     def __call__(cls, *args: Any, device: Any = None) -> Any:
-        from engine import creation  # noqa: PLC0415
-        from engine.tensor import Tensor  # noqa: PLC0415
-
         if len(args) == 1 and not isinstance(args[0], int):
             data = args[0]
-            if isinstance(data, tuple) and type(data).__name__ == "Size":
+            if isinstance(data, Size):
                 return creation.zeros(*data, dtype=cls.dtype, device=device)
             return Tensor._from_data(data, dtype=cls.dtype, device=device)
         # sizes: uninitialised in PyTorch, zeros here

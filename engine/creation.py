@@ -14,6 +14,7 @@ from engine.memory_format import check_memory_format, preserve_format
 from engine.ops import elementwise as ew
 from engine.ops import movement as mv
 from engine.tensor import Tensor
+from engine.tensor_math import torch_type_name
 from engine.tensor_shape import _shape_arg
 
 
@@ -146,8 +147,6 @@ def randint_like(input: Tensor, low: int = 0, high: int | None = None, *,  # noq
 def _check_floating(input: Tensor, dtype: Any, kernel: str) -> None:  # noqa: A002
     target = dtypes.to_numpy_dtype(dtype) if dtype is not None else input._data.dtype
     if target.kind != "f":
-        from engine.tensor_math import torch_type_name
-
         name = torch_type_name(Tensor._from_array(np.zeros(0, target)))
         raise NotImplementedError(f'"{kernel}" not implemented for \'{name}\'')
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import backend
+from engine import backend, random
 from engine.backend import cuda_available, cuda_device_count, synchronize_cuda
 
 # There is no separate CUDA generator: tensors on a GPU draw from the global CPU generator (so a
@@ -63,8 +63,6 @@ def manual_seed_all(seed: int) -> None:
 
 def seed() -> None:
     """As manual_seed with a seed from the OS."""
-    from engine import random  # noqa: PLC0415
-
     _seed[0] = random.Generator().seed()
 
 

@@ -13,8 +13,15 @@ if TYPE_CHECKING:
 # Set by engine.export while tracing: called as hook(op_class, inputs, kwargs, output) per op.
 trace_hook: Any = None
 
-# Tensor._from_array, set by engine.tensor once Tensor exists (it imports this module).
+# Tensor._from_array, set through register_tensor_type once Tensor exists: this module cannot
+# import engine.tensor, since Tensor's methods are built on Function.
 _wrap: Any = None
+
+
+def register_tensor_type(cls: type) -> None:
+    """Make cls (engine.tensor.Tensor) the type every op wraps its output array in."""
+    global _wrap
+    _wrap = cls._from_array
 
 # Attributes that describe the graph; everything else a forward stores is saved data, freed after
 # backward unless retain_graph=True.

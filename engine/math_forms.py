@@ -6,8 +6,10 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from engine.creation import cat, tensor
 from engine.grad_mode import _GradState
 from engine.memory_format import check_memory_format, preserve_format
+from engine.ops.matmul import Einsum
 from engine.tensor import Tensor
 from engine.tensor_inplace import _can_cast
 from engine.tensor_math import torch_type_name, vector_norm
@@ -108,8 +110,6 @@ def clone(input: Tensor, *, memory_format: Any = preserve_format) -> Tensor:  # 
 
 def einsum(equation: str, *operands: Any) -> Tensor:
     """Einstein summation, e.g. einsum('bij,bjk->bik', a, b); operands may also come as a list."""
-    from engine.ops.matmul import Einsum
-
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])
     first = operands[0]
@@ -188,8 +188,6 @@ def _atleast(tensors: tuple, ndim: int) -> Any:
 
 def hstack(tensors: Any) -> Tensor:
     """Join along dim 1 (dim 0 for 1-D tensors)."""
-    from engine.creation import cat
-
     ts = atleast_1d(*tensors)
     ts = ts if isinstance(ts, tuple) else (ts,)
     return cat(ts, 0 if ts[0].ndim == 1 else 1)
@@ -197,8 +195,6 @@ def hstack(tensors: Any) -> Tensor:
 
 def vstack(tensors: Any) -> Tensor:
     """Join along dim 0, 1-D tensors as rows."""
-    from engine.creation import cat
-
     ts = atleast_2d(*tensors)
     return cat(ts if isinstance(ts, tuple) else (ts,), 0)
 
@@ -208,16 +204,12 @@ row_stack = vstack
 
 def dstack(tensors: Any) -> Tensor:
     """Join along dim 2 (depth)."""
-    from engine.creation import cat
-
     ts = atleast_3d(*tensors)
     return cat(ts if isinstance(ts, tuple) else (ts,), 2)
 
 
 def column_stack(tensors: Any) -> Tensor:
     """Join along dim 1, 0-D and 1-D tensors as columns."""
-    from engine.creation import cat
-
     columns = [t.reshape(-1, 1) if t.ndim < 2 else t for t in tensors]
     return cat(columns, 1)
 
@@ -227,8 +219,6 @@ def _as_tensor(input: Any, other: Any) -> Tensor:  # noqa: A002
     if isinstance(input, Tensor):
         return input
     device = other._device if isinstance(other, Tensor) else "cpu"
-    from engine.creation import tensor
-
     return tensor(input, device=device)
 
 

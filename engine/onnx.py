@@ -11,6 +11,8 @@ import os
 from typing import IO, Any
 
 from engine.errors import ExportError
+from engine.export import to_onnx, trace
+from engine.export.onnx import _onnx as load_onnx
 
 OPSET = 17
 
@@ -22,8 +24,6 @@ def export(model: Any, args: Any, f: str | os.PathLike | IO[bytes] | None = None
            keep_initializers_as_inputs: bool = False, dynamo: bool = False,
            **options: Any) -> None:
     """Trace model(*args) and write it to f (a path or binary file object) as ONNX."""
-    from engine.export import to_onnx, trace
-
     example = _one_input(args, kwargs)
     if opset_version not in (None, OPSET):
         raise ExportError(f"opset_version={opset_version}: this exporter writes opset {OPSET} "
@@ -56,9 +56,7 @@ def is_in_onnx_export() -> bool:
 
 
 def _onnx() -> Any:
-    from engine.export.onnx import _onnx as load
-
-    return load()
+    return load_onnx()
 
 
 def _one_input(args: Any, kwargs: dict | None) -> Any:

@@ -1,12 +1,12 @@
 """engine.save / engine.load: nested state dicts on safetensors plus JSON metadata, never pickle.
 
-A file is an ordinary safetensors file. Each tensor is stored under its dotted path ("fc1.weight",
-"optimizer.state.0.exp_avg"), so a saved model state dict also loads with
-`safetensors.torch.load_file`. The metadata entry "tree" is JSON describing the nesting and the
-plain values; "checksums" holds a CRC32 per tensor so a damaged tensor is named, and "digest" a
-SHA-256 over every tensor's name, dtype, shape and bytes plus the other metadata, so a header edited
-to retype or reshape a tensor (which leaves the bytes and their CRCs unchanged) is refused too.
-Loading only parses JSON and copies bytes: it never runs code.
+A file is an ordinary safetensors file, written and read by engine.io. Each tensor is stored under
+its dotted path ("fc1.weight", "optimizer.state.0.exp_avg"), so a saved model state dict also
+loads with `safetensors.torch.load_file`. The metadata entry "tree" is JSON describing the nesting
+and the plain values; "checksums" holds a CRC32 per tensor so a damaged tensor is named, and
+"digest" a SHA-256 over every tensor's name, dtype, shape and bytes plus the other metadata, so a
+header edited to retype or reshape a tensor (which leaves the bytes and their CRCs unchanged) is
+refused too. Loading only parses JSON and copies bytes: it never runs code.
 """
 
 from __future__ import annotations
@@ -21,75 +21,37 @@ from typing import IO, Any
 import numpy as np
 
 from engine import backend
+from engine._foreign_files import describe_pickle
 from engine.errors import CheckpointError
-from engine.fileio import atomic_path
+from engine.io import DTYPES, decode, layout, read_regular, to_chunks, write_file
+from engine.nn.parameter import Parameter
 from engine.tensor import Tensor
 
 FORMAT = "engine"
 VERSION = 2  # 2 added "digest"; version 1 files (no digest) still load
 # Tags of the JSON tree; a user dict holding one of these keys is written in the "__dict__" form.
 _TAGS = ("__tensor__", "__ndarray__", "__float__", "__tuple__", "__dict__")
-_DTYPES = {np.dtype(t) for t in ("bool", "uint8", "int8", "int16", "int32", "int64", "uint16",
-                                  "uint32", "uint64", "float16", "float32", "float64")}
+_DTYPES = set(DTYPES.values())
+_DAMAGED = "the file is truncated or corrupt, write it again"
 
 
 def save(obj: Any, f: str | os.PathLike | IO[bytes], pickle_module: Any = None,
          pickle_protocol: int = 2, _use_new_zipfile_serialization: bool = True) -> None:
     """Write nested dicts/lists/tuples of tensors and plain values to f: a path (written
-    atomically) or a binary file object such as io.BytesIO. The pickle arguments are accepted
-    for PyTorch's signature; the file is always safetensors."""
+    atomically and synced to disk) or a binary file object such as io.BytesIO. The pickle
+    arguments are accepted for PyTorch's signature; the file is always safetensors."""
     encoder = _Encoder()
     tree = encoder.encode(obj, "")
     metadata = {"format": FORMAT, "version": str(VERSION),
                 "tree": json.dumps(tree, allow_nan=False, separators=(",", ":")),
                 "checksums": json.dumps(encoder.checksums, separators=(",", ":"))}
     metadata["digest"] = _digest(metadata, encoder.arrays)
-    if hasattr(f, "write"):
-        from safetensors.numpy import save as save_bytes
-
-        f.write(_sorted_header(save_bytes(encoder.arrays, metadata=metadata)))
+    chunks = to_chunks(*layout(encoder.arrays, CheckpointError, "checkpoint"), metadata)
+    if not hasattr(f, "write"):
+        write_file(f, chunks, CheckpointError, "checkpoint", fsync=True)
         return
-    path = os.fspath(f)
-    from safetensors import SafetensorError
-    from safetensors.numpy import save_file
-
-    try:
-        with atomic_path(path, fsync=True) as tmp:
-            save_file(encoder.arrays, tmp, metadata=metadata)
-            _sort_metadata(tmp)
-    except OSError as exc:
-        raise CheckpointError(f"cannot write '{path}': {exc.strerror or exc}") from None
-    except SafetensorError as exc:  # its writer reports a full disk as its own error type
-        reason = " ".join(str(exc).split())
-        raise CheckpointError(f"cannot write '{path}': {reason}") from None
-
-
-def _sorted_header(data: bytes) -> bytes:
-    """data (a safetensors file's bytes) with its metadata keys sorted (see _sort_metadata)."""
-    size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + size])
-    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
-    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-    if len(text) > size:
-        return data
-    return data[:8] + text + b" " * (size - len(text)) + data[8 + size:]
-
-
-def _sort_metadata(path: str) -> None:
-    """Rewrite the header with sorted metadata keys, in place and at the same length.
-
-    safetensors writes the metadata map in a per-process random order; sorting it makes equal
-    state dicts give equal bytes (a resumed run is checked byte for byte against a straight one).
-    """
-    with open(path, "rb+") as handle:
-        size = int.from_bytes(handle.read(8), "little")
-        raw = handle.read(size)
-        header = json.loads(raw)
-        header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
-        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
-        if len(text) <= size:
-            handle.seek(8)
-            handle.write(text + b" " * (size - len(text)))
+    for chunk in chunks:
+        f.write(chunk)
 
 
 def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_module: Any = None,
@@ -128,44 +90,21 @@ def load(f: str | os.PathLike | IO[bytes], map_location: Any = None, pickle_modu
 
 def _read(f: Any) -> tuple[dict[str, str], dict[str, np.ndarray], str]:
     """The metadata and arrays of a safetensors file (path or file object), and its name."""
-    from engine._foreign_files import describe_pickle
-
     if hasattr(f, "read"):
         data = f.read()
         path = str(getattr(f, "name", "<file object>"))
-        refusal = describe_pickle(data[:8], data, path)
-        if refusal:
-            raise CheckpointError(refusal)
-        try:
-            from safetensors.numpy import load as load_bytes
-
-            size = int.from_bytes(data[:8], "little")
-            metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
-            return metadata, load_bytes(data), path
-        except Exception as exc:  # damaged header or data: one message for every kind
-            raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
-    path = os.fspath(f)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"cannot load '{path}': no such file")
-    with open(path, "rb") as handle:
-        refusal = describe_pickle(handle.read(8), None, path)
+    else:
+        path = os.fspath(f)
+        data = read_regular(path, CheckpointError, "checkpoint")
+    refusal = describe_pickle(data[:8], data, path)
     if refusal:
         raise CheckpointError(refusal)
-    from safetensors import safe_open
-
-    try:
-        with safe_open(path, framework="numpy") as handle:
-            metadata = handle.metadata() or {}
-            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error type for every kind of damage
-        raise _corrupt(path, f"not a valid safetensors file ({exc})") from None
-    return metadata, arrays, path
+    contents = decode(data, CheckpointError, f"checkpoint '{path}'", _DAMAGED)
+    return contents.metadata, contents.tensors, path
 
 
 def _corrupt(path: str, reason: str) -> CheckpointError:
-    reason = " ".join(reason.split())  # one line, whatever the library put in its message
-    return CheckpointError(f"cannot load '{path}': {reason}; the file is truncated or corrupt, "
-                           "write it again")
+    return CheckpointError(f"cannot load '{path}': {reason}; {_DAMAGED}")
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
@@ -216,7 +155,7 @@ class _Encoder:
                 node["device"] = obj._device
             if obj.requires_grad:
                 node["requires_grad"] = True
-            if type(obj).__name__ == "Parameter":
+            if isinstance(obj, Parameter):
                 node["parameter"] = True
             return node
         if isinstance(obj, np.ndarray):
@@ -295,8 +234,6 @@ class _Decoder:
             return self._made[name]
         placed = _place(self.path, self._array(name), node.get("device", "cpu"), self.map_location)
         if node.get("parameter"):
-            from engine.nn.parameter import Parameter
-
             t = Parameter(placed, requires_grad=node.get("requires_grad", False))
         else:
             t = placed

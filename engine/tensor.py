@@ -8,7 +8,9 @@ import numpy as np
 
 from engine import backend, dtypes, function
 from engine._device import Device, Size
+from engine._printing import tensor_repr
 from engine.memory_format import check_memory_format
+from engine.ops.movement import ToDevice
 from engine.tensor_autograd import AutogradMethods, _check_grad
 from engine.tensor_autograd import RemovableHandle as RemovableHandle  # re-exported for nn
 from engine.tensor_inplace import InplaceOps
@@ -290,8 +292,6 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
         return out.clone() if copy and out is self else out
 
     def _to_device(self, device: str) -> Tensor:
-        from engine.ops.movement import ToDevice
-
         return ToDevice.apply(self, device=device)
 
     def cpu(self) -> Tensor:
@@ -329,7 +329,7 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
     def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
         """With no argument, the legacy type name ('engine.FloatTensor'); else cast to dtype
         (an engine dtype, a legacy type such as engine.LongTensor, or its name)."""
-        from engine import _legacy_types
+        from engine import _legacy_types  # cycle: it builds tensors through engine.creation
 
         if dtype is None:
             return _legacy_types.type_name(self)
@@ -341,8 +341,6 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
 
     # ----- printing ---------------------------------------------------------------------
     def __repr__(self) -> str:
-        from engine._printing import tensor_repr
-
         return tensor_repr(self)
 
     def __str__(self) -> str:
@@ -359,4 +357,4 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
 
 
 _new = object.__new__
-function._wrap = Tensor._from_array
+function.register_tensor_type(Tensor)

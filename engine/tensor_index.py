@@ -13,7 +13,8 @@ from engine.ops import index as ix
 from engine.ops import movement as mv
 from engine.ops import scan
 from engine.ops.util import normalize_axes
-from engine.tensor_shape import _ReturnType, _shape_arg
+from engine.tensor_reduce import _ReturnType
+from engine.tensor_shape import _shape_arg
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor

@@ -62,7 +62,7 @@ class LogicOps:
                    neginf: float | None = None) -> Tensor:
         """NaN, +inf and -inf replaced (by 0 and the dtype's largest / smallest value by default);
         the gradient flows only where the value was finite."""
-        from engine.creation import where
+        from engine.creation import where  # cycle: creation imports tensor
 
         xp = backend.array_module(self._device)
         replaced = xp.nan_to_num(self._data, nan=nan, posinf=posinf, neginf=neginf)
@@ -138,7 +138,7 @@ class LogicOps:
             return self.diagonal(diagonal)
         if self.ndim != 1:
             raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {self.ndim}D")
-        from engine.creation import eye, pad
+        from engine.creation import eye, pad  # cycle: creation imports tensor
 
         square = eye(self.shape[0], dtype=self.dtype, device=self._device) * self
         k = builtins.abs(diagonal)
@@ -188,7 +188,7 @@ class LogicOps:
     # ----- factories with self's dtype and device ----------------------------------------
     def _new(self, size: tuple, value: Any, dtype: Any, device: Any,
              requires_grad: builtins.bool) -> Tensor:
-        from engine.creation import full
+        from engine.creation import full  # cycle: creation imports tensor
 
         shape = size[0] if len(size) == 1 and isinstance(size[0], tuple | list) else size
         return full(tuple(shape), value, dtype=dtype or self.dtype,
@@ -217,7 +217,7 @@ class LogicOps:
     def new_tensor(self, data: Any, *, dtype: Any = None, device: Any = None,
                    requires_grad: builtins.bool = False) -> Tensor:
         """A copy of data as a tensor with self's dtype and device (unless given)."""
-        from engine.tensor import Tensor
+        from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
         source = data._data if isinstance(data, Tensor) else data
         np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else self._data.dtype

@@ -186,7 +186,7 @@ class MathOps:
 
     def xlogy(self, other: Any) -> Tensor:
         """self * log(other), 0 where self is 0."""
-        from engine.creation import where
+        from engine.creation import where  # cycle: creation imports tensor
 
         a, b = self._coerce(other)
         a, b = a._floating(), b._floating()

@@ -15,6 +15,7 @@ from engine.tensor_aliases import AliasOps
 from engine.tensor_index import IndexingOps
 from engine.tensor_logic import LogicOps
 from engine.tensor_math import MathOps
+from engine.tensor_reduce import ReduceOps
 from engine.tensor_select import SelectOps
 from engine.tensor_shape import ShapeOps
 
@@ -41,10 +42,11 @@ def promote_tensors(a: Any, b: Any) -> np.dtype:
     return dtypes.promote(da, db)
 
 
-class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, AliasOps):
+class TensorOps(ReduceOps, ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, AliasOps):
     """Mixin holding Tensor's differentiable math methods and operators; the other families live
-    in ShapeOps (shape, reductions), IndexingOps (split, sort, gather, scans), MathOps (further
-    math, norms), LogicOps (tests, logic, prod) and SelectOps (order statistics, index_add)."""
+    in ReduceOps (reductions), ShapeOps (shape), IndexingOps (split, sort, gather, scans), MathOps
+    (further math, norms), LogicOps (tests, logic, prod) and SelectOps (order statistics,
+    index_add)."""
 
     __slots__ = ()
 
@@ -63,7 +65,7 @@ class TensorOps(ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, AliasOps):
             a = self if self._data.dtype == target else self._cast(target)
             return a, self._tensor_like(other, target)
         else:
-            from engine.tensor import Tensor
+            from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
             other = Tensor._from_array(backend.to_device(np.asarray(other), self._device),
                                        self._device)

@@ -13,7 +13,7 @@ from engine import backend
 from engine.ops import index as ix
 from engine.ops import movement as mv
 from engine.ops.util import normalize_axes
-from engine.tensor_shape import _ReturnType
+from engine.tensor_reduce import _ReturnType
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor

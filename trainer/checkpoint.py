@@ -16,25 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import CheckpointError
+from engine.io import fsync_dir
 
 if TYPE_CHECKING:
     from trainer.runs import RunDir
 
 MODEL_FILE, OPTIM_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
 MAX_STATE_BYTES = 16 * 2**20  # a state.json is a few kB; refuse to parse a planted huge one
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the renames are still atomic
-    finally:
-        os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:
@@ -59,7 +47,7 @@ def _new_tmp(folder: Path) -> Path:
 
 def _publish(tmp: Path, target: Path) -> None:
     """Swap a complete tmp folder (its files already fsynced) in as target, loadable throughout."""
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     old = target.with_name(target.name + ".old")
     if target.exists():
         if old.exists():
@@ -71,7 +59,7 @@ def _publish(tmp: Path, target: Path) -> None:
         if old.exists() and not target.exists():
             os.rename(old, target)  # put the previous checkpoint back under its name
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -189,7 +177,7 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
             out[key] = engine.load(file)
         except CheckpointError:
             raise  # engine.load's message names the file and what is wrong with it
-        except Exception as exc:  # safetensors raises its own types on a truncated file
+        except Exception as exc:  # a damaged tree that still matches its digest, say
             raise CheckpointError(f"{file} cannot be read ({type(exc).__name__}: {exc}); the "
                                   "file is truncated or corrupt, use another checkpoint") from None
     return out

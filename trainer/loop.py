@@ -215,7 +215,7 @@ def _end_epoch(model: Any, optimizer: Any, val_loader: Any, cfg: Any, scheduler:
         if cfg.patience is not None and state.bad_epochs >= cfg.patience:
             state.finished = state.stopped_early = True
     if scheduler is not None and interval == "epoch":
-        if type(scheduler).__name__ == "ReduceLROnPlateau":
+        if isinstance(scheduler, engine.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(value)
         else:
             scheduler.step()

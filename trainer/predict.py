@@ -110,20 +110,19 @@ def predict_file(model_file: str | Path, images: str | Path, top_k: int = 1,
     """Top-k classes and probabilities for each image; accuracy too when labels are given."""
     import numpy as np
 
-    from engine.errors import DataError
+    from engine.errors import DataError, ExportError
     from engine.export import load
-    from engine.export.container import read_regular
     from engine.export.script import raw_shape
+    from engine.io import read_regular
 
     model_file = Path(model_file)
     if model_file.suffix == ".onnx":
-        read_regular(model_file, "ONNX model")  # refuses devices and FIFOs before onnxruntime
+        # refuses devices and FIFOs before onnxruntime opens the file
+        read_regular(model_file, ExportError, "ONNX model")
         runner: Any = _OnnxRunner(model_file)
     else:
         runner = load(model_file)
         if len(runner.output_shape) != 2:
-            from engine.errors import ExportError
-
             raise ExportError(f"exported model {model_file} outputs shape {runner.output_shape}; "
                               "predict needs (batch, classes) scores")
     if labels is not None:

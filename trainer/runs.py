@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import CheckpointError, ConfigError
-from engine.fileio import atomic_write
+from engine.io import atomic_write
 from trainer import run_lock
 
 WRITTEN_FILES = ("config.yaml", "meta.json", "train.log", "metrics.jsonl", "metrics.csv",
@@ -261,7 +261,7 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("gradwell", "numpy", "cupy", "safetensors", "pyyaml", "typer"):
+    for pkg in ("gradwell", "numpy", "cupy", "pyyaml", "typer"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -9,7 +9,7 @@ import numpy as np
 
 from engine import backend
 from engine.autograd._gradcheck import GradcheckError, gradcheck
-from engine.autograd.backprop import run_backward
+from engine.autograd.backprop import run_backward, run_graph
 from engine.function import Function as _Primitive
 from engine.grad_mode import enable_grad, no_grad, set_grad_enabled
 
@@ -75,8 +75,6 @@ class _Roots(_Primitive):
 def backward(tensors: Any, grad_tensors: Any = None, retain_graph: bool | None = None,
              create_graph: bool = False, inputs: Any = None) -> None:
     """Accumulate d(sum of tensors)/d(leaf) into each leaf's .grad, as torch.autograd.backward."""
-    from engine.autograd.backprop import run_graph  # noqa: PLC0415
-
     if create_graph:
         raise NotImplementedError("create_graph=True: higher-order gradients are not supported")
     tensors = _as_tuple(tensors)
@@ -95,8 +93,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
          create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
          is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Any, ...]:
     """The gradients of outputs w.r.t. inputs, leaving every .grad untouched (first order)."""
-    from engine.autograd.backprop import run_graph  # noqa: PLC0415
-    from engine.tensor import Tensor  # noqa: PLC0415
+    from engine.tensor import Tensor  # noqa: PLC0415 - cycle: tensor_autograd imports this package
 
     if create_graph:
         raise NotImplementedError("create_graph=True: higher-order gradients are not supported")
@@ -133,7 +130,7 @@ class _VariableMeta(type):
         return hasattr(obj, "_data") and hasattr(obj, "grad_fn")  # every Tensor, as PyTorch
 
     def __call__(cls, data: Any, requires_grad: bool = False, volatile: bool = False) -> Any:
-        from engine.tensor import Tensor  # noqa: PLC0415
+        from engine.tensor import Tensor  # noqa: PLC0415 - cycle, as in grad()
 
         source = data if isinstance(data, Tensor) else Tensor(data)
         out = source.detach()  # shares memory, a new leaf: what PyTorch's Variable(t) gives

@@ -42,7 +42,7 @@ def gradcheck(
     unknown = set(torch_options) - _TORCH_OPTIONS
     if unknown:
         raise TypeError(f"gradcheck() got an unexpected keyword argument '{min(unknown)}'")
-    from engine.tensor import Tensor
+    from engine.tensor import Tensor  # cycle: tensor_autograd imports engine.autograd
 
     inputs = tuple(inputs) if isinstance(inputs, Sequence) else (inputs,)
     tensors = [t for t in inputs if isinstance(t, Tensor) and t.requires_grad]

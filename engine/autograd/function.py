@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import backend
 from engine import function as _prim
+from engine._legacy_types import type_name
 from engine.grad_mode import _GradState, no_grad
+from engine.tensor import Tensor
 
 
 class FunctionCtx:
@@ -41,8 +44,6 @@ class FunctionCtx:
             )
         for i, (t, version) in enumerate(self._saved):
             if t is not None and t._version != version:
-                from engine._legacy_types import type_name  # noqa: PLC0415
-
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by "
                     f"an inplace operation: [{type_name(t)} {list(t.shape)}], which is saved "
@@ -117,8 +118,6 @@ class BackwardCFunction(FunctionCtx, _prim.Function):
         for i, (shape, dtype, device) in enumerate(self._out_meta):
             g = slots.get(i)
             if g is None and self._materialize:
-                from engine import backend  # noqa: PLC0415
-
                 g = backend.array_module(device).zeros(shape, dtype=dtype)
             grads.append(None if g is None else wrap(g, device))
         result = self._fn.backward(self, *grads)
@@ -209,8 +208,6 @@ class Function(metaclass=_FunctionMeta):
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run forward and, when grad mode is on and an input requires grad, record the node."""
-        from engine.tensor import Tensor  # noqa: PLC0415 - tensor imports this package
-
         ctx = cls._backward_cls.__new__(cls._backward_cls)
         needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
         ctx.needs_input_grad = needs
@@ -236,8 +233,6 @@ _SETUP_NOT_DEFINED = object()
 
 def _connect(ctx: Any, args: tuple, outs: list, single: bool) -> Any:
     """Give the tensor outputs ctx as grad_fn (an edge node per output when there are several)."""
-    from engine.tensor import Tensor  # noqa: PLC0415
-
     inputs = {id(a) for a in args if isinstance(a, Tensor)}
     ctx._inputs_meta = tuple([tuple(a.shape) if isinstance(a, Tensor) else None for a in args])
     tensor_outs = [i for i, o in enumerate(outs) if isinstance(o, Tensor)]

@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
+from engine.ops.util import unbroadcast
 
 
 def index_grid(index: Any, axis: int) -> tuple:
@@ -178,8 +179,6 @@ class IndexPutAccumulate(Function):
         return out
 
     def backward(self, g: Any) -> tuple:
-        from engine.ops.util import unbroadcast
-
         gv = unbroadcast(g[self.index], self.value_shape) if self.needs_input_grad[1] else None
         return (g if self.needs_input_grad[0] else None), gv
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import backend
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import unbroadcast
@@ -167,14 +168,10 @@ class ToDevice(Function):
     saves_inputs = False
 
     def forward(self, a: Any, device: str) -> Any:
-        from engine import backend
-
         self.source = backend.device_of(a)
         return backend.to_device(a, device)
 
     def backward(self, g: Any) -> Any:
-        from engine import backend
-
         return backend.to_device(g, self.source)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -81,20 +82,21 @@ def test_state_dict_mismatch_is_one_line_naming_file_and_key(cli, stopped_run: P
 
 
 def _fail_writes_after(monkeypatch: pytest.MonkeyPatch, ok_calls: int, where: str) -> None:
-    """Make safetensors' writer fail as it does on a full disk once ok_calls files are written."""
-    import safetensors.numpy
-    from safetensors import SafetensorError
+    """Make file writes fail as on a full disk once ok_calls safetensors files are written."""
+    import engine.io.safetensors as st
 
-    real, calls = safetensors.numpy.save_file, []
+    real, calls = st.atomic_write, []
 
-    def save_file(tensors, filename, *args, **kwargs):
-        calls.append(filename)
-        if len(calls) > ok_calls and where in str(filename):
-            raise SafetensorError("Error while serializing: I/O error: No space left on device "
-                                  "(os error 28)")
-        return real(tensors, filename, *args, **kwargs)
+    @contextlib.contextmanager
+    def atomic_write(path, *args, **kwargs):
+        calls.append(path)
+        with real(path, *args, **kwargs) as f:
+            if len(calls) > ok_calls and where in str(path):
+                f.write(b"partial")
+                raise OSError(28, "No space left on device")
+            yield f
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", save_file)
+    monkeypatch.setattr(st, "atomic_write", atomic_write)
 
 
 def test_disk_full_during_a_checkpoint_names_it_and_keeps_last(cli, tiny_config: Path,

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from engine import random as engine_random
+
 __all__ = ["current_rng", "epoch_rng", "resolve_seed", "rng_scope"]
 
 _local = threading.local()
@@ -30,8 +32,6 @@ def epoch_rng(seed: int, *keys: int) -> np.random.Generator:
 def _global_draw() -> int:
     # engine.manual_seed(s) then makes every unseeded loader and sampler reproducible, as
     # torch.manual_seed does for torch's.
-    from engine import random as engine_random
-
     return int(engine_random.generator().integers(0, 2**63 - 1))
 
 

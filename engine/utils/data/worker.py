@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from engine import random as engine_random
+
 __all__ = ["WorkerInfo", "get_worker_info"]
 
 _worker_info: WorkerInfo | None = None
@@ -76,8 +78,6 @@ class WorkerError:
 def _seed_worker(worker_id: int, base_seed: int) -> int:
     seed = base_seed + worker_id
     random.seed(seed)
-    from engine import random as engine_random
-
     engine_random.manual_seed(seed)
     np.random.seed(np.random.SeedSequence([worker_id, base_seed]).generate_state(4))
     return seed

@@ -178,7 +178,7 @@ def test_dangling_edge(saved):
 def test_header_length_beyond_file(saved):
     blob = saved.read_bytes()
     saved.write_bytes(struct.pack("<Q", len(blob) * 2) + blob[8:])
-    with pytest.raises(ExportError, match="truncated or not a safetensors file"):
+    with pytest.raises(ExportError, match="truncated or not a valid safetensors file"):
         load(saved)
 
 
