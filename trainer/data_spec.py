@@ -120,7 +120,7 @@ def resolve_data(cfg: Any) -> None:
         kwargs.setdefault("in_features", c * h * w)
     elif cfg.model.name == "cnn":
         kwargs.setdefault("in_channels", c)
-        kwargs.setdefault("input_size", [h, w])
+        kwargs.setdefault("input_size", (h, w))  # as config loading types it
     if cfg.model.name in ("mlp", "cnn"):
         kwargs.setdefault("num_classes", num_classes(train, test))
 

@@ -80,7 +80,7 @@ class SmallCNN(nn.Module):
     """
 
     def __init__(self, num_classes: int = 10, in_channels: int = 1,
-                 input_size: int | Sequence[int] = 28) -> None:
+                 input_size: int | Sequence[int] = (28, 28)) -> None:
         super().__init__()
         size = [input_size] * 2 if isinstance(input_size, int) else list(input_size)
         if len(size) != 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 4
