@@ -98,19 +98,18 @@ def test_user_model_trains_exports_and_predicts_channels_last(tmp_path, user_mod
     from trainer.evaluation import evaluate_run
 
     acc = evaluate_run(run, "last", "test")["acc"]
+    assert acc > 0.5  # six classes: chance is 1/6
     images, labels = root / "t10k-images-idx3-ubyte", root / "t10k-labels-idx1-ubyte.gz"
     from engine.export import load
-    from trainer.export_cmd import predict_file
 
     for fmt, name in (("script", "model-last.safetensors"), ("onnx", "model-last.onnx")):
         result = cli("export", run, "--format", fmt)
         assert result.exit_code == 0, result.output
         result = cli("predict", run / "export" / name, images, "--labels", labels)
         assert result.exit_code == 0, result.output
-        found = float(re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output).group(1))
-        assert found == pytest.approx(acc, abs=1e-4)
-        report = predict_file(run / "export" / name, images, labels=labels)
-        assert report["accuracy"] == pytest.approx(acc, abs=1e-12)
+        # 100 test images: the accuracy is a whole percentage, exact in the printed 4 decimals.
+        found = re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output).group(1)
+        assert found == f"{acc:.4f}"
     script = load(run / "export" / "model-last.safetensors")
     assert script.input_spec["shape"] == [None, 3, 32, 32]
     assert script.preprocessing["input"] == {"dtype": "uint8", "shape": [32, 32, 3],
