@@ -33,15 +33,16 @@ from engine.utils.data import (
 from . import transforms
 from .dataset import IDXDataset
 from .download import check_digest, download_file
+from .folder import IDXFolder, channel_stats
 from .idx import check_idx_file, idx_header, read_header, read_idx, write_idx
 from .mnist import KMNIST, MNIST, FashionMNIST
 from .synthetic import make_synthetic_idx
 
 __all__ = [
     "KMNIST", "MNIST", "BatchSampler", "ConcatDataset", "DataError", "DataLoader", "Dataset",
-    "DistributedSampler", "FashionMNIST", "IDXDataset", "IterableDataset", "RandomSampler",
-    "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler", "TensorDataset",
-    "WeightedRandomSampler", "check_digest", "check_idx_file", "default_collate", "download_file",
-    "get_worker_info", "idx_header", "make_synthetic_idx", "random_split", "read_header",
-    "read_idx", "transforms", "write_idx",
+    "DistributedSampler", "FashionMNIST", "IDXDataset", "IDXFolder", "IterableDataset",
+    "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+    "TensorDataset", "WeightedRandomSampler", "channel_stats", "check_digest", "check_idx_file",
+    "default_collate", "download_file", "get_worker_info", "idx_header", "make_synthetic_idx",
+    "random_split", "read_header", "read_idx", "transforms", "write_idx",
 ]

@@ -85,8 +85,7 @@ class MNIST(IDXDataset):
         return {c: i for i, c in enumerate(self.classes)}
 
     def _split_files(self) -> tuple[str, str]:
-        prefix = "train" if self.train else "t10k"
-        return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+        return split_files(self.train)
 
     def search_dirs(self) -> list[Path]:
         """Folders searched for the files, in order."""
@@ -172,6 +171,12 @@ class MNIST(IDXDataset):
         split = "Train" if self.train else "Test"
         return (f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
                 f"    Split: {split}\n    Images: {self.images_path}")
+
+
+def split_files(train: bool) -> tuple[str, str]:
+    """The (images, labels) file names of a split, without the optional .gz."""
+    prefix = "train" if train else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
 
 
 def _check_idx(path: Path, name: str) -> None:

@@ -186,7 +186,7 @@ def predict(
     model_file: Annotated[str, typer.Argument(
         metavar="MODEL_FILE", help="An exported .safetensors or .onnx file.")],
     images: Annotated[str, typer.Argument(
-        metavar="INPUT", help="An IDX images file (N x 28 x 28 uint8).")],
+        metavar="INPUT", help="IDX images: N x H x W, or N x H x W x C channels last (uint8).")],
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="Classes per image.")] = 1,
     out: Annotated[str | None, typer.Option("--out", help="Write a CSV here.")] = None,
     labels: Annotated[str | None, typer.Option(

@@ -83,16 +83,45 @@ def _check_together(cfg: Config, marks: dict[str, str]) -> None:
     if cfg.train.epochs is None and cfg.train.max_steps is None:
         raise ConfigError(f"{where(marks, 'train.epochs')}: train.epochs and train.max_steps are "
                           "both null; set at least one")
-    if cfg.data.normalize is None:
-        cfg.data.normalize = list(schema.NORMALIZE[cfg.data.dataset])
-    norm = cfg.data.normalize
-    if len(norm) != 2 or norm[1] <= 0:
-        raise ConfigError(f"{where(marks, 'data.normalize')}: data.normalize: expected [mean, std]"
-                          f" with std > 0, got {norm}")
+    _check_normalize(cfg, marks)
     if cfg.data.val_fraction == 0 and cfg.train.monitor.startswith("val_"):
         raise ConfigError(f"{where(marks, 'train.monitor')}: train.monitor is "
                           f"{cfg.train.monitor} but data.val_fraction is 0; monitor train_loss "
                           "or train_acc, or carve a validation split")
+
+
+def mean_std(norm: Any) -> tuple[list[float], list[float]]:
+    """data.normalize's (mean, std) as per-channel lists; ValueError unless it is well formed.
+
+    [mean, std] with two numbers (one channel, or the same for all), or [[m1, ...], [s1, ...]]
+    with one value per channel, as torchvision's Normalize(mean, std) takes them; std > 0.
+    """
+    if not isinstance(norm, list | tuple) or len(norm) != 2:
+        raise ValueError(norm)
+    mean, std = ([v] if not isinstance(v, list | tuple) else list(v) for v in norm)
+    if len(mean) != len(std) or not mean or isinstance(norm[0], list) != isinstance(norm[1],
+                                                                                    list):
+        raise ValueError(norm)
+    mean, std = ([_scalar(v, float) for v in vals] for vals in (mean, std))
+    if min(std) <= 0:
+        raise ValueError(norm)
+    return mean, std
+
+
+def _check_normalize(cfg: Config, marks: dict[str, str]) -> None:
+    """Fill in the data set's usual normalisation (idx: later, from its data); check the form."""
+    if cfg.data.normalize is None:
+        if cfg.data.dataset in schema.NORMALIZE:
+            cfg.data.normalize = list(schema.NORMALIZE[cfg.data.dataset])
+        return
+    norm = cfg.data.normalize
+    try:
+        mean, std = mean_std(norm)
+    except (ValueError, TypeError):
+        raise ConfigError(f"{where(marks, 'data.normalize')}: data.normalize: expected [mean, std]"
+                          f" with std > 0, each a number or a list with one value per channel "
+                          f"([[m1, m2, m3], [s1, s2, s3]]), got {norm}") from None
+    cfg.data.normalize = [mean, std] if isinstance(norm[0], list | tuple) else [mean[0], std[0]]
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

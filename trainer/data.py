@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from engine.errors import DataError
+from trainer.data_spec import STANDARD_SHAPE, check_channels, normalization, num_classes
 from trainer.runs import sha256_file
-from trainer.schema import NORMALIZE
 
 
 @dataclass
@@ -25,6 +25,8 @@ class Data:
     files: list[Path]  # the IDX files read, for meta.json's checksums
     # The train file (eval transforms) and the test set, for check_model_input's dry forward.
     sources: list[Any] = field(default_factory=list)
+    # dataset: idx names its classes by its labels: the model must have one output per class.
+    exact_classes: bool = False
 
     def checksums(self) -> dict[str, str]:
         """SHA-256 per data file (read in full: only a new run records them)."""
@@ -45,11 +47,15 @@ def dataset_class(dataset: str) -> Any:
     import datasets
 
     return {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
-            "kmnist": datasets.KMNIST, "synthetic": datasets.MNIST}[dataset]
+            "kmnist": datasets.KMNIST, "synthetic": datasets.MNIST,
+            "idx": datasets.IDXFolder}[dataset]
 
 
 def class_names(dataset: str) -> list[str]:
-    """Class names of a config data set; the synthetic set's are its digits as strings."""
+    """Class names of a config data set; the synthetic set's are its digits as strings.
+
+    dataset: idx names its classes by its labels (trainer.data_spec.config_classes).
+    """
     if dataset == "synthetic":
         return [str(i) for i in range(10)]
     return list(dataset_class(dataset).classes)
@@ -70,21 +76,24 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
         return ds
     from datasets.mnist import FilesNotFound
 
+    download = {"download": cfg.data.download} if cfg.data.dataset != "idx" else {}
+    hint = "set data.root, or data.download: true" if download else "set data.root"
     try:
-        return cls(root, train=train, download=cfg.data.download)
+        return cls(root, train=train, **download)
     except FilesNotFound as exc:  # a damaged file's own message needs no hint
-        raise DataError(f"{exc} (config: set data.root, or data.download: true)") from None
+        raise DataError(f"{exc} (config: {hint})") from None
 
 
-def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28)) -> Any:
+def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28),
+                stats: tuple[list[float], list[float]] | None = None) -> Any:
     from datasets import transforms as T
 
-    mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
+    mean, std = stats or normalization(cfg)
     steps: list[Any] = [T.ToTensor()]
     if augment and cfg.data.crop_padding:
         # The crop keeps the images' own size: padding then cropping never changes the shape.
         steps.append(T.RandomCrop(tuple(size), padding=cfg.data.crop_padding))
-    steps.append(T.Normalize((mean,), (std,)))
+    steps.append(T.Normalize(mean, std))
     return T.Compose(steps)
 
 
@@ -105,30 +114,33 @@ def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:
 
     full = _open(cfg, run_dir, train=True)
     test_ds = _open(cfg, run_dir, train=False)
-    test_ds.transform = _transforms(cfg, augment=False)
+    idx = cfg.data.dataset == "idx"
+    # Computed once (idx without data.normalize): the training images are counted, not copied.
+    stats = normalization(cfg, full.images if idx else None)
+    if idx:
+        check_channels(cfg, full.image_shape[0])
+    test_ds.transform = _transforms(cfg, augment=False, stats=stats)
     files = [Path(p) for ds in (full, test_ds) for p in (ds.images_path, ds.labels_path)]
     n_val = int(round(len(full) * cfg.data.val_fraction))
     n_val = min(n_val, len(full) - 1) if cfg.data.val_fraction > 0 else 0
     train_part, val_part = random_split(full, [len(full) - n_val, n_val], seed=cfg.seed)
     # Two views of one file: augmentation for training, plain transforms for validation.
     train_view = copy.copy(full)
-    train_view.transform = _transforms(cfg, augment=True, size=full.images.shape[1:])
+    train_view.transform = _transforms(cfg, augment=True, size=full.images.shape[1:3],
+                                       stats=stats)
     eval_view = copy.copy(full)
-    eval_view.transform = _transforms(cfg, augment=False)
+    eval_view.transform = _transforms(cfg, augment=False, stats=stats)
     train = _loader(Subset(train_view, train_part.indices), cfg, cfg.data.batch_size, True)
     val = (_loader(Subset(eval_view, val_part.indices), cfg, cfg.data.eval_batch_size, False)
            if n_val else None)
     test = _loader(test_ds, cfg, cfg.data.eval_batch_size, False)
     classes = list(getattr(full, "classes", [str(i) for i in range(10)]))
-    data = Data(train, val, test, classes, files, [eval_view, test_ds])
+    if idx:
+        classes = [str(i) for i in range(num_classes(full, test_ds))]
+    data = Data(train, val, test, classes, files, [eval_view, test_ds], exact_classes=idx)
     if model is not None:
         check_model_input(model, data, cfg.device, cfg.model.name)
     return data
-
-
-
-# The image shape the MNIST family (and the zoo's models) are made for, channels first.
-STANDARD_SHAPE = (1, 28, 28)
 
 
 def _shape_text(shape: tuple[int | None, ...]) -> str:
@@ -206,6 +218,12 @@ def check_model_input(model: Any, data: Data, device: str, model_name: str = "mo
                 " for one image, expected 1 x num_classes logits"
             )
         _check_label_range(ds, int(out.shape[1]), model_name)
+        if data.exact_classes and out.shape[1] != len(data.classes):
+            raise DataError(
+                f"{ds.labels_path}: the labels name {len(data.classes)} classes (0-"
+                f"{len(data.classes) - 1}) but the model ({model_name}) has {out.shape[1]} "
+                f"outputs; set model.num_classes: {len(data.classes)}"
+            )
 
 
 def _check_label_range(ds: Any, outputs: int, model_name: str) -> None:

@@ -14,19 +14,22 @@ from typing import Any
 
 
 def preprocessing_of(cfg: Any) -> dict[str, Any]:
-    """ToTensor then Normalize, as the run's data pipeline applies them to uint8 28x28 images."""
-    from trainer.schema import NORMALIZE
+    """ToTensor then Normalize, as the run's data pipeline applies them to its uint8 images."""
+    from trainer.data_spec import input_spec, normalization
 
-    mean, std = cfg.data.normalize or NORMALIZE[cfg.data.dataset]
-    return {"input": {"dtype": "uint8", "shape": [28, 28]}, "scale": 1.0 / 255.0,
-            "mean": [float(mean)], "std": [float(std)]}
+    spec = input_spec(cfg)
+    mean, std = normalization(cfg)
+    raw: dict[str, Any] = {"dtype": "uint8", "shape": list(spec.raw)}
+    if spec.layout == "HWC":
+        raw["layout"] = "HWC"  # channels last: preprocess transposes to C x H x W
+    return {"input": raw, "scale": 1.0 / 255.0, "mean": mean, "std": std}
 
 
 def classes_of(cfg: Any) -> list[str]:
     """Class names of the run's data set (synthetic data: the digits as strings)."""
-    from trainer.data import class_names
+    from trainer.data_spec import config_classes
 
-    return class_names(cfg.data.dataset)
+    return config_classes(cfg)
 
 
 def export_run(target: str | Path, which: str = "last", format: str = "script",
@@ -36,11 +39,12 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     import engine.export as ex
     from trainer import resume_check, zoo
     from trainer.checkpoint import load_run
+    from trainer.data_spec import input_spec
 
     run, ckpt, cfg = load_run(target, which)
     model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
     resume_check.load_model_state(model, ckpt)  # one line naming file and key
-    example = engine.zeros(2, 1, 28, 28)
+    example = engine.zeros(2, *input_spec(cfg).shape)
     suffix = ".safetensors" if format == "script" else ".onnx"
     path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
     return ex.export(model, example, path, format, preprocessing_of(cfg), classes_of(cfg))

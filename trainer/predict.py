@@ -94,14 +94,14 @@ def regular_file(path: str | Path, what: str) -> Path:
 
 
 def read_images(path: str | Path) -> np.ndarray:
-    """An IDX images file (N x H x W uint8) through the datasets IDX reader."""
+    """An IDX images file (N x H x W, or N x H x W x C channels last) via the IDX reader."""
     from datasets.idx import read_idx
     from engine.errors import DataError
 
     images = read_idx(regular_file(path, "images file"))
-    if images.ndim != 3:
+    if images.ndim not in (3, 4):
         raise DataError(f"{path} holds an IDX array of shape {list(images.shape)}; predict "
-                        "expects N x H x W images")
+                        "expects N x H x W or N x H x W x C images")
     return images
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DATASETS = ("mnist", "fashion_mnist", "kmnist", "synthetic")
+DATASETS = ("mnist", "fashion_mnist", "kmnist", "synthetic", "idx")
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop",
               "adagrad": "Adagrad", "adadelta": "Adadelta", "adamax": "Adamax", "nadam": "NAdam",
               "radam": "RAdam", "asgd": "ASGD", "rprop": "Rprop"}
@@ -14,7 +14,8 @@ SCHEDULERS = {"none": None, "step": "StepLR", "multistep": "MultiStepLR",
               "plateau": "ReduceLROnPlateau", "linear": "LinearLR", "onecycle": "OneCycleLR",
               "constant": "ConstantLR", "polynomial": "PolynomialLR",
               "cosine_restarts": "CosineAnnealingWarmRestarts"}
-# (mean, std) of the training images after ToTensor: data.normalize's default per data set.
+# (mean, std) of the training images after ToTensor: data.normalize's default per data set
+# (dataset: idx has none; its per-channel values are computed from its training images).
 NORMALIZE = {"mnist": [0.1307, 0.3081], "fashion_mnist": [0.2860, 0.3530],
              "kmnist": [0.1918, 0.3483], "synthetic": [0.5, 0.25]}
 MONITORS = ("val_acc", "val_loss", "train_acc", "train_loss")
@@ -32,14 +33,17 @@ class DataConfig:
     """Which data set, where it lives, how it is split, batched and transformed."""
 
     dataset: str = spec("mnist", choices=DATASETS)
-    root: str = spec("data", help="folder searched for (and downloaded into) the IDX files")
+    root: str = spec("data", help="folder searched for (and downloaded into) the IDX files; "
+                     "for dataset: idx, the folder holding its four IDX files")
     download: bool = spec(True)
     val_fraction: float = spec(0.1, ge=0.0, lt=1.0)
     batch_size: int = spec(64, ge=1)
     eval_batch_size: int = spec(512, ge=1)
-    # [mean, std] for Normalize; null: the data set's usual values (NORMALIZE).
-    normalize: list[float] | None = spec(None)
-    crop_padding: int = spec(0, ge=0, help="RandomCrop(28, padding) on training images; 0: off")
+    # [mean, std] for Normalize, each a number or one per channel ([[m1, m2, m3], [s1, s2, s3]]);
+    # null: the data set's usual values (NORMALIZE), computed from the training images for idx.
+    normalize: list[Any] | None = spec(None)
+    crop_padding: int = spec(0, ge=0, help="RandomCrop(image size, padding) on training images; "
+                             "0: off")
     prefetch: int = spec(2, ge=0)
     # Only for dataset: synthetic (written into the run directory).
     synthetic_train: int = spec(2000, ge=10)

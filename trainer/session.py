@@ -32,8 +32,10 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     cfg = config_mod.load(config_path, list(overrides) + flags)
     # Everything that can be refused is refused before a run folder exists (or is touched).
     from trainer.build import check_buildable, check_device
+    from trainer.data_spec import resolve_data
 
     check_device(cfg.device)
+    resolve_data(cfg)  # dataset: idx: its normalisation and zoo model shape go into config.yaml
     check_buildable(cfg)
     if resume is not None:
         run, ckpt = _open_for_resume(Path(resume), cfg)

@@ -74,21 +74,32 @@ class MLP(nn.Module):
 
 @register_model("cnn")
 class SmallCNN(nn.Module):
-    """conv 16 3x3, ReLU, maxpool 2; conv 32 3x3, ReLU, maxpool 2; Linear 1568->128, ReLU, ->10."""
+    """conv 16 3x3, ReLU, maxpool 2; conv 32 3x3, ReLU, maxpool 2; Linear ->128, ReLU, ->classes.
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 1) -> None:
+    For H x W images the first Linear takes 32 * (H // 4) * (W // 4) features (1568 at 28x28).
+    """
+
+    def __init__(self, num_classes: int = 10, in_channels: int = 1,
+                 input_size: int | Sequence[int] = (28, 28)) -> None:
         super().__init__()
-        self.input_shape = (in_channels, 28, 28)  # (C, H, W) the data setup checks images against
+        size = [input_size] * 2 if isinstance(input_size, int) else list(input_size)
+        if len(size) != 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 4
+                                 for d in size):
+            raise ConfigError(f"cnn: input_size must be an integer or [height, width], each at "
+                              f"least 4, got {input_size!r}")
+        h, w = size
+        self.input_shape = (in_channels, h, w)  # (C, H, W) the data setup checks images against
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, num_classes),
+            nn.Flatten(), nn.Linear(32 * (h // 4) * (w // 4), 128), nn.ReLU(),
+            nn.Linear(128, num_classes),
         )
 
     def forward(self, x: Any) -> Any:
-        """Logits (N, num_classes) for (N, in_channels, 28, 28) images."""
+        """Logits (N, num_classes) for (N, in_channels, H, W) images of the input_size."""
         return self.classifier(self.features(x))
 
 

@@ -101,7 +101,7 @@ class ScriptModule:
         return out
 
     def preprocess(self, raw: Any) -> np.ndarray:
-        """Raw images (e.g. uint8 N x 28 x 28) -> normalised float32 model input."""
+        """Raw images (uint8 N x H x W, or N x H x W x C) -> normalised float32 model input."""
         return preprocess(raw, self.preprocessing, self.input_spec["shape"][1:])
 
     def predict_proba(self, raw: Any) -> np.ndarray:
@@ -152,6 +152,17 @@ def _check_preprocessing(p: Any, spec: list, where: str) -> None:
             and int(np.prod(shape, dtype=object)) == per_sample(spec)):
         raise ExportError(f"{bad}: raw input shape {str(shape)[:80]} does not hold the "
                           f"{per_sample(spec)} elements of the input spec {spec}")
+    layout = raw.get("layout", "") if isinstance(raw, dict) else ""
+    if layout and not (layout == "HWC" and len(spec) == 4 and shape == [*spec[2:], spec[1]]):
+        raise ExportError(f"{bad}: input layout {str(layout)[:20]!r} with raw shape {shape} "
+                          f"does not fit the input spec {spec}; only \"HWC\" (H x W x C raw "
+                          "images for a C x H x W model) is known")
+
+
+def _channels_last(p: dict) -> bool:
+    """Whether the stored raw input is H x W x C (input layout "HWC") for a C x H x W model."""
+    raw = p.get("input")
+    return isinstance(raw, dict) and raw.get("layout") == "HWC"
 
 
 def raw_shape(preprocessing: dict, spec: list) -> list[int]:
@@ -187,6 +198,8 @@ def preprocess(raw: Any, preprocessing: dict, shape: list) -> np.ndarray:
                           f"input {want} (spec {shape}); resize them first, they are never "
                           "reshaped to fit")
     x = raw.astype(np.float32) * np.float32(p.get("scale", 1.0))
+    if _channels_last(p) and list(raw.shape[1:]) == want:
+        x = x.transpose(0, 3, 1, 2)  # H x W x C records: transposed to C x H x W, not reshaped
     x = x.reshape([-1] + shape)
     if "mean" in p and "std" in p:
         mean, std = (np.asarray(p[k], dtype=np.float32) for k in ("mean", "std"))

@@ -53,7 +53,7 @@ def test_key_in_wrong_section_points_to_the_right_one() -> None:
     ("data.val_fraction=1", r"data\.val_fraction: expected a number >= 0\.0 and < 1\.0"),
     ("train.epochs=two", r"train\.epochs: expected an integer >= 1 or null, got 'two'"),
     ("data.dataset=mnsit", r"unknown dataset 'mnsit'; choose one of: mnist, fashion_mnist, "
-                           r"kmnist, synthetic \(did you mean 'mnist'\?\)"),
+                           r"kmnist, synthetic, idx \(did you mean 'mnist'\?\)"),
     ("optimizer.name=adm", r"unknown optimizer 'adm'; choose one of: sgd, adam, adamw"),
     ("optimizer.momentun=0.9", r"unknown key 'optimizer\.momentun'.*did you mean "
                                r"'optimizer\.momentum'"),

@@ -53,6 +53,18 @@ def test_small_cnn_is_exactly_the_benchmark_network() -> None:
     assert zoo.SmallCNN(in_channels=3)(en.randn(1, 3, 28, 28)).shape == (1, 10)
 
 
+def test_small_cnn_sized_for_other_images() -> None:
+    model = zoo.build_model("cnn", num_classes=4, in_channels=3, input_size=[32, 20])
+    assert model.input_shape == (3, 32, 20)
+    assert tuple(model.classifier[1].weight.shape) == (128, 32 * 8 * 5)
+    assert model(en.randn(2, 3, 32, 20)).shape == (2, 4)
+    assert zoo.SmallCNN(input_size=16).input_shape == (1, 16, 16)
+    for bad in (3, [16], [16, 2.5], True):
+        with pytest.raises(ConfigError, match=r"cnn: input_size must be an integer or "
+                                              r"\[height, width\], each at least 4"):
+            zoo.SmallCNN(input_size=bad)
+
+
 def test_unknown_name_lists_choices_and_suggests() -> None:
     with pytest.raises(ConfigError) as info:
         zoo.build_model("mpl")
