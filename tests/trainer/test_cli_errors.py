@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import tree_hash
+from folder_snapshot import tree_hash
 
 
 def _error_line(result: object) -> str:

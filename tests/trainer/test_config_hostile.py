@@ -263,7 +263,7 @@ def test_constructor_error_names_the_file_line(cli, tiny_config: Path, tmp_path:
 
 def test_resume_with_a_bad_override_touches_nothing(cli, tiny_config: Path,
                                                     tmp_path: Path) -> None:
-    from conftest import tree_hash
+    from folder_snapshot import tree_hash
 
     run = _tiny_run(cli, tiny_config, tmp_path)
     before = tree_hash(run)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_files
+from folder_snapshot import run_files
 
 import engine
 from trainer.runs import METRIC_COLUMNS, RunDir
