@@ -7,6 +7,7 @@ from typing import Any
 
 from engine import backend
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -42,6 +43,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     for p in params:
         # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
         p.grad._data *= p.grad._data.dtype.type(coef)
+        mark_written(p.grad)
     return Tensor._from_array(xp.asarray(total), device)
 
 
@@ -51,3 +53,4 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     for p in _with_grads(parameters):
         xp = backend.array_module(p.grad._device)
         xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
+        mark_written(p.grad)

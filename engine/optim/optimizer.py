@@ -13,6 +13,7 @@ from engine import backend
 from engine.errors import CheckpointError
 from engine.grad_mode import enable_grad
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 _TMP = 9  # scratch slot the helpers below use for their own temporaries
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's wording of the errors
@@ -121,6 +122,7 @@ class Optimizer:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
                     p.grad._data[...] = 0
+                    mark_written(p.grad)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the parameters once; closure re-evaluates the model and returns the loss."""
@@ -131,8 +133,10 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad._data, self.state[p], group)
-                    p._vc[0] += 1  # an in-place change of p, as autograd must see it
+                    state = self.state[p]
+                    self._update(p, p.grad._data, state, group)
+                    # p and its state tensors (moments, step counter) were written in place
+                    mark_written(p, *[v for v in state.values() if type(v) is Tensor])
         return loss
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
