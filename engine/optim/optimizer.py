@@ -18,12 +18,14 @@ from engine.tensor_inplace import mark_written
 _TMP = 9  # scratch slot the helpers below use for their own temporaries
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's wording of the errors
 _REFUSED = {
+    "foreach": "there are no multi-tensor (foreach) kernels here; every step already updates "
+               "each parameter in place with the same math",
     "fused": "this library has no fused optimizer kernels (each step already updates every "
              "parameter in place)",
     "capturable": "CUDA-graph capture of optimizer steps is not available",
     "differentiable": "optimizer steps run outside autograd, so a step cannot be differentiated",
 }
-_FLAG_DEFAULTS = {"fused": None, "capturable": False, "differentiable": False}
+_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
 
 
 class OptimizerStateError(CheckpointError, ValueError):
@@ -147,9 +149,10 @@ class Optimizer:
     def _implementation_flags(self, **flags: Any) -> dict[str, Any]:
         """Check PyTorch's implementation switches; returns them for the param groups.
 
-        foreach=True selects the same math as the default (one in-place pass per parameter),
-        so it is accepted. fused, capturable and differentiable would change what a step is
-        (a fused kernel, CUDA-graph capture, a step autograd can see): they are refused.
+        Each is refused when True, never ignored: foreach=True asks for grouped multi-tensor
+        kernels this library does not have (the per-parameter step is the same math), and fused,
+        capturable and differentiable would change what a step is (a fused kernel, CUDA-graph
+        capture, a step autograd can see). False (and None) are accepted.
         """
         name = type(self).__name__
         if flags.get("fused") and flags.get("differentiable"):
