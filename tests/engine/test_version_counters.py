@@ -204,6 +204,17 @@ def test_gradient_writes_bump_the_gradient(name: str) -> None:
     assert tw.grad._version > before
 
 
+@pytest.mark.parametrize("clip", [nn.utils.clip_grad_norm_, nn.utils.clip_grad_value_])
+def test_clipping_refuses_foreach_true(clip: Any) -> None:
+    w = nn.Parameter(en.tensor([1.0, -2.0, 3.0]))
+    grad = _grad_of(w)
+    with pytest.raises(RuntimeError, match=rf"^{clip.__name__}\(foreach=True\) is not supported"):
+        clip([w], 0.1, foreach=True)
+    np.testing.assert_array_equal(grad.numpy(), [2.0, -4.0, 6.0])
+    clip([w], 0.1, foreach=False)
+    assert np.abs(grad.numpy()).max() <= 0.1 + 1e-6
+
+
 def test_a_step_changes_no_value_a_version_check_would_see() -> None:
     """The version bump is bookkeeping only: the step's numbers are torch's."""
     torch = pytest.importorskip("torch")
