@@ -115,3 +115,37 @@ def test_dropout_inplace_matches_out_of_place_with_the_same_seed(name: str, modu
         assert out is x and x._version == 1
         np.testing.assert_array_equal(x.detach().numpy(), expected.detach().numpy())
         np.testing.assert_array_equal(inplace_grad, grad)
+
+
+def _block(lib: Any) -> Any:
+    """Conv -> BatchNorm -> ReLU(inplace) -> Linear -> LeakyReLU(inplace), as model code has it."""
+    m = lib.nn
+    return m.Sequential(m.Conv2d(2, 3, 3), m.BatchNorm2d(3), m.ReLU(inplace=True), m.Flatten(),
+                        m.Linear(12, 4), m.LeakyReLU(0.1, inplace=True), m.Linear(4, 1))
+
+
+def test_a_model_with_inplace_activations_trains_as_torchs() -> None:
+    torch = pytest.importorskip("torch")
+    ours, theirs = _block(en), _block(torch)
+    ours.load_state_dict({k: en.tensor(v.detach().numpy()) for k, v in
+                          theirs.state_dict().items()})
+    data = np.random.default_rng(0).standard_normal((5, 2, 4, 4)).astype(np.float32)
+    out, tout = ours(en.tensor(data)), theirs(torch.tensor(data))
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    (out * out).sum().backward()
+    (tout * tout).sum().backward()
+    for (name, p), tp in zip(ours.named_parameters(), theirs.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
+
+
+def test_inplace_on_a_view_that_requires_grad_is_refused_not_ignored() -> None:
+    """The engine cannot rewrite a view's base history (PyTorch's CopySlices): it says so."""
+    base = en.tensor(X.copy(), requires_grad=True) * 1.0
+    view = base.reshape(3, 2)
+    with pytest.raises(RuntimeError, match=r"in-place operation on a view \(Reshape\) of a tensor "
+                                           r"that requires grad is not supported"):
+        F.relu(view, inplace=True)
+    np.testing.assert_array_equal(base.detach().numpy(), X)
+    np.testing.assert_array_equal(F.relu(view.clone(), inplace=True).detach().numpy(),
+                                  np.maximum(X, 0).reshape(3, 2))
