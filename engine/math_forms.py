@@ -11,7 +11,7 @@ from engine.grad_mode import _GradState
 from engine.memory_format import check_memory_format, preserve_format
 from engine.ops.matmul import Einsum
 from engine.tensor import Tensor
-from engine.tensor_inplace import _can_cast
+from engine.tensor_inplace import _can_cast, mark_written
 from engine.tensor_math import torch_type_name, vector_norm
 
 # C++ type names, as PyTorch's exact-dtype out= check spells them
@@ -46,7 +46,7 @@ def write_out(name: str, result: Tensor, out: Tensor | None, inputs: tuple = (),
         out._data = result._data.astype(out._data.dtype, copy=True)
     else:
         out._data[...] = result._data
-    out._version += 1
+    mark_written(out)
     return out
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
+from engine.tensor_inplace import mark_written
+
 if TYPE_CHECKING:
     from engine.tensor import Tensor
 
@@ -80,4 +82,5 @@ class AliasOps:
             raise RuntimeError("in-place shape changes of a tensor that requires grad are not "
                                "supported here: use the out-of-place form (x = x.squeeze())")
         self._data = shaped._data
+        mark_written(self)  # PyTorch counts a shape change in place as a write
         return self

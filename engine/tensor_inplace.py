@@ -17,6 +17,26 @@ if TYPE_CHECKING:
     from engine.tensor import Tensor
 
 
+def mark_written(*tensors: Tensor | None) -> None:
+    """Record a raw in-place write to each tensor's array (None is skipped).
+
+    Every write into a tensor's array outside the ops (optimizer steps, nn.init, running
+    statistics, load_state_dict, out=) goes through here: the version counter it bumps, shared
+    with the tensor's views, is what backward checks to refuse values saved before the write.
+    """
+    for t in tensors:
+        if t is not None:
+            t._vc[0] += 1
+
+
+def maybe_inplace(input: Tensor, inplace: bool, compute: Callable[[Tensor], Tensor],  # noqa: A002
+                  saves_input: bool = True) -> Tensor:
+    """compute(input), or with inplace=True its result written into input and input returned
+    (PyTorch's inplace= on activations and dropout); saves_input: compute's backward reads
+    its input's values, so the old values are kept for it."""
+    return input._inplace(compute, saves_self=saves_input) if inplace else compute(input)
+
+
 class InplaceOps:
     """Mixin: in-place ops overwrite the array, bump the version counter and take a new node."""
 
@@ -63,7 +83,7 @@ class InplaceOps:
             self._data[...] = result._data
         else:
             raise RuntimeError("cannot write in place into an expanded (read-only) tensor")
-        self._version += 1
+        mark_written(self)
         if result.requires_grad:
             self.requires_grad, self.grad_fn = True, result.grad_fn
         return self
@@ -110,7 +130,7 @@ class InplaceOps:
         if not _GradState.enabled or not self.requires_grad:
             with no_grad():
                 self._data[...] = values
-            self._version += 1
+            mark_written(self)
             return self
         new = values if not hasattr(values, "shape") else self._wrap(values)
         return self._inplace(lambda t: t * 0 + new, saves_self=False)

@@ -1,7 +1,8 @@
 """Activation functions of engine.nn.functional (re-exported there): PyTorch's formulas, defaults.
 
-inplace= is accepted for PyTorch's signatures; the result is always a new tensor, which is what
-code that uses the return value (nn.ReLU(inplace=True) in a Sequential) sees either way.
+inplace=True writes the result into the input and returns the input, as PyTorch does: the input's
+version bumps and autograd takes the new values' history (tensor_inplace.maybe_inplace); a leaf
+that requires grad is refused with PyTorch's error.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from engine.creation import where
 from engine.ops import activation as act
 from engine.ops.softmax import Softmax
 from engine.tensor import Tensor
+from engine.tensor_inplace import maybe_inplace
 
 # SELU's constants (Klambauer et al., 2017), as PyTorch spells them.
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -20,19 +22,21 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
-    return act.Elu.apply(input._floating(), alpha=alpha)
+    return maybe_inplace(input, inplace, lambda x: act.Elu.apply(x._floating(), alpha=alpha))
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """scale * elu(x, alpha) with SELU's fixed constants."""
-    return act.Elu.apply(input._floating(), alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+    return maybe_inplace(input, inplace, lambda x: act.Elu.apply(
+        x._floating(), alpha=_SELU_ALPHA, scale=_SELU_SCALE))
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
     """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise."""
     if alpha == 0:
         raise RuntimeError("ZeroDivisionError")
-    return act.Elu.apply(input._floating(), alpha=alpha, input_scale=1.0 / alpha)
+    return maybe_inplace(input, inplace, lambda x: act.Elu.apply(
+        x._floating(), alpha=alpha, input_scale=1.0 / alpha))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:  # noqa: A002
@@ -45,32 +49,33 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,  # noqa
     """clamp(x, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    return act.Hardtanh.apply(input, min_val=min_val, max_val=max_val)
+    return maybe_inplace(input, inplace, lambda x: act.Hardtanh.apply(
+        x, min_val=min_val, max_val=max_val))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """min(max(x, 0), 6)."""
-    return act.Hardtanh.apply(input, min_val=0.0, max_val=6.0)
+    return hardtanh(input, 0.0, 6.0, inplace)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """relu6(x + 3) / 6."""
-    return act.Hardsigmoid.apply(input._floating())
+    return maybe_inplace(input, inplace, lambda x: act.Hardsigmoid.apply(x._floating()))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * relu6(x + 3) / 6."""
-    return act.Hardswish.apply(input._floating())
+    return maybe_inplace(input, inplace, lambda x: act.Hardswish.apply(x._floating()))
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * sigmoid(x) (swish)."""
-    return act.Silu.apply(input._floating())
+    return maybe_inplace(input, inplace, lambda x: act.Silu.apply(x._floating()))
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """x * tanh(softplus(x))."""
-    return act.Mish.apply(input._floating())
+    return maybe_inplace(input, inplace, lambda x: act.Mish.apply(x._floating()))
 
 
 def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
@@ -81,7 +86,8 @@ def logsigmoid(input: Tensor) -> Tensor:  # noqa: A002
 def threshold(input: Tensor, threshold: float, value: float,  # noqa: A002
               inplace: bool = False) -> Tensor:
     """x where x > threshold, else value."""
-    return act.Threshold.apply(input, threshold=threshold, value=value)
+    return maybe_inplace(input, inplace, lambda x: act.Threshold.apply(
+        x, threshold=threshold, value=value))
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:  # noqa: A002

@@ -9,6 +9,7 @@ from engine.ops import embedding as emb
 from engine.ops import norm
 from engine.ops.dropout import FeatureDropout
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written, maybe_inplace
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # noqa: A002
@@ -33,7 +34,7 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
         raise IndexError("index out of range in self")
     if max_norm is not None and emb.renorm_rows_(weight._data, indices, max_norm, norm_type):
-        weight._version += 1  # an in-place change autograd must see
+        mark_written(weight)
     return emb.Embedding.apply(weight, indices=indices, padding_idx=padding_idx,
                                scale_grad_by_freq=scale_grad_by_freq)
 
@@ -91,12 +92,19 @@ def _check_p(p: float) -> None:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
 
 
-def _feature_dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """One draw per (sample, channel) of an (N, C, *) input."""
+def _feature_dropout(x: Tensor, p: float, training: bool, inplace: bool,
+                     unbatched: bool = False) -> Tensor:
+    """One draw per (sample, channel) of an (N, C, *) input (of a (C, *) one when unbatched)."""
     if not training or p == 0.0:
         return x
-    mask_shape = tuple(x.shape[:2]) + (1,) * (x.ndim - 2)
-    return FeatureDropout.apply(x, p=p, mask_shape=mask_shape)
+
+    def drop(t: Tensor) -> Tensor:
+        t = t.unsqueeze(0) if unbatched else t
+        mask_shape = tuple(t.shape[:2]) + (1,) * (t.ndim - 2)
+        out = FeatureDropout.apply(t, p=p, mask_shape=mask_shape)
+        return out.squeeze(0) if unbatched else out
+
+    return maybe_inplace(x, inplace, drop, saves_input=False)  # the backward needs only the mask
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -109,9 +117,7 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
             "dropout1d exists to provide channel-wise dropout on inputs with 1 spatial "
             "dimension, a channel dimension, and an optional batch dimension (i.e. 2D or 3D "
             "inputs).")
-    if input.ndim == 2 and training and p:
-        return _feature_dropout(input.unsqueeze(0), p, training).squeeze(0)
-    return _feature_dropout(input, p, training)
+    return _feature_dropout(input, p, training, inplace, unbatched=input.ndim == 2)
 
 
 def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -136,7 +142,7 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
             "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
             "channel-wise dropout behavior, please switch to using dropout1d instead.",
             stacklevel=2)
-    return _feature_dropout(input, p, training)
+    return _feature_dropout(input, p, training, inplace)
 
 
 def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
@@ -150,9 +156,7 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A00
             "this warning, please use dropout instead. Note that dropout3d exists to provide "
             "channel-wise dropout on inputs with 3 spatial dimensions, a channel dimension, and "
             "an optional batch dimension (i.e. 4D or 5D inputs).", stacklevel=2)
-    if input.ndim != 5 and training and p:
-        return _feature_dropout(input.unsqueeze(0), p, training).squeeze(0)
-    return _feature_dropout(input, p, training)
+    return _feature_dropout(input, p, training, inplace, unbatched=input.ndim != 5)
 
 
 def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12,  # noqa: A002

@@ -21,7 +21,7 @@ class ReLU(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """relu(input)."""
-        return F.relu(input)
+        return F.relu(input, self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -36,7 +36,7 @@ class LeakyReLU(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """leaky_relu(input)."""
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
@@ -128,7 +128,7 @@ class ELU(_Alpha):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """elu(input, alpha)."""
-        return F.elu(input, self.alpha)
+        return F.elu(input, self.alpha, self.inplace)
 
 
 class CELU(_Alpha):
@@ -136,7 +136,7 @@ class CELU(_Alpha):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """celu(input, alpha)."""
-        return F.celu(input, self.alpha)
+        return F.celu(input, self.alpha, self.inplace)
 
 
 class SELU(_Inplace):
@@ -144,7 +144,7 @@ class SELU(_Inplace):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """selu(input)."""
-        return F.selu(input)
+        return F.selu(input, self.inplace)
 
 
 class SiLU(_Inplace):
@@ -152,7 +152,7 @@ class SiLU(_Inplace):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """silu(input)."""
-        return F.silu(input)
+        return F.silu(input, self.inplace)
 
 
 class Mish(_Inplace):
@@ -160,7 +160,7 @@ class Mish(_Inplace):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """mish(input)."""
-        return F.mish(input)
+        return F.mish(input, self.inplace)
 
 
 class Hardswish(_Inplace):
@@ -168,7 +168,7 @@ class Hardswish(_Inplace):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """hardswish(input)."""
-        return F.hardswish(input)
+        return F.hardswish(input, self.inplace)
 
 
 class Hardsigmoid(_Inplace):
@@ -176,7 +176,7 @@ class Hardsigmoid(_Inplace):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """hardsigmoid(input)."""
-        return F.hardsigmoid(input)
+        return F.hardsigmoid(input, self.inplace)
 
 
 class Hardtanh(Module):
@@ -195,7 +195,7 @@ class Hardtanh(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """hardtanh(input, min_val, max_val)."""
-        return F.hardtanh(input, self.min_val, self.max_val)
+        return F.hardtanh(input, self.min_val, self.max_val, self.inplace)
 
     def extra_repr(self) -> str:
         return f"min_val={self.min_val}, max_val={self.max_val}" + (
@@ -236,7 +236,7 @@ class Threshold(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """threshold(input, threshold, value)."""
-        return F.threshold(input, self.threshold, self.value)
+        return F.threshold(input, self.threshold, self.value, self.inplace)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, value={self.value}" + (

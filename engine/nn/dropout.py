@@ -23,7 +23,7 @@ class Dropout(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """dropout(input, p, training)."""
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self.p, self.training, self.inplace)
 
 
 class Dropout1d(_DropoutNd):
@@ -31,7 +31,7 @@ class Dropout1d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """dropout1d(input, p, training)."""
-        return F.dropout1d(input, self.p, self.training)
+        return F.dropout1d(input, self.p, self.training, self.inplace)
 
 
 class Dropout2d(_DropoutNd):
@@ -39,7 +39,7 @@ class Dropout2d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """dropout2d(input, p, training)."""
-        return F.dropout2d(input, self.p, self.training)
+        return F.dropout2d(input, self.p, self.training, self.inplace)
 
 
 class Dropout3d(_DropoutNd):
@@ -47,4 +47,4 @@ class Dropout3d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         """dropout3d(input, p, training)."""
-        return F.dropout3d(input, self.p, self.training)
+        return F.dropout3d(input, self.p, self.training, self.inplace)

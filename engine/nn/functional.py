@@ -58,6 +58,7 @@ from engine.ops.dropout import Dropout
 from engine.ops.elementwise import Relu
 from engine.ops.softmax import LogSoftmax, Softmax
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written, maybe_inplace
 
 __all__ = ["adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits",
            "conv2d", "cross_entropy", "dropout", "flatten", "gelu", "l1_loss", "leaky_relu",
@@ -99,13 +100,14 @@ def log_softmax(input: Tensor, dim: int | None = None, dtype: Any = None) -> Ten
 
 def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
     """max(x, 0)."""
-    return Relu.apply(input)
+    return maybe_inplace(input, inplace, Relu.apply, saves_input=False)  # Relu keeps a mask
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01,  # noqa: A002
                inplace: bool = False) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    return act.LeakyRelu.apply(input, negative_slope=negative_slope)
+    return maybe_inplace(input, inplace,
+                         lambda x: act.LeakyRelu.apply(x, negative_slope=negative_slope))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:  # noqa: A002
@@ -283,12 +285,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
             # Running statistics update in place, outside the graph; var is stored unbiased.
             running_mean._data *= 1 - momentum
             running_mean._data += momentum * mean.astype(running_mean._data.dtype)
-            running_mean._version += 1
+            mark_written(running_mean)
         if training and running_var is not None:
             unbiased = var * (size / (size - 1))
             running_var._data *= 1 - momentum
             running_var._data += momentum * unbiased.astype(running_var._data.dtype)
-            running_var._version += 1
+            mark_written(running_var)
         is_batch = True
     else:
         mean, var, is_batch = running_mean._data, running_var._data, False
@@ -311,7 +313,8 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True,  # noqa: A002
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    return Dropout.apply(input, p=p)
+    return maybe_inplace(input, inplace, lambda x: Dropout.apply(x, p=p),
+                         saves_input=False)  # the backward needs only the mask
 
 
 # ----- shape helpers ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import numpy as np
 from engine import backend
 from engine import random as _random
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 __all__ = ["calculate_gain", "constant_", "kaiming_normal_", "kaiming_uniform_", "normal_",
            "ones_", "trunc_normal_", "uniform_", "xavier_normal_", "xavier_uniform_", "zeros_",
@@ -20,7 +21,7 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     """Write CPU-drawn values into tensor in place (no graph), keeping dtype and device."""
     tensor._data[...] = backend.to_device(values.astype(tensor._data.dtype, copy=False),
                                          tensor._device)
-    tensor._version += 1
+    mark_written(tensor)
     return tensor
 
 
@@ -86,7 +87,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with val."""
     tensor._data[...] = val
-    tensor._version += 1
+    mark_written(tensor)
     return tensor
 
 

@@ -12,6 +12,7 @@ from engine.nn.state import load_state_dict as _load_state_dict
 from engine.nn.state import move_module as _move_module
 from engine.nn.state import own_state
 from engine.tensor import RemovableHandle, Tensor
+from engine.tensor_inplace import mark_written
 
 
 class Module:
@@ -286,6 +287,7 @@ class Module:
                 p.grad = None
             else:
                 p.grad._data[...] = 0
+                mark_written(p.grad)
 
     def apply(self, fn: Callable[[Module], Any]) -> Module:
         """Call fn on every submodule (children first) and on self."""

@@ -10,6 +10,7 @@ from engine.nn import init
 from engine.nn.module import Module
 from engine.nn.parameter import Parameter
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 
 class _BatchNorm(Module):
@@ -71,7 +72,7 @@ class _BatchNorm(Module):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked._data += 1
-            self.num_batches_tracked._version += 1
+            mark_written(self.num_batches_tracked)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / int(self.num_batches_tracked.item())
         use_batch = self.training or self.running_mean is None

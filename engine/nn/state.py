@@ -10,6 +10,7 @@ import numpy as np
 
 from engine import backend, dtypes
 from engine.tensor import Tensor, parse_to_args
+from engine.tensor_inplace import mark_written
 
 if TYPE_CHECKING:
     from engine.nn.module import Module
@@ -88,7 +89,7 @@ def _copy_into(target: Tensor, array: Any, assign: bool) -> None:
         target._data = value.astype(target._data.dtype, copy=True)
     else:
         target._data[...] = value.astype(target._data.dtype, copy=False)
-    target._version += 1
+    mark_written(target)
 
 
 def move_module(module: Module, args: tuple, kwargs: dict) -> None:

@@ -7,11 +7,15 @@ from typing import Any
 
 from engine import backend
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def _with_grads(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
+def _with_grads(parameters: Tensor | Iterable[Tensor], name: str, foreach: Any) -> list[Tensor]:
+    if foreach:  # refused, never ignored, as the optimizers refuse it
+        raise RuntimeError(f"{name}(foreach=True) is not supported: there are no multi-tensor "
+                           "(foreach) kernels here; leave foreach at its default (None)")
     params = [parameters] if isinstance(parameters, Tensor) else list(parameters)
     return [p for p in params if p.grad is not None]
 
@@ -20,7 +24,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
                     norm_type: float = 2.0, error_if_nonfinite: bool = False,
                     foreach: Any = None) -> Tensor:
     """Scale all gradients in place so their joint norm is at most max_norm; return that norm."""
-    params = _with_grads(parameters)
+    params = _with_grads(parameters, "clip_grad_norm_", foreach)
     if not params:
         return Tensor(0.0)
     device = params[0].grad._device
@@ -42,12 +46,14 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     for p in params:
         # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
         p.grad._data *= p.grad._data.dtype.type(coef)
+        mark_written(p.grad)
     return Tensor._from_array(xp.asarray(total), device)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
                      foreach: Any = None) -> None:
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
-    for p in _with_grads(parameters):
+    for p in _with_grads(parameters, "clip_grad_value_", foreach):
         xp = backend.array_module(p.grad._device)
         xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
+        mark_written(p.grad)

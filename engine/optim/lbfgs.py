@@ -11,6 +11,7 @@ from engine.grad_mode import enable_grad
 from engine.optim._line_search import strong_wolfe
 from engine.optim.optimizer import Optimizer, OptimizerStateError
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 # The state entries LBFGS keeps between steps, under PyTorch's names.
 _CARRIED = ("d", "t", "old_dirs", "old_stps", "ro", "H_diag", "prev_flat_grad", "prev_loss")
@@ -50,13 +51,13 @@ class LBFGS(Optimizer):
             n = p._data.size
             chunk = update[offset:offset + n].reshape(p._data.shape)
             self._add_scaled(p._data, chunk, step_size, out=p._data)
-            p._vc[0] += 1
+            mark_written(p)
             offset += n
 
     def _set_params(self, arrays: list[Any]) -> None:
         for p, array in zip(self._params, arrays, strict=True):
             p._data[...] = array
-            p._vc[0] += 1
+            mark_written(p)
 
     def _evaluate(self, closure: Callable[[], Any]) -> tuple[Any, float, Any]:
         with enable_grad():

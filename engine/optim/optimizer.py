@@ -13,16 +13,19 @@ from engine import backend
 from engine.errors import CheckpointError
 from engine.grad_mode import enable_grad
 from engine.tensor import Tensor
+from engine.tensor_inplace import mark_written
 
 _TMP = 9  # scratch slot the helpers below use for their own temporaries
 _LABELS = {"lr": "learning rate", "eps": "epsilon value"}  # PyTorch's wording of the errors
 _REFUSED = {
+    "foreach": "there are no multi-tensor (foreach) kernels here; every step already updates "
+               "each parameter in place with the same math",
     "fused": "this library has no fused optimizer kernels (each step already updates every "
              "parameter in place)",
     "capturable": "CUDA-graph capture of optimizer steps is not available",
     "differentiable": "optimizer steps run outside autograd, so a step cannot be differentiated",
 }
-_FLAG_DEFAULTS = {"fused": None, "capturable": False, "differentiable": False}
+_FLAG_DEFAULTS = {"foreach": None, "fused": None, "capturable": False, "differentiable": False}
 
 
 class OptimizerStateError(CheckpointError, ValueError):
@@ -121,6 +124,7 @@ class Optimizer:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
                     p.grad._data[...] = 0
+                    mark_written(p.grad)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update the parameters once; closure re-evaluates the model and returns the loss."""
@@ -131,8 +135,10 @@ class Optimizer:
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, p.grad._data, self.state[p], group)
-                    p._vc[0] += 1  # an in-place change of p, as autograd must see it
+                    state = self.state[p]
+                    self._update(p, p.grad._data, state, group)
+                    # p and its state tensors (moments, step counter) were written in place
+                    mark_written(p, *[v for v in state.values() if type(v) is Tensor])
         return loss
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
@@ -143,9 +149,10 @@ class Optimizer:
     def _implementation_flags(self, **flags: Any) -> dict[str, Any]:
         """Check PyTorch's implementation switches; returns them for the param groups.
 
-        foreach=True selects the same math as the default (one in-place pass per parameter),
-        so it is accepted. fused, capturable and differentiable would change what a step is
-        (a fused kernel, CUDA-graph capture, a step autograd can see): they are refused.
+        Each is refused when True, never ignored: foreach=True asks for grouped multi-tensor
+        kernels this library does not have (the per-parameter step is the same math), and fused,
+        capturable and differentiable would change what a step is (a fused kernel, CUDA-graph
+        capture, a step autograd can see). False (and None) are accepted.
         """
         name = type(self).__name__
         if flags.get("fused") and flags.get("differentiable"):
