@@ -111,9 +111,9 @@ class RunDir:
             if path.exists() and not is_regular(path):
                 raise CheckpointError(f"{path} is not a regular file; remove it, then resume")
 
-    def discard_if_unstarted(self) -> None:
-        """Remove a run folder that setup left without a config (nothing of value in it)."""
-        if not self.config_path.exists():
+    def discard_unstarted(self) -> None:
+        """Remove a new run's folder that holds no checkpoint yet (nothing of value in it)."""
+        if not (self.checkpoints / "last").exists():
             shutil.rmtree(self.path, ignore_errors=True)
 
     @classmethod

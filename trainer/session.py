@@ -41,8 +41,16 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         run, ckpt = _open_for_resume(Path(resume), cfg)
     else:
         run, ckpt = RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
+    session = None
     try:
-        return Session(cfg, run, ckpt).run(), run.path
+        session = Session(cfg, run, ckpt)
+        return session.run(), run.path
+    except BaseException:
+        # Stopped (Ctrl-C included) before training took over the signals: a new run's folder
+        # holds nothing to resume from, so it goes rather than stay behind half made.
+        if ckpt is None and not (session and session.started):
+            run.discard_unstarted()
+        raise
     finally:
         run.release()
 
@@ -88,6 +96,7 @@ class Session(Callbacks):
         self.progress = Progress(cfg.train.progress, log=run.log)
         self._stop_signal: str | None = None
         self._steps_here = 0
+        self.started = False
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -130,13 +139,9 @@ class Session(Callbacks):
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
         """Set up, train, test; return the exit code (0, or 130 when interrupted)."""
-        try:
-            self._setup()
-        except BaseException:
-            if self.ckpt is None:  # a failed start leaves no empty run folder behind
-                self.run_dir.discard_if_unstarted()
-            raise
+        self._setup()
         previous = self._install_signals()
+        self.started = True  # from here a stop writes checkpoints/last: the run is resumable
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
                 fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
