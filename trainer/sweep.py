@@ -55,7 +55,7 @@ def split_values(value: str, item: str = "") -> list[str]:
                           f"{'quote' if quote else 'brackets'}; a sweep separates values with "
                           "commas outside brackets, e.g. model.hidden=[64],[128,64]")
     parts.append(value[start:])
-    if any(not p.strip() for p in parts):
+    if len(parts) > 1 and any(not p.strip() for p in parts):
         raise ConfigError(f"override '{item or value}': empty value in the list; write "
                           "KEY=A,B,C with a value between every two commas")
     return parts
