@@ -31,14 +31,15 @@ def split_values(value: str, item: str = "") -> list[str]:
     """
     parts: list[str] = []
     depth, quote, start, i = 0, "", 0, 0
+    fresh = True  # at the start of a scalar, where YAML reads a quote as opening a string
     while i < len(value):
         ch = value[i]
         if quote:
-            if ch == "\\" and quote == '"':
-                i += 1  # an escaped character inside "...": never the closing quote
+            if ch == "\\" and quote == '"' or value.startswith("''", i) and quote == "'":
+                i += 1  # \x inside "..." or '' inside '...': never the closing quote
             elif ch == quote:
                 quote = ""
-        elif ch in "'\"":
+        elif ch in "'\"" and fresh:
             quote = ch
         elif ch in _OPEN:
             depth += 1
@@ -49,6 +50,7 @@ def split_values(value: str, item: str = "") -> list[str]:
         elif ch == "," and depth == 0:
             parts.append(value[start:i])
             start = i + 1
+        fresh = not quote and (ch in ",:[{(" or (fresh and ch == " "))
         i += 1
     if quote or depth:
         raise ConfigError(f"override '{item or value}': unbalanced "
@@ -133,7 +135,8 @@ def run_sweep(config_path: str | Path, overrides: list[str], device: str | None 
     flags = config_mod.flag_overrides(device=device, progress=progress)
     base = config_mod.load(config_path, fixed + flags)  # a wrong file or fixed key stops here
     folder = _new_folder(Path(base.train.out_dir), f"sweep-{base.name}")
-    summary: dict[str, Any] = {"config": str(config_path), "overrides": list(overrides),
+    summary: dict[str, Any] = {"folder": str(folder), "config": str(config_path),
+                               "overrides": list(overrides),
                                "keys": keys, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                "status": "running", "members": []}
     for index, member in enumerate(members):
@@ -174,7 +177,6 @@ def run_sweep(config_path: str | Path, overrides: list[str], device: str | None 
         if summary["status"] == "running":
             summary["status"] = _overall(summary["members"])
         summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        summary["folder"] = str(folder)
         _write(folder, summary)
     return summary
 

@@ -25,6 +25,8 @@ SMOKE = ROOT / "configs" / "smoke.yaml"
     ("'a,b',c", ["'a,b'", "c"]),
     ('"x\\",y",z', ['"x\\",y"', "z"]),  # an escaped quote does not end the string
     ("'it''s,x'", ["'it''s,x'"]),  # YAML's doubled quote inside '...'
+    ("O'Brien,x", ["O'Brien", "x"]),  # a quote inside a plain word opens no string
+    ("[a, 'b,c'],[d]", ["[a, 'b,c']", "[d]"]),
     ("adam", ["adam"]),
     ("", [""]),  # data.root= stays one (empty) value
 ])
@@ -175,3 +177,24 @@ def test_quiet_sweep_prints_nothing_and_writes_its_summary(cli, tiny_config: Pat
     summary = json.loads((_sweep_folder(tmp_path / "runs") / "sweep.json").read_text())
     assert [m["values"] for m in summary["members"]] == [{"optimizer.lr": "0.005"},
                                                           {"optimizer.lr": "0.001"}]
+
+
+def test_an_interrupted_member_stops_the_sweep(cli, tiny_config: Path, tmp_path: Path) -> None:
+    # stop_after_steps behaves as a Ctrl-C after 2 steps: member 00 stops, 01 never starts
+    result = cli("train", tiny_config, "optimizer.lr=0.005,0.001", "train.stop_after_steps=2",
+                 "--multirun", "--progress", "none")
+    assert result.exit_code == 130
+    folder = _sweep_folder(tmp_path / "runs")
+    summary = json.loads((folder / "sweep.json").read_text())
+    assert summary["status"] == "interrupted" and summary["folder"] == str(folder)
+    assert [m["status"] for m in summary["members"]] == ["interrupted", "not run"]
+    assert [p.name for p in folder.iterdir() if p.is_dir()] == ["00-lr=0.005"]
+    assert "interrupted (stop_after_steps) at step 2" in result.stderr
+
+
+def test_a_wrong_fixed_override_stops_the_sweep_before_any_folder(cli, tiny_config: Path,
+                                                                  tmp_path: Path) -> None:
+    result = cli("train", tiny_config, "optimizer.lr=0.1,0.2", "train.epoch=1", "--multirun")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: override 'train.epoch=1': unknown key 'train.epoch'")
+    assert not (tmp_path / "runs").exists()
