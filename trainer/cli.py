@@ -197,7 +197,7 @@ def runs(
         "--out", help="With --compare: the PNG (default: A/plots/compare-<B>.png).")] = None,
     _debug: DebugAlias = False,
 ) -> None:
-    """List the runs in a folder: name, model, epochs, best val acc, test acc, time."""
+    """List the runs in a folder (name, model, epochs, val and test acc, time), or compare two."""
 
     def go() -> None:
         if compare:
