@@ -57,9 +57,13 @@ DebugAlias = Annotated[bool, typer.Option(
     "--debug", hidden=True, expose_value=False, callback=_debug_flag)]
 
 # The run (or checkpoint) that eval and export read, and which of its checkpoints.
-RunTarget = Annotated[str, typer.Argument(
-    metavar="RUN_DIR|CHECKPOINT", help="A run directory or a checkpoint folder.")]
+RunTarget = Annotated[str | None, typer.Argument(
+    metavar="RUN_DIR|CHECKPOINT|latest|best",
+    help="A run directory or a checkpoint folder; latest (the default): the newest finished run "
+         "under --runs-dir; best: the one with the best train.monitor.")]
 WhichCheckpoint = Annotated[Which, typer.Option(help="Which checkpoint of a run.")]
+RunsDir = Annotated[str, typer.Option(
+    "--runs-dir", metavar="DIR", help="Where latest and best look for runs.")]
 
 
 @app.callback()
@@ -77,6 +81,16 @@ def _guarded(ctx: typer.Context, fn: Callable[[], Any]) -> Any:
     return run_guarded(fn, bool((ctx.find_root().obj or {}).get("debug")))
 
 
+def _pick(target: str | None, runs_dir: str) -> str:
+    """The run a target names (latest and best looked up); says which on stderr when picked."""
+    from trainer.run_pick import pick_run
+
+    path, why = pick_run(target, runs_dir)
+    if why:
+        typer.echo(f"using run {path} ({why})", err=True)
+    return str(path)
+
+
 @app.command()
 def train(
     ctx: typer.Context,
@@ -91,7 +105,13 @@ def train(
         "--run-dir", help="Write the run into this folder.")] = None,
     device: Annotated[Device | None, typer.Option(help="Override the config's device.")] = None,
     progress: Annotated[ProgressMode | None, typer.Option(
-        help="Progress display (auto: a bar in a terminal, log lines otherwise).")] = None,
+        help="Progress display (auto: a bar in a terminal, log lines otherwise; none: only "
+             "the result lines).")] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print nothing but errors.")] = False,
+    multirun: Annotated[bool, typer.Option(
+        "--multirun", help="Sweep: one run per combination of comma-separated override values "
+                           "(optimizer.lr=1e-3,3e-4 model.hidden=[64],[256]).")] = False,
     print_config: Annotated[bool, typer.Option(
         "--print-config", help="Print the resolved config as YAML and exit.")] = False,
     _debug: DebugAlias = False,
@@ -104,13 +124,20 @@ def train(
             from trainer import config as config_mod
 
             flags = config_mod.flag_overrides(device=dev, progress=prog)
+            if multirun:
+                from trainer.sweep import dump_members
+
+                typer.echo(dump_members(config, list(overrides or []), flags), nl=False)
+                return 0
             typer.echo(config_mod.dump(config_mod.load(config, list(overrides or []) + flags)),
                        nl=False)
             return 0
+        if multirun:
+            return _sweep(config, list(overrides or []), resume, run_dir, dev, prog, quiet)
         from trainer.session import train as train_fn
 
         code, _ = train_fn(config, overrides or [], resume=resume, run_dir=run_dir,
-                           device=dev, progress=prog)
+                           device=dev, progress=prog, quiet=quiet)
         return code
 
     code = _guarded(ctx, go)
@@ -118,14 +145,31 @@ def train(
         raise typer.Exit(code)
 
 
+def _sweep(config: str, overrides: list[str], resume: str | None, run_dir: str | None,
+           device: str | None, progress: str | None, quiet: bool) -> int:
+    """train --multirun: run the grid, then print its table (unless quiet)."""
+    from trainer import sweep
+
+    sweep.check_flags(resume, run_dir)
+    summary = sweep.run_sweep(config, overrides, device, progress, quiet,
+                              say=None if quiet else typer.echo,
+                              warn=lambda line: typer.echo(f"error: {line}", err=True))
+    if not quiet:
+        from trainer.display import print_sweep
+
+        print_sweep(summary)
+    return sweep.exit_code(summary)
+
+
 @app.command("eval")
 def eval_(
     ctx: typer.Context,
-    target: RunTarget,
+    target: RunTarget = None,
     overrides: Annotated[list[str] | None, typer.Argument(
         metavar="[KEY=VALUE]...", help="KEY=VALUE overrides, e.g. data.root=/data.")] = None,
     checkpoint: WhichCheckpoint = Which.last,
     split: Annotated[Split, typer.Option(help="Which split to score.")] = Split.test,
+    runs_dir: RunsDir = "runs",
     _debug: DebugAlias = False,
 ) -> None:
     """Evaluate a run's checkpoint: loss, accuracy, per-class accuracy, confusion matrix."""
@@ -133,8 +177,10 @@ def eval_(
     def go() -> None:
         from trainer.display import print_eval
         from trainer.evaluation import evaluate_run
+        from trainer.run_pick import split_target
 
-        print_eval(evaluate_run(target, checkpoint.value, split.value, overrides or []))
+        named, extra = split_target(target, overrides or [])
+        print_eval(evaluate_run(_pick(named, runs_dir), checkpoint.value, split.value, extra))
 
     _guarded(ctx, go)
 
@@ -144,11 +190,19 @@ def runs(
     ctx: typer.Context,
     directory: Annotated[str, typer.Argument(
         metavar="[DIR]", help="Folder holding run directories.")] = "runs",
+    compare: Annotated[tuple[str, str] | None, typer.Option(
+        "--compare", metavar="A B", help="Compare two runs (folders, or names in DIR): config "
+        "keys that differ, final metrics, and a PNG of their curves (plot extra).")] = None,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="With --compare: the PNG (default: A/plots/compare-<B>.png).")] = None,
     _debug: DebugAlias = False,
 ) -> None:
-    """List the runs in a folder: name, model, epochs, best val acc, test acc, time."""
+    """List the runs in a folder (name, model, epochs, val and test acc, time), or compare two."""
 
     def go() -> None:
+        if compare:
+            _compare(directory, compare, out)
+            return
         from trainer.display import print_runs
         from trainer.runs import list_runs
 
@@ -157,16 +211,28 @@ def runs(
     _guarded(ctx, go)
 
 
+def _compare(directory: str, names: tuple[str, str], out: str | None) -> None:
+    """runs --compare: which runs were picked (stderr), then the tables and the PNG's path."""
+    from trainer.display import print_compare
+    from trainer.run_compare import compare_named
+
+    report = compare_named(names, directory, out)
+    for note in report["notes"]:
+        typer.echo(note, err=True)
+    print_compare(report)
+
+
 @app.command("export")
 def export(
     ctx: typer.Context,
-    target: RunTarget,
+    target: RunTarget = None,
     checkpoint: WhichCheckpoint = Which.last,
     format: Annotated[Format, typer.Option(
         "--format", help="script: one .safetensors file run by NumPy; onnx: ONNX opset 17.")
     ] = Format.script,
     out: Annotated[str | None, typer.Option(
         "--out", help="Output file (default: RUN/export/model-<checkpoint>.<ext>).")] = None,
+    runs_dir: RunsDir = "runs",
     _debug: DebugAlias = False,
 ) -> None:
     """Export a run's model as a code-free script file or as ONNX."""
@@ -174,7 +240,7 @@ def export(
     def go() -> None:
         from trainer.export import export_run
 
-        path = export_run(target, checkpoint.value, format.value, out)
+        path = export_run(_pick(target, runs_dir), checkpoint.value, format.value, out)
         typer.echo(f"wrote {path}")
 
     _guarded(ctx, go)

@@ -1,4 +1,7 @@
-"""Progress display: a rich bar in a terminal, plain log lines otherwise, or nothing."""
+"""Progress display: a rich bar in a terminal, plain log lines otherwise, or nothing.
+
+Whatever the mode, a run's result lines (final_lines) are printed unless the run is quiet.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +29,20 @@ def format_row(row: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-class Progress:
-    """Shows training progress; every line also goes to log (e.g. RunDir.log)."""
+def final_lines(run_path: Any, test: dict[str, Any]) -> list[str]:
+    """The lines that end a finished run in every progress mode: test metrics, run folder."""
+    return [f"test: loss {test['loss']:.4f} | acc {test['acc']:.4f}", f"done: {run_path}"]
 
-    def __init__(self, mode: str, log: Any = None) -> None:
-        self.mode = resolve_mode(mode)
+
+class Progress:
+    """Shows training progress; every line also goes to log (e.g. RunDir.log).
+
+    quiet: nothing is printed (mode "none", and no result lines either); errors still are.
+    """
+
+    def __init__(self, mode: str, log: Any = None, quiet: bool = False) -> None:
+        self.mode = "none" if quiet else resolve_mode(mode)
+        self.quiet = quiet
         self._log = log
         self._bar: Any = None
         self._task: Any = None
@@ -46,6 +58,15 @@ class Progress:
             self._bar.console.print(text, markup=False, highlight=False)
         else:
             print(text, flush=True)
+
+    def result(self, text: str) -> None:
+        """Print and log a result line: shown in every mode (none too) unless quiet."""
+        if self.mode != "none" or self.quiet:
+            self.line(text)
+            return
+        if self._log is not None:
+            self._log(text)
+        print(text, flush=True)
 
     def start_epoch(self, epoch: int, batches: int, done: int) -> None:
         """Begin a bar (bar mode) for one epoch."""

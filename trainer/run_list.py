@@ -33,12 +33,12 @@ def summarize(path: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run": path.name, "model": "?", "epochs": "?", "best_val_acc": None,
                            "test_acc": None, "seconds": None, "status": "incomplete"}
     damage = []
-    cfg = _read_run_config(path / "config.yaml", damage)
+    cfg = read_run_config(path / "config.yaml", damage)
     meta = RunDir(path).read_meta() if (path / "meta.json").exists() else {}  # {} if damaged
     if not isinstance(meta, dict) or ((path / "meta.json").exists() and not meta):
         damage.append("meta.json: not a JSON object")
         meta = {}
-    rows, bad_rows = _read_rows(path / "metrics.jsonl")
+    rows, bad_rows = read_rows(path / "metrics.jsonl")
     if bad_rows:
         damage.append(f"metrics.jsonl: {bad_rows} unreadable row(s)")
     model, train = cfg.get("model"), cfg.get("train")
@@ -46,30 +46,31 @@ def summarize(path: Path) -> dict[str, Any]:
     row["model"] = name if isinstance(name, str) else "?"
     total = train.get("epochs") if isinstance(train, dict) else None
     epochs = [r for r in rows if r.get("kind") == "epoch"]
-    row["epochs"] = f"{len(epochs)}/{total}" if _is_number(total) else str(len(epochs))
-    vals = [r["val_acc"] for r in epochs if _is_number(r.get("val_acc"))]
+    row["epochs"] = f"{len(epochs)}/{total}" if is_number(total) else str(len(epochs))
+    vals = [r["val_acc"] for r in epochs if is_number(r.get("val_acc"))]
     tests = [r["test_acc"] for r in rows
-             if r.get("kind") == "test" and _is_number(r.get("test_acc"))]
+             if r.get("kind") == "test" and is_number(r.get("test_acc"))]
     row["best_val_acc"] = max(vals) if vals else None
     row["test_acc"] = tests[-1] if tests else None
     result = meta.get("result")
     result = result if isinstance(result, dict) else {}
     seconds, status = result.get("train_seconds"), result.get("status")
-    row["seconds"] = seconds if _is_number(seconds) else None
+    row["seconds"] = seconds if is_number(seconds) else None
     row["status"] = status if isinstance(status, str) else "incomplete"
     if damage:
         row["status"] = f"damaged ({'; '.join(damage)})"
     return row
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """True for an int or float (not a bool)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 MAX_LISTED_BYTES = 2**20  # a resolved config.yaml is a few kB
 
 
-def _read_run_config(path: Path, damage: list[str]) -> dict[str, Any]:
+def read_run_config(path: Path, damage: list[str]) -> dict[str, Any]:
     """A run's config.yaml as a dict, or {} with the reason appended to damage."""
     import yaml
 
@@ -95,7 +96,7 @@ def _read_run_config(path: Path, damage: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def _read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
+def read_rows(path: Path) -> tuple[list[dict[str, Any]], int]:
     """(rows, count of unreadable rows) of a metrics.jsonl; a torn last line is not damage."""
     try:
         if not path.exists():

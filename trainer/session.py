@@ -16,7 +16,7 @@ from trainer import config as config_mod
 from trainer import resume_check
 from trainer.guard import EXIT_INTERRUPTED
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
-from trainer.progress import Progress, format_row
+from trainer.progress import Progress, final_lines, format_row
 from trainer.runs import RunDir, make_meta
 
 
@@ -26,8 +26,12 @@ class TrainingError(EngineError):
 
 def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
           resume: str | Path | None = None, run_dir: str | Path | None = None,
-          device: str | None = None, progress: str | None = None) -> tuple[int, Path]:
-    """Train from a YAML config (or continue a run); return (exit code, run directory)."""
+          device: str | None = None, progress: str | None = None,
+          quiet: bool = False) -> tuple[int, Path]:
+    """Train from a YAML config (or continue a run); return (exit code, run directory).
+
+    quiet: print nothing but errors (not even the result lines that --progress none keeps).
+    """
     flags = config_mod.flag_overrides(device=device, progress=progress)
     cfg = config_mod.load(config_path, list(overrides) + flags)
     # Everything that can be refused is refused before a run folder exists (or is touched).
@@ -43,7 +47,7 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
         run, ckpt = RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
     session = None
     try:
-        session = Session(cfg, run, ckpt)
+        session = Session(cfg, run, ckpt, quiet=quiet)
         return session.run(), run.path
     except BaseException:
         # Stopped (Ctrl-C included) before training took over the signals: a new run's folder
@@ -90,10 +94,11 @@ def _quiet_float_warnings() -> Any:
 class Session(Callbacks):
     """One training process on one run directory: writes files and reacts to signals."""
 
-    def __init__(self, cfg: Any, run: RunDir, ckpt: dict[str, Any] | None) -> None:
+    def __init__(self, cfg: Any, run: RunDir, ckpt: dict[str, Any] | None,
+                 quiet: bool = False) -> None:
         self.cfg, self.run_dir, self.ckpt = cfg, run, ckpt
         self.config_hash = config_mod.config_hash(cfg)  # stored in every checkpoint
-        self.progress = Progress(cfg.train.progress, log=run.log)
+        self.progress = Progress(cfg.train.progress, log=run.log, quiet=quiet)
         self._stop_signal: str | None = None
         self._steps_here = 0
         self.started = False
@@ -182,12 +187,12 @@ class Session(Callbacks):
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
         self.run_dir.write_meta(meta)
-        self.progress.line(f"test: loss {test['loss']:.4f} | acc {test['acc']:.4f}")
         if self.cfg.train.plot:
             from trainer.plots import plot_curves
 
             plot_curves(self.run_dir)
-        self.progress.line(f"done: {self.run_dir.path}")
+        for line in final_lines(self.run_dir.path, test):
+            self.progress.result(line)
 
     # -- callbacks from fit -----------------------------------------------------------------
     def start_epoch(self, epoch: int, batches: int, done: int) -> None:
