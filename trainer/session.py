@@ -13,7 +13,8 @@ from typing import Any
 from engine.errors import CheckpointError, ConfigError, EngineError
 from trainer import checkpoint as ckpt_io
 from trainer import config as config_mod
-from trainer import resume_check
+from trainer import resume_check, tensorboard
+from trainer import summary as summary_mod
 from trainer.guard import EXIT_INTERRUPTED
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
 from trainer.progress import Progress, format_row
@@ -37,6 +38,7 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     check_device(cfg.device)
     resolve_data(cfg)  # dataset: idx: its normalisation and zoo model shape go into config.yaml
     check_buildable(cfg)
+    tensorboard.enabled(cfg)  # train.tensorboard: true without tensorboardX stops here
     if resume is not None:
         run, ckpt = _open_for_resume(Path(resume), cfg)
     else:
@@ -136,11 +138,15 @@ class Session(Callbacks):
             if self.ckpt is None:  # a failed start leaves no empty run folder behind
                 self.run_dir.discard_if_unstarted()
             raise
+        summary_mod.report(self.cfg, self.model, self.run_dir.path, self.progress.mode,
+                           write=self.ckpt is None)
+        board = tensorboard.open_board(self.cfg, self.run_dir.path, self.state.step)
         previous = self._install_signals()
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
                 fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
-                    self.scheduler, self.cfg.scheduler.interval, self.state, self)
+                    self.scheduler, self.cfg.scheduler.interval, self.state,
+                    tensorboard.Chain(self, board))
         except Interrupted:
             cause = self._stop_signal or "stop_after_steps"
             self.progress.close()
@@ -156,6 +162,7 @@ class Session(Callbacks):
             self.progress.close()
             self._restore_signals(previous)
         self._finish()
+        board.close(self.run_dir.read_meta().get("result"))  # the hparams entry
         return 0
 
     def _finish(self) -> None:
