@@ -138,7 +138,7 @@ class Session(Callbacks):
             if self.ckpt is None:  # a failed start leaves no empty run folder behind
                 self.run_dir.discard_if_unstarted()
             raise
-        summary_mod.report(self.cfg, self.model, self.run_dir.path, self.progress.mode,
+        summary_mod.report(self.cfg, self.model, self.data, self.run_dir.path, self.progress.mode,
                            write=self.ckpt is None)
         board = tensorboard.open_board(self.cfg, self.run_dir.path, self.state.step)
         previous = self._install_signals()

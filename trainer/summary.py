@@ -1,7 +1,8 @@
 """The model summary of a config: printed by `trainer summary` and at the start of a run.
 
-The input is one image of the run's data (trainer.data_spec.input_spec: 1 x 28 x 28 for the
-MNIST family and the synthetic set, the IDX header's shape for dataset: idx).
+The input is one image of the run's data: in a run, its first image; for `trainer summary`,
+trainer.data_spec.input_spec (1 x 28 x 28 for the MNIST family and the synthetic set, the IDX
+header's shape for dataset: idx).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import Any
 FILE = "summary.txt"
 
 
-def model_summary(cfg: Any, model: Any = None) -> Any:
-    """engine.nn.summary of the config's model (built from cfg unless given) on one image."""
+def model_summary(cfg: Any, model: Any = None, shape: tuple[int, ...] | None = None) -> Any:
+    """engine.nn.summary of the config's model (built from cfg unless given) on one image.
+
+    shape (C, H, W) defaults to the config's data (trainer.data_spec.input_spec).
+    """
     from engine.nn import summary
     from trainer.data_spec import input_spec
 
@@ -21,7 +25,8 @@ def model_summary(cfg: Any, model: Any = None) -> Any:
         from trainer.build import build_model
 
         model = build_model(cfg)
-    return summary(model, input_spec(cfg).shape, batch_size=1, device=cfg.device)
+    shape = input_spec(cfg).shape if shape is None else shape
+    return summary(model, shape, batch_size=1, device=cfg.device)
 
 
 def summarize(config_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> str:
@@ -37,9 +42,13 @@ def summarize(config_path: str | Path, overrides: list[str] | tuple[str, ...] = 
     return str(model_summary(cfg))
 
 
-def report(cfg: Any, model: Any, run_path: Path, mode: str, write: bool) -> None:
-    """At a run's start: print the summary unless progress is none; write summary.txt if asked."""
-    text = str(model_summary(cfg, model))
+def report(cfg: Any, model: Any, data: Any, run_path: Path, mode: str, write: bool) -> None:
+    """At a run's start: print the summary unless progress is none; write summary.txt if asked.
+
+    The input is the shape of the run's first image as the model gets it (trainer.data.Data).
+    """
+    image, _ = data.sources[0][0]
+    text = str(model_summary(cfg, model, tuple(image.shape)))
     if write:
         from trainer.runs import write_atomic
 
