@@ -95,7 +95,7 @@ class TrainConfig:
     progress: str = spec("auto", choices=("auto", "bar", "log", "none"))
     out_dir: str = spec("runs")
     plot: bool = spec(True)
-    # TensorBoard event files in <run>/tb/: null (or auto) when tensorboardX is importable.
+    # TensorBoard event files in <run>/tb/: null (or auto) when tensorboardX is installed.
     tensorboard: bool | None = spec(None, null_words=("auto",))
     # Test hook: behave as if interrupted (SIGINT) right after this many steps in this process.
     stop_after_steps: int | None = spec(None, ge=1)
