@@ -116,9 +116,13 @@ class Session(Callbacks):
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                                     stop_after_steps=None))
         if self.ckpt is None:
+            # tb/ first (importing tensorboardX takes a second): a Ctrl-C during it comes before
+            # config.yaml, so the half-made folder is removed.
+            self.board = tensorboard.open_board(cfg, self.run_dir.path, 0)
             self.run_dir.write_config(config_mod.dump(stored))
             self.run_dir.write_meta(make_meta(cfg, self.data.checksums()))
             self.progress.line(f"run directory {self.run_dir.path}")
+            self._summary()
             return
         # Every part of the checkpoint is checked and loaded in memory before a file changes.
         self.state = resume_check.apply(self, self.ckpt)
@@ -126,8 +130,15 @@ class Session(Callbacks):
         self.state.finished = self.state.stopped_early
         self.run_dir.truncate_metrics(self.state.step)
         self.run_dir.write_config(config_mod.dump(stored))  # may carry a new train.epochs
+        self.board = tensorboard.open_board(cfg, self.run_dir.path, self.state.step)
         self.progress.line(f"resumed {self.run_dir.path} at step {self.state.step} "
                            f"(epoch {self.state.epoch + 1}) from {self.ckpt['path'].name}")
+        self._summary()
+
+    def _summary(self) -> None:
+        """Print the model summary (unless progress is none); a new run keeps it as summary.txt."""
+        summary_mod.report(self.cfg, self.model, self.data, self.run_dir.path, self.progress.mode,
+                           write=self.ckpt is None)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -138,15 +149,12 @@ class Session(Callbacks):
             if self.ckpt is None:  # a failed start leaves no empty run folder behind
                 self.run_dir.discard_if_unstarted()
             raise
-        summary_mod.report(self.cfg, self.model, self.data, self.run_dir.path, self.progress.mode,
-                           write=self.ckpt is None)
-        board = tensorboard.open_board(self.cfg, self.run_dir.path, self.state.step)
         previous = self._install_signals()
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
                 fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
                     self.scheduler, self.cfg.scheduler.interval, self.state,
-                    tensorboard.Chain(self, board))
+                    tensorboard.Chain(self, self.board))
         except Interrupted:
             cause = self._stop_signal or "stop_after_steps"
             self.progress.close()
@@ -162,7 +170,7 @@ class Session(Callbacks):
             self.progress.close()
             self._restore_signals(previous)
         self._finish()
-        board.close(self.run_dir.read_meta().get("result"))  # the hparams entry
+        self.board.close(self.run_dir.read_meta().get("result"))  # the hparams entry
         return 0
 
     def _finish(self) -> None:
