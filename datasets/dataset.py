@@ -61,6 +61,14 @@ class IDXDataset(Dataset):
                 )
             self.labels = raw.astype(np.int64) if np.issubdtype(raw.dtype, np.integer) else raw
 
+    def _from_arrays(self, path: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
+                     transform: Callable | None, target_transform: Callable | None) -> None:
+        """Set up from arrays already in memory that one file held (e.g. Keras's mnist.npz)."""
+        self.images_path = self.labels_path = path
+        self.transform, self.target_transform = transform, target_transform
+        self._stream, self._cache_dir = False, None
+        self.images, self.labels = images, labels
+
     @property
     def data(self) -> Tensor:
         """The images as a Tensor (N x H x W; shares memory, read-only when memory-mapped)."""

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import re
 import tempfile
 import time
 import urllib.error
@@ -36,6 +37,7 @@ _HEX = frozenset("0123456789abcdef")
 DEADLINE_TIMEOUTS = 10
 
 Check = Callable[[Path, str], None]  # (file to check, its final name); raises DataError
+_ERRNO = re.compile(r"^\[Errno -?\d+\] ")  # "[Errno -2] Name or service not known"
 
 
 class DownloadFailed(Exception):
@@ -43,11 +45,16 @@ class DownloadFailed(Exception):
 
 
 class DownloadError(DataError):
-    """Every mirror failed for a file; ``tried`` holds "url (reason)" for each mirror."""
+    """Every mirror failed for a file; ``tried`` holds "url (reason)" for each mirror.
 
-    def __init__(self, message: str, tried: list[str]) -> None:
+    ``reasons`` holds each distinct reason once, without the URLs (for a short message), and
+    ``missing`` the names of the files that are still not there.
+    """
+
+    def __init__(self, message: str, tried: list[str], reasons: Sequence[str] = (),
+                 missing: Sequence[str] = ()) -> None:
         super().__init__(message)
-        self.tried = tried
+        self.tried, self.reasons, self.missing = tried, list(reasons), list(missing)
 
 
 def validate_digest(digest: object, name: str = "") -> str:
@@ -209,6 +216,7 @@ def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[st
     budget = DEADLINE_TIMEOUTS * timeout if deadline is None else deadline
     deadline_at = time.monotonic() + budget
     errors: list[str] = []
+    reasons: dict[str, None] = {}  # distinct, in order
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         for _ in range(1 + retries):
@@ -216,16 +224,18 @@ def download_file(filename: str, folder: str | os.PathLike, mirrors: Sequence[st
                 _fetch(url, dest, digest, timeout, deadline_at, check, progress)
                 return dest
             except DownloadFailed as exc:
-                last = f"{url} ({exc})"
+                last, reason = f"{url} ({exc})", str(exc)
             if time.monotonic() >= deadline_at:
                 break
         errors.append(last)
+        reasons[_ERRNO.sub("", reason)] = None
         if time.monotonic() >= deadline_at:
             errors.append(f"no more mirrors tried: the {budget:g} s deadline for {filename} "
                           "passed")
             break
     tried = "; ".join(errors) or "no mirror (the mirror list is empty)"
-    raise DownloadError(f"could not download {filename} into {folder}; tried {tried}", errors)
+    raise DownloadError(f"could not download {filename} into {folder}; tried {tried}", errors,
+                        list(reasons) or ["the mirror list is empty"], [filename])
 
 
 def download_files(files: dict[str, str | None], folder: str | os.PathLike,
@@ -233,7 +243,9 @@ def download_files(files: dict[str, str | None], folder: str | os.PathLike,
                    **kwargs: object) -> list[Path]:
     """Download every file (name -> digest) into folder, or raise one DataError saying it all.
 
-    The message lists the files expected, where they may be put by hand, and each mirror tried.
+    The message (one short line) names the first missing file and how many more, the folders
+    searched and why the download failed; the DownloadError's ``tried`` lists each mirror's URL
+    and error (shown in full with ``trainer --debug``).
     """
     files = {n: None if d is None else validate_digest(d, n) for n, d in files.items()}
     try:
@@ -252,11 +264,30 @@ def download_files(files: dict[str, str | None], folder: str | os.PathLike,
         try:
             done.append(download_file(name, folder, mirrors, digest, **kwargs))  # type: ignore[arg-type]
         except DownloadError as exc:
-            places = ", ".join(str(p) for p in [folder, *elsewhere])
-            tried = "; ".join(exc.tried) or "none (the mirror list is empty)"
-            raise DataError(
-                f"{what}: download failed; expected files {', '.join(files)} "
-                f"(plain or .gz) in one of: {places}; put them there by hand or fix the "
-                f"network; mirrors tried: {tried}"
+            missing = [n for n in files if Path(folder, n) not in done]
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            places = _places([Path(folder), *map(Path, elsewhere)])
+            raise DownloadError(
+                f"{what}: {name}{more} not in {places}; download failed "
+                f"({'; '.join(exc.reasons)})", exc.tried, exc.reasons, missing
             ) from exc
     return done
+
+
+def _places(paths: list[Path]) -> str:
+    """Folders for a message, short: X/raw then X read "X(/raw)", the home folder reads ~."""
+    parts: list[str] = []
+    for i, path in enumerate(paths):
+        if i and paths[i - 1] == path / "raw":
+            parts[-1] = f"{_shown(path)}(/raw)"
+        else:
+            parts.append(_shown(path))
+    return ", ".join(parts)
+
+
+def _shown(path: str | os.PathLike) -> str:
+    """path with the home folder as ~ (short enough for a one-line message)."""
+    home = os.path.expanduser("~")
+    text = str(path)
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home + os.sep) \
+        else text

@@ -2,7 +2,8 @@
 
 Files are looked up, for the split asked, first under ``root`` (``root/<ClassName>/raw``,
 ``root/<ClassName>``, then ``root`` itself, as plain or .gz), then in the system folders where a
-distribution ships them, and are downloaded into ``root/<ClassName>/raw`` only if download=True.
+distribution ships them, then (MNIST only) in Keras's ``~/.keras/datasets/mnist.npz``, and are
+downloaded into ``root/<ClassName>/raw`` only if download=True.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from engine.errors import DataError
 from .dataset import IDXDataset
 from .download import _intact, download_files, validate_digest
 from .idx import Stream, check_idx_file
+from .keras import keras_datasets_dir, read_keras_mnist
 
 __all__ = ["KMNIST", "MNIST", "FashionMNIST", "FilesNotFound"]
 
@@ -53,6 +55,8 @@ class MNIST(IDXDataset):
         "5 - five", "6 - six", "7 - seven", "8 - eight", "9 - nine",
     ]
     system_dirs: ClassVar[list[str]] = []
+    # The file keras.datasets.<name>.load_data() leaves in ~/.keras/datasets (None: no such file).
+    keras_file: ClassVar[str | None] = "mnist.npz"
 
     def __init__(
         self,
@@ -71,7 +75,11 @@ class MNIST(IDXDataset):
         self.root = None if root is None else Path(root).expanduser()
         self.train = train
         images, labels = self._find(download, mirrors, checksums, progress)
-        super().__init__(images, labels, transform, target_transform, stream, cache_dir)
+        if images.suffix == ".npz":
+            self._from_arrays(images, *read_keras_mnist(images, train), transform,
+                              target_transform)
+        else:
+            super().__init__(images, labels, transform, target_transform, stream, cache_dir)
         self._check_shape()
 
     @property
@@ -94,6 +102,10 @@ class MNIST(IDXDataset):
             dirs += [self.raw_folder, self.root / type(self).__name__, self.root]
         return dirs + [Path(d) for d in self.system_dirs]
 
+    def keras_path(self) -> Path | None:
+        """Keras's copy of this data set (read when no folder holds the IDX files), if any."""
+        return None if self.keras_file is None else keras_datasets_dir() / self.keras_file
+
     def _find(self, download: bool, mirrors: Sequence[str] | None,
               checksums: dict[str, str] | None, progress: bool) -> tuple[Path, Path]:
         names = self._split_files()
@@ -109,9 +121,13 @@ class MNIST(IDXDataset):
             # With download=True a damaged copy is replaced (downloaded into raw/), not read.
             if not download or all(_intact(p, pinned.get(p.name), _check_idx) for p in found):
                 return found[0], found[1]
+        keras = self.keras_path()
+        if keras is not None and keras.is_file():
+            return keras, keras
         name = type(self).__name__
         wanted = ", ".join(f"{n}(.gz)" for n in names)
-        places = ", ".join(str(d) for d in self.search_dirs()) or "(no root given)"
+        searched = self.search_dirs() + ([] if keras is None else [keras])
+        places = ", ".join(str(d) for d in searched) or "(no root given)"
         if not download:
             raise FilesNotFound(
                 f"{name}: files {wanted} not found in {places}; put them there or pass "
@@ -120,7 +136,7 @@ class MNIST(IDXDataset):
         if self.raw_folder is None:
             raise DataError(f"{name}: download=True needs a root folder to download into")
         files = {f"{n}.gz": pinned.get(f"{n}.gz") for n in names}
-        elsewhere = self.search_dirs()[1:]
+        elsewhere = searched[1:]
         got = download_files(files, self.raw_folder, self.mirrors if mirrors is None else mirrors,
                              name, elsewhere, progress=progress, check=_check_idx)
         return got[0], got[1]
@@ -223,6 +239,8 @@ class FashionMNIST(MNIST):
     ]
     # Debian's dataset-fashion-mnist package.
     system_dirs: ClassVar[list[str]] = ["/usr/share/datasets/fashion-mnist"]
+    # Keras keeps the four .gz files in ~/.keras/datasets/fashion-mnist: pass that as root.
+    keras_file: ClassVar[str | None] = None
 
 
 class KMNIST(MNIST):
@@ -236,3 +254,4 @@ class KMNIST(MNIST):
         "t10k-labels-idx1-ubyte.gz": "7320c461ea6c1c855c0b718fb2a4b134",
     }
     classes: ClassVar[list[str]] = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
+    keras_file: ClassVar[str | None] = None

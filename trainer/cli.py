@@ -282,6 +282,25 @@ def predict(
     _guarded(ctx, go)
 
 
+@app.command("summary")
+def summary(
+    ctx: typer.Context,
+    config: Annotated[str, typer.Argument(
+        metavar="CONFIG", help="YAML config, e.g. configs/mnist.yaml.")],
+    overrides: Annotated[list[str] | None, typer.Argument(
+        metavar="[KEY=VALUE]...", help="KEY=VALUE overrides, e.g. model.hidden=[256].")] = None,
+    _debug: DebugAlias = False,
+) -> None:
+    """Print the config's model: layers, output shapes, parameter counts and size."""
+
+    def go() -> None:
+        from trainer.summary import summarize
+
+        typer.echo(summarize(config, overrides or []))
+
+    _guarded(ctx, go)
+
+
 def _default_blas_threads() -> None:
     """Cap BLAS threads at half the logical cores unless the user chose a number.
 

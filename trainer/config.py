@@ -237,7 +237,8 @@ def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) ->
     args = getattr(typ, "__args__", ())
     optional = type(None) in args
     if optional:
-        if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "~")):
+        words = ("null", "none", "~", *rules.get("null_words", ()))
+        if value is None or (isinstance(value, str) and value.lower() in words):
             return None
         typ = next(a for a in args if a is not type(None))
     origin = getattr(typ, "__origin__", None)

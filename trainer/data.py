@@ -33,6 +33,14 @@ class Data:
         return {p.name: sha256_file(p) for p in self.files}
 
 
+# What to run without a network, by data set (Debian ships Fashion-MNIST; smoke makes its data).
+_FASHION_APT = "apt-get install dataset-fashion-mnist"
+OFFLINE_HINTS = {
+    "fashion_mnist": f"offline: {_FASHION_APT}, or configs/smoke.yaml",
+    "mnist": f"offline: configs/smoke.yaml, or configs/fashion_mnist.yaml ({_FASHION_APT})",
+}
+
+
 def data_root(cfg: Any, run_dir: Path | None) -> Path:
     """Where the IDX files are: the run's own data/ folder for the synthetic set."""
     if cfg.data.dataset == "synthetic":
@@ -74,6 +82,7 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
         ds = cls(root, train=train, download=False)
         ds.classes = class_names("synthetic")
         return ds
+    from datasets.download import DownloadError
     from datasets.mnist import FilesNotFound
 
     download = {"download": cfg.data.download} if cfg.data.dataset != "idx" else {}
@@ -82,6 +91,9 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
         return cls(root, train=train, **download)
     except FilesNotFound as exc:  # a damaged file's own message needs no hint
         raise DataError(f"{exc} (config: {hint})") from None
+    except DownloadError as exc:  # offline first run: name configs that need no download
+        raise DataError(f"{exc}; {OFFLINE_HINTS.get(cfg.data.dataset, OFFLINE_HINTS['mnist'])}"
+                        ) from exc
 
 
 def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28),

@@ -23,6 +23,7 @@ from trainer import run_lock
 
 WRITTEN_FILES = ("config.yaml", "meta.json", "train.log", "metrics.jsonl", "metrics.csv",
                  "eval.json")
+WRITTEN_FOLDERS = ("tb",)  # TensorBoard event files (trainer.tensorboard)
 METRIC_COLUMNS = ("kind", "epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc",
                   "test_loss", "test_acc", "lr", "epoch_seconds", "samples_per_s")
 
@@ -110,6 +111,12 @@ class RunDir:
                                       "written through links: remove it, then resume")
             if path.exists() and not is_regular(path):
                 raise CheckpointError(f"{path} is not a regular file; remove it, then resume")
+        for name in WRITTEN_FOLDERS:
+            path = self.path / name
+            if path.is_symlink() or (path.exists() and not path.is_dir()):
+                raise CheckpointError(f"{path} is a symbolic link or not a folder; run-folder "
+                                      "files are never written through links: remove it, then "
+                                      "resume")
 
     def discard_unstarted(self) -> None:
         """Remove a new run's folder that holds no checkpoint yet (nothing of value in it)."""
@@ -199,8 +206,8 @@ class RunDir:
 class _append:  # noqa: N801 - used like open()
     """open(path, "a") that refuses a symbolic link and names the file when a write fails."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, binary: bool = False) -> None:
+        self.path, self.binary = path, binary
 
     def __enter__(self) -> Any:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -208,7 +215,8 @@ class _append:  # noqa: N801 - used like open()
             fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise self._error(exc) from None
-        self.file = os.fdopen(fd, "a", encoding="utf-8", newline="")
+        self.file = os.fdopen(fd, "ab") if self.binary else os.fdopen(fd, "a", encoding="utf-8",
+                                                                       newline="")
         return self.file
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
@@ -225,6 +233,11 @@ class _append:  # noqa: N801 - used like open()
             return CheckpointError(f"{self.path} is a symbolic link; run-folder files are never "
                                    "written through links: remove it")
         return CheckpointError(f"cannot write {self.path}: {exc.strerror or exc}")
+
+
+def append_bytes(path: Path) -> Any:
+    """open(path, "ab") as a context manager, refusing links like the run's text files."""
+    return _append(path, binary=True)
 
 
 def _jsonl(rows: Any) -> str:

@@ -22,7 +22,7 @@ MONITORS = ("val_acc", "val_loss", "train_acc", "train_loss")
 
 
 def spec(default: Any, **rules: Any) -> Any:
-    """A dataclass field with validation rules: ge, gt, le, lt, choices, help."""
+    """A dataclass field with validation rules: ge, gt, le, lt, choices, help, null_words."""
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata=rules)
     return field(default=default, metadata=rules)
@@ -95,6 +95,8 @@ class TrainConfig:
     progress: str = spec("auto", choices=("auto", "bar", "log", "none"))
     out_dir: str = spec("runs")
     plot: bool = spec(True)
+    # TensorBoard event files in <run>/tb/: null (or auto) when tensorboardX is installed.
+    tensorboard: bool | None = spec(None, null_words=("auto",))
     # Test hook: behave as if interrupted (SIGINT) right after this many steps in this process.
     stop_after_steps: int | None = spec(None, ge=1)
 
@@ -120,6 +122,6 @@ OPEN_SECTIONS = ("model", "optimizer", "scheduler")
 RESUMABLE_KEYS = frozenset({
     "train.epochs", "train.max_steps", "train.progress", "train.log_every_steps",
     "train.stop_after_steps", "train.keep_last", "train.plot", "train.checkpoint_every_steps",
-    "train.out_dir", "data.prefetch", "data.root", "data.download", "data.eval_batch_size",
-    "name",
+    "train.out_dir", "train.tensorboard", "data.prefetch", "data.root", "data.download",
+    "data.eval_batch_size", "name",
 })

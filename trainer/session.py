@@ -13,7 +13,8 @@ from typing import Any
 from engine.errors import CheckpointError, ConfigError, EngineError
 from trainer import checkpoint as ckpt_io
 from trainer import config as config_mod
-from trainer import resume_check
+from trainer import resume_check, tensorboard
+from trainer import summary as summary_mod
 from trainer.guard import EXIT_INTERRUPTED
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
 from trainer.progress import Progress, final_lines, format_row
@@ -41,6 +42,7 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     check_device(cfg.device)
     resolve_data(cfg)  # dataset: idx: its normalisation and zoo model shape go into config.yaml
     check_buildable(cfg)
+    tensorboard.enabled(cfg)  # train.tensorboard: true without tensorboardX stops here
     if resume is not None:
         run, ckpt = _open_for_resume(Path(resume), cfg)
     else:
@@ -128,9 +130,13 @@ class Session(Callbacks):
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                                     stop_after_steps=None))
         if self.ckpt is None:
+            # tb/ first (importing tensorboardX takes a second): a Ctrl-C during it comes before
+            # config.yaml, so the half-made folder is removed.
+            self.board = tensorboard.open_board(cfg, self.run_dir.path, 0)
             self.run_dir.write_config(config_mod.dump(stored))
             self.run_dir.write_meta(make_meta(cfg, self.data.checksums()))
             self.progress.line(f"run directory {self.run_dir.path}")
+            self._summary()
             return
         # Every part of the checkpoint is checked and loaded in memory before a file changes.
         self.state = resume_check.apply(self, self.ckpt)
@@ -138,8 +144,15 @@ class Session(Callbacks):
         self.state.finished = self.state.stopped_early
         self.run_dir.truncate_metrics(self.state.step)
         self.run_dir.write_config(config_mod.dump(stored))  # may carry a new train.epochs
+        self.board = tensorboard.open_board(cfg, self.run_dir.path, self.state.step)
         self.progress.line(f"resumed {self.run_dir.path} at step {self.state.step} "
                            f"(epoch {self.state.epoch + 1}) from {self.ckpt['path'].name}")
+        self._summary()
+
+    def _summary(self) -> None:
+        """Print the model summary (unless progress is none); a new run keeps it as summary.txt."""
+        summary_mod.report(self.cfg, self.model, self.data, self.run_dir.path, self.progress.mode,
+                           write=self.ckpt is None)
 
     # -- the run ----------------------------------------------------------------------------
     def run(self) -> int:
@@ -150,7 +163,8 @@ class Session(Callbacks):
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
                 fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
-                    self.scheduler, self.cfg.scheduler.interval, self.state, self)
+                    self.scheduler, self.cfg.scheduler.interval, self.state,
+                    tensorboard.Chain(self, self.board))
         except Interrupted:
             cause = self._stop_signal or "stop_after_steps"
             self.progress.close()
@@ -166,6 +180,7 @@ class Session(Callbacks):
             self.progress.close()
             self._restore_signals(previous)
         self._finish()
+        self.board.close(self.run_dir.read_meta().get("result"))  # the hparams entry
         return 0
 
     def _finish(self) -> None:

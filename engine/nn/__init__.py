@@ -55,6 +55,7 @@ from engine.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from engine.nn.rnn import GRU, LSTM, RNN, RNNBase
 from engine.nn.rnn_cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from engine.nn.sparse import Embedding
+from engine.nn.summary import ModelSummary, summary
 
 __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "BCELoss", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d",
@@ -63,9 +64,9 @@ __all__ = [
     "GRUCell", "GroupNorm", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh", "HuberLoss",
     "Identity", "KLDivLoss", "L1Loss", "LSTM", "LSTMCell", "LayerNorm", "LeakyReLU", "Linear",
     "LogSigmoid", "LogSoftmax", "MSELoss", "MarginRankingLoss", "MaxPool2d", "Mish", "Module",
-    "ModuleDict", "ModuleList", "NLLLoss", "PReLU", "PairwiseDistance", "Parameter",
+    "ModelSummary", "ModuleDict", "ModuleList", "NLLLoss", "PReLU", "PairwiseDistance", "Parameter",
     "ParameterDict", "ParameterList", "RNN", "RNNBase", "RNNCell", "RNNCellBase", "ReLU", "ReLU6",
     "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softmin", "Softplus",
     "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Threshold", "Unflatten", "functional", "init",
-    "utils",
+    "summary", "utils",
 ]

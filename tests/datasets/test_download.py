@@ -72,18 +72,22 @@ def test_first_mirror_down_second_up(tmp_path, mirror, served, dead_url):
     assert mirror.requests[f"/missing/{NAMES[0]}"] == 2
 
 
-def test_all_mirrors_down_gives_one_message(tmp_path, mirror, served, dead_url):
+def test_all_mirrors_down_gives_one_message(tmp_path, mirror, served, dead_url, monkeypatch):
     *_, sums = served
+    keras_dir = tmp_path / "home" / ".keras" / "datasets"
+    monkeypatch.setenv("KERAS_HOME", str(keras_dir.parent))
     mirrors = [dead_url, mirror.url("missing")]
     with pytest.raises(DataError) as info:
         MNIST(tmp_path, download=True, mirrors=mirrors, checksums=sums, progress=False)
     msg = str(info.value)
-    assert "\n" not in msg
-    assert msg.startswith("MNIST: download failed; expected files train-images-idx3-ubyte.gz, "
-                          "train-labels-idx1-ubyte.gz")
-    assert str(tmp_path / "MNIST" / "raw") in msg and str(tmp_path / "MNIST") in msg
-    assert f"{dead_url}train-images-idx3-ubyte.gz" in msg and "Connection refused" in msg
-    assert f"{mirror.url('missing')}train-images-idx3-ubyte.gz (HTTP Error 404" in msg
+    assert msg == (f"MNIST: train-images-idx3-ubyte.gz and 1 more not in {tmp_path}/MNIST(/raw), "
+                   f"{tmp_path}, {keras_dir}/mnist.npz; download failed "
+                   "(Connection refused; HTTP Error 404: Not Found)")
+    # Each mirror's URL and error stay on the exception (trainer --debug shows them).
+    assert info.value.tried[0].startswith(f"{dead_url}train-images-idx3-ubyte.gz (")
+    assert info.value.tried[1] == (f"{mirror.url('missing')}train-images-idx3-ubyte.gz "
+                                   "(HTTP Error 404: Not Found)")
+    assert info.value.missing == NAMES[:2]
     assert leftovers(tmp_path) == []
 
 

@@ -71,7 +71,7 @@ def test_root_debug_prints_a_traceback(tmp_path: Path) -> None:
 def test_root_help_lists_every_command_and_debug() -> None:
     result = _trainer("--help")
     assert result.returncode == 0
-    for name in ("train", "eval", "runs", "export", "predict", "--debug"):
+    for name in ("train", "eval", "runs", "export", "predict", "summary", "--debug"):
         assert name in result.stdout
     # The per-command alias is accepted but not advertised: --debug is a root option.
     assert "--debug" not in _trainer("train", "--help").stdout
@@ -90,7 +90,7 @@ print("HEAVY", heavy)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["predict", "--help"],
-                                  ["--version"]])
+                                  ["summary", "--help"], ["--version"]])
 def test_help_imports_no_heavy_module(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-c", _IMPORTS, *args], cwd=ROOT, env=ENV,
                             capture_output=True, text=True, timeout=120)
