@@ -33,6 +33,14 @@ def record_op(tr: Any, op: type, inputs: tuple, kw: dict, out: Any) -> str | Non
                           "script format computes in float32")
     if name == "Reshape":
         return tr.add_node("reshape", [x], out, {"shape": _reshape_target(tr, x, out)})
+    if name == "Flatten":
+        if _batch_kept(tr, x) and kw["start"] == 0 and kw["end"] > 0:
+            raise ExportError(f"flatten at {tr.where} merges the batch dim with others; "
+                              "flatten from dim 1 (e.g. x.flatten(1))")
+        return tr.add_node("flatten", [x], out, {"start_dim": kw["start"], "end_dim": kw["end"]})
+    if name == "AdaptiveAvgPool2d":
+        return tr.add_node("adaptive_avg_pool2d", [x], out,
+                           {"output_size": list(kw["output_size"])})
     if name == "Permute":
         dims = [int(d) % x.ndim for d in kw["dims"]]
         if _batch_kept(tr, x) and dims[0] != 0:
