@@ -1,4 +1,4 @@
-"""Export ops relu, sigmoid, tanh, leaky_relu and gelu.
+"""Export ops relu, sigmoid, tanh, leaky_relu, gelu and hardswish.
 
 relu, sigmoid and tanh write into a fresh single-use input when the planner allows it; the others
 run the engine op's own forward, so the runner's numerics are the engine's (GELU's erf included).
@@ -21,7 +21,7 @@ from engine.export.registry import (
     register,
 )
 from engine.export.shapes import same
-from engine.ops.activation import Gelu, LeakyRelu
+from engine.ops.activation import Gelu, Hardswish, LeakyRelu
 from engine.ops.elementwise import Relu, Sigmoid, Tanh
 
 
@@ -102,3 +102,5 @@ register(OpDef("leaky_relu", (1, 1), {"negative_slope": (NUMBER, 0.01)}, same, _
                _leaky_onnx, traced_from=(LeakyRelu,), record=_record_leaky, fresh=True))
 register(OpDef("gelu", (1, 1), {"approximate": (one_of("none", "tanh"), "none")}, same,
                _gelu_kernel, _gelu_onnx, traced_from=(Gelu,), record=_record_gelu, fresh=True))
+register(OpDef("hardswish", (1, 1), {}, same, lambda xp, node, w, s: forward_kernel(Hardswish),
+               onnx_node("HardSwish"), traced_from=(Hardswish,), fresh=True))

@@ -11,6 +11,7 @@ import pytest
 
 import engine as en
 import engine.export as ex
+import engine.nn.functional as F
 from engine import nn
 from engine.export.ops import OPS
 
@@ -55,6 +56,8 @@ CASES = {
     "leaky_relu": (lambda: nn.LeakyReLU(0.2), (5,)),
     "gelu": (nn.GELU, (5,)),
     "gelu_tanh": (lambda: nn.GELU("tanh"), (5,)),
+    "hardswish": (nn.Hardswish, (5,)),
+    "hardswish_functional": (lambda: Fn(lambda x: F.hardswish(x * 3.0)), (5,)),
     "softmax": (lambda: nn.Softmax(dim=1), (3, 4)),
     "log_softmax_implicit_dim": (nn.LogSoftmax, (5,)),
     "add_sub_mul_div": (lambda: Fn(lambda x: ((x + 0.5) * x - 0.25) / (x * x + 1.0)), (5,)),
