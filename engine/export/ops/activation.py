@@ -1,4 +1,4 @@
-"""Export ops relu, sigmoid, tanh, leaky_relu, gelu and hardswish.
+"""Export ops relu, sigmoid, tanh, leaky_relu, gelu, hardswish and elu (ELU, SELU and CELU).
 
 relu, sigmoid and tanh write into a fresh single-use input when the planner allows it; the others
 run the engine op's own forward, so the runner's numerics are the engine's (GELU's erf included).
@@ -21,7 +21,7 @@ from engine.export.registry import (
     register,
 )
 from engine.export.shapes import same
-from engine.ops.activation import Gelu, Hardswish, LeakyRelu
+from engine.ops.activation import Elu, Gelu, Hardswish, LeakyRelu
 from engine.ops.elementwise import Relu, Sigmoid, Tanh
 
 
@@ -104,3 +104,41 @@ register(OpDef("gelu", (1, 1), {"approximate": (one_of("none", "tanh"), "none")}
                _gelu_kernel, _gelu_onnx, traced_from=(Gelu,), record=_record_gelu, fresh=True))
 register(OpDef("hardswish", (1, 1), {}, same, lambda xp, node, w, s: forward_kernel(Hardswish),
                onnx_node("HardSwish"), traced_from=(Hardswish,), fresh=True))
+
+
+def _elu_kernel(xp: Any, node: dict, weights: dict, shapes: dict) -> Any:
+    a = node["attrs"]
+    return forward_kernel(Elu, alpha=a["alpha"], scale=a["scale"], input_scale=a["input_scale"])
+
+
+def _elu_onnx(b: Any, node: dict, shapes: dict) -> None:
+    """Elu, Selu or Celu for what F.elu, F.selu and F.celu trace to; else composed."""
+    a, x, out = node["attrs"], node["inputs"][0], node["outputs"][0]
+    alpha, scale, input_scale = (float(a[k]) for k in ("alpha", "scale", "input_scale"))
+    if input_scale == 1.0:
+        if scale == 1.0:
+            b.add("Elu", [x], [out], alpha=alpha)
+        else:
+            b.add("Selu", [x], [out], alpha=alpha, gamma=scale)
+    elif scale == 1.0 and math.isclose(alpha * input_scale, 1.0, rel_tol=1e-12):
+        b.add("Celu", [x], [out], alpha=alpha)
+    else:  # scale * (relu(x) + alpha * (exp(input_scale * min(x, 0)) - 1))
+        b.add("Min", [x, b.const(0.0, np.float32)], [neg := b.tmp()])
+        b.add("Mul", [neg, b.const(input_scale, np.float32)], [z := b.tmp()])
+        b.add("Exp", [z], [e := b.tmp()])
+        b.add("Sub", [e, b.const(1.0, np.float32)], [em1 := b.tmp()])
+        b.add("Mul", [em1, b.const(alpha, np.float32)], [tail := b.tmp()])
+        b.add("Relu", [x], [pos := b.tmp()])
+        b.add("Add", [pos, tail], [both := b.tmp()])
+        b.add("Mul", [both, b.const(scale, np.float32)], [out])
+
+
+def _record_elu(tr: Any, inputs: tuple, kw: dict, out: Any) -> str:
+    kw = options(Elu, kw)
+    attrs = {k: float(kw[k]) for k in ("alpha", "scale", "input_scale")}
+    return tr.add_node("elu", list(inputs), out, attrs)
+
+
+register(OpDef("elu", (1, 1), {k: (NUMBER, 1.0) for k in ("alpha", "scale", "input_scale")},
+               same, _elu_kernel, _elu_onnx, traced_from=(Elu,), record=_record_elu,
+               fresh=True))

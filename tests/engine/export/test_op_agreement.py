@@ -58,6 +58,9 @@ CASES = {
     "gelu_tanh": (lambda: nn.GELU("tanh"), (5,)),
     "hardswish": (nn.Hardswish, (5,)),
     "hardswish_functional": (lambda: Fn(lambda x: F.hardswish(x * 3.0)), (5,)),
+    "elu": (lambda: nn.ELU(0.7), (5,)),
+    "selu": (nn.SELU, (5,)),
+    "celu": (lambda: nn.CELU(1.3), (5,)),
     "softmax": (lambda: nn.Softmax(dim=1), (3, 4)),
     "log_softmax_implicit_dim": (nn.LogSoftmax, (5,)),
     "add_sub_mul_div": (lambda: Fn(lambda x: ((x + 0.5) * x - 0.25) / (x * x + 1.0)), (5,)),
@@ -117,6 +120,20 @@ def test_gelu_of_script_runner_is_the_engine_op_bit_for_bit():
     model = nn.GELU()
     run = ex.trace(model, en.tensor(x)).module()
     np.testing.assert_array_equal(run(x), _engine(model, x))
+
+
+def test_elu_with_other_constants_is_composed_in_onnx():
+    """A file may hold elu attributes no layer traces to: ONNX composes them from primitives."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    prog = ex.trace(nn.ELU(0.7), en.zeros(2, 5))
+    prog.graph["nodes"][0]["attrs"].update(scale=1.5, input_scale=0.5)
+    x = np.linspace(-4, 4, 40, dtype=np.float32).reshape(8, 5)
+    session = ort.InferenceSession(ex.to_onnx(prog).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    expected = np.where(x > 0, 1.5 * x, 1.5 * 0.7 * (np.exp(0.5 * x) - 1))
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], expected, atol=TOL, rtol=0)
+    np.testing.assert_allclose(prog.module()(x), expected, atol=TOL, rtol=0)
 
 
 def test_registry_refuses_a_second_entry_for_an_op_or_a_function_class():
