@@ -1,8 +1,7 @@
 """ONNX writer: the traced graph as an opset-17, IR-version-10 model with a dynamic batch dim.
 
 Each node is written by its op's registry entry through the builder here (nodes, constants,
-temporary names).
-``onnx`` is an optional extra, imported only here and only when called.
+temporary names). ``onnx`` is an optional extra, imported only here and only when called.
 """
 
 from __future__ import annotations

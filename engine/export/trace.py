@@ -139,8 +139,12 @@ class Tracer:
         batched = any(i in self.batched for i in ins)
         out_name = self.fresh(out, batched)
         path = self.stack[-1] if self.stack else ""
-        name = path if path and path not in self.node_names else \
-            f"{path}.{op}{len(self.nodes)}" if path else f"{op}{len(self.nodes)}"
+        if not path:  # forward code of the model itself
+            name = f"{op}{len(self.nodes)}"
+        elif path in self.node_names:  # a module's later ops: path, op and position
+            name = f"{path}.{op}{len(self.nodes)}"
+        else:  # a module's first op is named by its path, as a state dict names its weights
+            name = path
         while name in self.node_names:  # a module path that looks like a generated name
             name += "_"
         self.node_names.add(name)
