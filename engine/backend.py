@@ -95,6 +95,11 @@ def array_module(device: str) -> ModuleType:
     return require_cupy(device)
 
 
+def is_numpy(xp: ModuleType) -> bool:
+    """True when xp (an array module from get_array_module or array_module) is NumPy."""
+    return xp is np
+
+
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
     for a in arrays:

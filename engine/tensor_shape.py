@@ -47,9 +47,7 @@ class ShapeOps:
         """Merge dims start_dim..end_dim into one."""
         if self.ndim == 0:
             return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
-        dims = self._data.shape  # the raw tuple: slicing an engine.Size costs a Python call
-        return self.reshape(dims[:start] + (-1,) + dims[end + 1:])
+        return mv.Flatten.apply(self, start=start_dim % self.ndim, end=end_dim % self.ndim)
 
     def unflatten(self, dim: int, sizes: tuple[int, ...]) -> Tensor:
         """Split one dim into sizes."""

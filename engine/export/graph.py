@@ -1,86 +1,31 @@
-"""The exported graph: a JSON schema over a fixed op list, and its validation with shape inference.
+"""The exported graph: a JSON schema over the registry's op list, and its validation with shape
+inference.
 
 A graph is ``{"inputs": [{"name", "dtype", "shape"}], "outputs": [name], "nodes": [{"op", "name",
 "inputs", "outputs", "attrs"}]}`` with one input and one output. A node input names the graph
 input, an earlier node's output or a weight. Shapes use ``None`` for the dynamic batch dimension
-(axis 0). ``validate`` checks the structure, each node against its op's schema (arity, attribute
-names, types and ranges) and every reference, then propagates shapes from the input spec and
-refuses any value, scratch buffer or loop larger than a fixed budget, so a file that would fail,
-allocate without bound or run for minutes is rejected at load with one ExportError. It is linear
-in the number of nodes.
+(axis 0). ``validate`` checks the structure, each node against its op's registry entry (arity,
+attribute names, types and ranges) and every reference, then propagates shapes from the input
+spec and refuses any value, scratch buffer or loop larger than a fixed budget, so a file that
+would fail, allocate without bound or run for minutes is rejected at load with one ExportError.
+It is linear in the number of nodes.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from engine.errors import ExportError
-from engine.export import shapes as S
-from engine.export.shapes import Bad, Shape, broadcast, reshape_shape  # noqa: F401 (re-exported)
+from engine.export.ops import OPS
+from engine.export.registry import REQUIRED
+from engine.export.shapes import MAX_DIMS, Bad, Cost, Shape, per_sample
 
 FORMAT = "gradwell.script"
 VERSION = 2  # 2: the file carries an integrity checksum
 
 MAX_ELEMENTS = 2**26  # per sample, for any value or scratch buffer (256 MiB of float32)
 MAX_LOOPS = 2**14  # Python-level iterations of one node (pool taps, adaptive bins)
-MAX_DIMS = 8
 _NODE_KEYS = {"op", "name", "inputs", "outputs", "attrs"}
-
-
-def _is_int(v: Any) -> bool:
-    return type(v) is int
-
-
-def _is_number(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
-
-
-def _ints(n: int | None) -> Any:
-    def check(v: Any) -> bool:
-        return (isinstance(v, list) and (len(v) == n if n else len(v) <= MAX_DIMS)
-                and all(_is_int(i) for i in v))
-    check.__doc__ = f"a list of {n} ints" if n else f"a list of at most {MAX_DIMS} ints"
-    return check
-
-
-def _kind(check: Any, doc: str) -> Any:
-    check.__doc__ = doc
-    return check
-
-
-INT = _kind(_is_int, "an int")
-NUMBER = _kind(_is_number, "a finite number")
-BOOL = _kind(lambda v: type(v) is bool, "true or false")
-APPROXIMATE = _kind(lambda v: v in ("none", "tanh"), "'none' or 'tanh'")
-REQUIRED = object()
-
-_POOL = {"kernel_size": (_ints(2), REQUIRED), "stride": (_ints(2), REQUIRED),
-         "padding": (_ints(2), REQUIRED), "ceil_mode": (BOOL, False)}
-# op -> (min inputs, max inputs, {attribute: (check, default or REQUIRED)}, shape rule)
-OPS: dict[str, tuple[int, int, dict, S.Rule]] = {
-    "linear": (2, 3, {}, S._linear), "matmul": (2, 2, {}, S._matmul),
-    "conv2d": (2, 3, {"stride": (_ints(2), REQUIRED), "pads": (_ints(4), REQUIRED),
-                      "dilation": (_ints(2), REQUIRED), "groups": (INT, REQUIRED)}, S._conv2d),
-    "max_pool2d": (1, 1, {**_POOL, "dilation": (_ints(2), [1, 1])}, S._pool),
-    "avg_pool2d": (1, 1, {**_POOL, "count_include_pad": (BOOL, True)}, S._pool),
-    "adaptive_avg_pool2d": (1, 1, {"output_size": (_ints(2), REQUIRED)}, S._adaptive),
-    "batch_norm": (3, 5, {"eps": (NUMBER, REQUIRED)}, S._batch_norm),
-    "relu": (1, 1, {}, S._same), "sigmoid": (1, 1, {}, S._same), "tanh": (1, 1, {}, S._same),
-    "leaky_relu": (1, 1, {"negative_slope": (NUMBER, 0.01)}, S._same),
-    "gelu": (1, 1, {"approximate": (APPROXIMATE, "none")}, S._same),
-    "softmax": (1, 1, {"dim": (INT, REQUIRED)}, S._softmax),
-    "log_softmax": (1, 1, {"dim": (INT, REQUIRED)}, S._softmax),
-    "add": (2, 2, {}, S._binary), "sub": (2, 2, {}, S._binary),
-    "mul": (2, 2, {}, S._binary), "div": (2, 2, {}, S._binary),
-    "reshape": (1, 1, {"shape": (_ints(None), REQUIRED)}, S._reshape),
-    "flatten": (1, 1, {"start_dim": (INT, REQUIRED), "end_dim": (INT, REQUIRED)}, S._flatten),
-    "transpose": (1, 1, {"perm": (_ints(None), REQUIRED)}, S._transpose),
-    "cat": (1, 64, {"dim": (INT, REQUIRED)}, S._cat),
-    "mean": (1, 1, {"dim": (_ints(None), REQUIRED), "keepdim": (BOOL, False)}, S._mean),
-}
-# inputs at positions >= this of linear/conv2d/batch_norm must be weights (folded at load)
-WEIGHT_INPUTS = {"linear": 1, "conv2d": 1, "batch_norm": 1}
 
 
 def _short(value: Any) -> str:
@@ -103,12 +48,12 @@ def _input_spec(graph: dict, where: str) -> tuple[str, Shape]:
                           "float32 and a shape)")
     shape = spec.get("shape")
     if not (isinstance(shape, list) and 1 <= len(shape) <= MAX_DIMS and shape[0] is None
-            and all(_is_int(d) and d >= 1 for d in shape[1:])):
+            and all(type(d) is int and d >= 1 for d in shape[1:])):
         raise ExportError(f"{where}: input spec shape {_short(shape)} must be [null, positive "
                           f"ints...] with at most {MAX_DIMS} dims (null is the batch dim)")
-    if S.per_sample(shape) > MAX_ELEMENTS:
+    if per_sample(shape) > MAX_ELEMENTS:
         raise ExportError(f"{where}: input spec shape {shape} is too large: "
-                          f"{S.per_sample(shape)} elements per sample, over the budget of "
+                          f"{per_sample(shape)} elements per sample, over the budget of "
                           f"{MAX_ELEMENTS}")
     return spec["name"], list(shape)
 
@@ -151,7 +96,7 @@ class _Label:
 
 
 def _check_attrs(op: str, attrs: dict) -> None:
-    schema = OPS[op][2]
+    schema = OPS[op].attrs
     for key in attrs:
         if key not in schema:
             known = ", ".join(sorted(schema)) or "none"
@@ -184,7 +129,8 @@ def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> N
             and isinstance(attrs, dict) and isinstance(node.get("name", ""), str)):
         raise ExportError(f"{where}: {label} needs lists of value names 'inputs' and 'outputs' "
                           "(one), an object 'attrs' and a string 'name'")
-    lo, hi, _, rule = OPS[op]
+    spec = OPS[op]
+    lo, hi = spec.arity
     if not lo <= len(ins) <= hi:
         raise ExportError(f"{where}: {label} takes {lo}..{hi} inputs, got {len(ins)}")
     for pos, name in enumerate(ins):
@@ -194,7 +140,7 @@ def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> N
                                   "missing from the file")
             raise ExportError(f"{where}: {label} reads value {_short(name)}, which no graph "
                               "input or earlier node produces (dangling edge)")
-        if op in WEIGHT_INPUTS and pos >= WEIGHT_INPUTS[op] and name not in weights:
+        if spec.weight_inputs is not None and pos >= spec.weight_inputs and name not in weights:
             raise ExportError(f"{where}: {label} input {pos} must be a weight, got '{name}'")
     if outs[0] in shapes:
         raise ExportError(f"{where}: {label} redefines value {_short(outs[0])}")
@@ -203,7 +149,7 @@ def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> N
     except Bad as exc:
         raise ExportError(f"{where}: {label}: {exc}") from None
     try:
-        out, cost = rule([shapes[n] for n in ins], attrs)
+        out, cost = spec.shape([shapes[n] for n in ins], attrs)
     except Bad as exc:
         raise ExportError(f"{where}: {label}: shape mismatch: {exc}") from None
     try:
@@ -213,7 +159,7 @@ def _check_node(node: Any, i: int, shapes: dict, weights: dict, where: str) -> N
     shapes[outs[0]] = out
 
 
-def _check_budget(out: Shape, cost: S.Cost) -> None:
+def _check_budget(out: Shape, cost: Cost) -> None:
     # plain ifs: this runs once per node, and building each message eagerly doubled load time
     if len(out) > MAX_DIMS:
         raise Bad(f"output has {len(out)} dims, more than {MAX_DIMS}")

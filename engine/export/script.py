@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.container import read_safetensors, write_safetensors
@@ -66,22 +66,23 @@ class ScriptModule:
         self.output_shape = self.shapes[graph["outputs"][0]]
         _check_classes(classes, self.output_shape, where)
         _check_preprocessing(self.preprocessing, self.input_spec["shape"], where)
-        self._programs: dict[str, Program] = {}
+        self._programs: dict[bool, Program] = {}  # keyed by is_numpy of the array module
         # rows per pass: bounds the im2col buffers and stays cache-friendly
         peak = max([per_sample(self.shapes[n["outputs"][0]]) for n in graph["nodes"]]
                    + [per_sample(self.input_spec["shape"])])
         self.chunk = max(1, min(512, _PASS_ELEMENTS // max(peak, 1)))
 
-    def _program(self, x: Any) -> Program:
-        xp = get_array_module(x)
-        key = xp.__name__
+    def _program(self, xp: Any) -> Program:
+        key = is_numpy(xp)
         if key not in self._programs:
             self._programs[key] = Program(self.graph, self.weights, self.shapes, xp)
         return self._programs[key]
 
     def __call__(self, x: Any) -> Any:
         """Run the graph on a batch shaped like the input spec; returns the first output."""
-        x = x if hasattr(x, "__cuda_array_interface__") else np.asarray(x)
+        xp = get_array_module(x)
+        if is_numpy(xp):
+            x = np.asarray(x)
         spec = self.input_spec["shape"]
         if x.ndim != len(spec) or any(s is not None and s != d for s, d in zip(spec, x.shape,
                                                                                 strict=True)):
@@ -89,7 +90,7 @@ class ScriptModule:
                               f"input spec {spec} (None is the batch dimension)")
         if x.dtype != np.float32:
             x = x.astype(np.float32)
-        prog = self._program(x)
+        prog = self._program(xp)
         n = x.shape[0]
         if n <= self.chunk:
             return prog.run(x)[0]

@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.creation import where
 from engine.ops import activation as act
-from engine.ops.softmax import Softmax
+from engine.ops.softmax import Softmax, implicit_dim
 from engine.tensor import Tensor
 from engine.tensor_inplace import maybe_inplace
 
@@ -103,9 +103,7 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3,  # noqa
             dtype: Any = None) -> Tensor:
     """softmax(-x) along dim."""
     x = input if dtype is None else input.to(dtype)
-    if dim is None:  # PyTorch's legacy implicit dim: 0 for 0-D, 1-D and 3-D inputs, else 1
-        dim = 0 if x.ndim in (0, 1, 3) else 1
-    return Softmax.apply(-x._floating(), axis=dim)
+    return Softmax.apply(-x._floating(), axis=implicit_dim(x.ndim) if dim is None else dim)
 
 
 def tanhshrink(input: Tensor) -> Tensor:  # noqa: A002

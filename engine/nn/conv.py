@@ -7,6 +7,7 @@ from typing import Any
 from engine.nn import functional as F
 from engine.nn.linear import add_weight_and_bias, reset_weight_and_bias
 from engine.nn.module import Module
+from engine.ops.util import pair
 from engine.tensor import Tensor
 
 
@@ -24,12 +25,12 @@ class Conv2d(Module):
             raise NotImplementedError(f"padding_mode '{padding_mode}' is not supported "
                                       "(only 'zeros')")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size = F._pair(kernel_size, "kernel_size")
-        self.stride = F._pair(stride, "stride")
-        self.dilation = F._pair(dilation, "dilation")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.dilation = pair(dilation, "dilation")
         # Reject a bad padding now, as PyTorch does, with the same checks and text as conv2d.
         F.conv_pads(padding, self.kernel_size, self.stride, self.dilation)
-        self.padding = padding if isinstance(padding, str) else F._pair(padding, "padding")
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding")
         self.groups, self.padding_mode = groups, padding_mode
         add_weight_and_bias(self, (out_channels, in_channels // groups, *self.kernel_size),
                             bias, device, dtype)

@@ -56,7 +56,8 @@ from engine.ops import conv, norm, pool
 from engine.ops import linear as lin
 from engine.ops.dropout import Dropout
 from engine.ops.elementwise import Relu
-from engine.ops.softmax import LogSoftmax, Softmax
+from engine.ops.softmax import LogSoftmax, Softmax, implicit_dim
+from engine.ops.util import pair as _pair
 from engine.tensor import Tensor
 from engine.tensor_inplace import mark_written, maybe_inplace
 
@@ -72,17 +73,6 @@ __all__ += ["celu", "elu", "glu", "hardsigmoid", "hardswish", "hardtanh", "logsi
 __all__ += ["dropout1d", "dropout2d", "dropout3d", "embedding", "group_norm", "layer_norm",
             "normalize"]
 __all__ += ["cosine_similarity", "hardshrink", "pairwise_distance", "softshrink"]
-
-
-def _pair(value: Any, name: str = "argument") -> tuple[int, int]:
-    if isinstance(value, int):
-        return (value, value)
-    pair = tuple(int(v) for v in value)
-    if len(pair) == 1:
-        return (pair[0], pair[0])
-    if len(pair) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
-    return pair  # type: ignore[return-value]
 
 
 # ----- activations -----------------------------------------------------------------------------
@@ -128,10 +118,7 @@ def tanh(input: Tensor) -> Tensor:  # noqa: A002
 
 
 def _dim(x: Tensor, dim: int | None) -> int:
-    # PyTorch's legacy rule when dim is omitted: 0 for 0-D, 1-D and 3-D inputs, else 1.
-    if dim is None:
-        return 0 if x.ndim in (0, 1, 3) else 1
-    return dim
+    return implicit_dim(x.ndim) if dim is None else dim
 
 
 # ----- linear and convolution ------------------------------------------------------------------
@@ -246,26 +233,8 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
     h, w = x.shape[2:]
     sizes = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     oh, ow = (s if s is not None else full for s, full in zip(sizes, (h, w), strict=True))
-    if (oh, ow) == (1, 1):
-        out = x.mean(dim=(2, 3), keepdim=True)
-    elif h % oh == 0 and w % ow == 0:
-        out = x.reshape(x.shape[0], x.shape[1], oh, h // oh, ow, w // ow).mean(dim=(3, 5))
-    else:
-        # Windows overlap or differ in size: average with two (out, in) pooling matrices.
-        rows = _pool_matrix(oh, h, x)
-        cols = _pool_matrix(ow, w, x)
-        out = rows @ (x @ cols.t())
+    out = pool.AdaptiveAvgPool2d.apply(x, output_size=(oh, ow))
     return out.squeeze(0) if unbatched else out
-
-
-def _pool_matrix(out: int, size: int, like: Tensor) -> Tensor:
-    import numpy as np
-
-    m = np.zeros((out, size), dtype=like._data.dtype)
-    for i in range(out):
-        start, end = (i * size) // out, -(-((i + 1) * size) // out)
-        m[i, start:end] = 1.0 / (end - start)
-    return Tensor._from_array(backend.to_device(m, like._device), like._device)
 
 
 # ----- normalisation and dropout ---------------------------------------------------------------

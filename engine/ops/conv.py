@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 
 Pads = tuple[int, int, int, int]  # top, bottom, left, right
@@ -29,7 +29,7 @@ def windows(xpad: Any, kernel: tuple[int, int], stride: tuple[int, int],
     sn, sc, sh, sw = xpad.strides
     shape = xpad.shape[:2] + tuple(kernel) + tuple(out_hw)
     strides = (sn, sc, sh * dilation[0], sw * dilation[1], sh * stride[0], sw * stride[1])
-    if xp.__name__ == "numpy":  # read-only guards against writing through overlapping windows
+    if is_numpy(xp):  # read-only guards against writing through overlapping windows
         return xp.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
     return xp.lib.stride_tricks.as_strided(xpad, shape, strides)
 

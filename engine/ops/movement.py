@@ -25,6 +25,15 @@ class Reshape(Function):
         return g.reshape(self.in_shape)
 
 
+class Flatten(Reshape):
+    """Reshape merging dims start..end (given in range): its own class so export sees a flatten."""
+
+    _torch_name = "ViewBackward0"
+
+    def forward(self, a: Any, start: int, end: int) -> Any:  # type: ignore[override]
+        return super().forward(a, a.shape[:start] + (-1,) + a.shape[end + 1:])
+
+
 class Permute(Function):
     saves_inputs = False
     makes_view = True

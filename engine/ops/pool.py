@@ -1,4 +1,6 @@
-"""2-D max and average pooling on strided window views; reshape fast path for kernel == stride."""
+"""2-D max, average and adaptive average pooling on strided window views, and the window
+geometry (output size, padding that covers every window, average divisor, adaptive bins) that the
+export runner shares."""
 
 from __future__ import annotations
 
@@ -21,13 +23,40 @@ def pool_out_size(size: int, pad: int, kernel: int, stride: int, dilation: int,
     return out
 
 
-def _pool_pads(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair,
-               dilation: Pair, out_hw: Pair) -> Pads:
+def pool_pads(hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+              out_hw: Pair) -> Pads:
     """Top/bottom/left/right padding that covers every window (ceil mode may need extra)."""
     extra = [max(0, (o - 1) * s + d * (k - 1) + 1 - (n + 2 * p))
-             for o, s, d, k, n, p in zip(out_hw, stride, dilation, kernel, x_shape[2:], padding,
+             for o, s, d, k, n, p in zip(out_hw, stride, dilation, kernel, hw, padding,
                                          strict=True)]
     return (padding[0], padding[0] + extra[0], padding[1], padding[1] + extra[1])
+
+
+def window_counts(xp: Any, hw: Pair, kernel: Pair, stride: Pair, padding: Pair, out_hw: Pair,
+                  count_include_pad: bool, dtype: Any) -> Any:
+    """PyTorch's average-pool divisor per output cell, as an (OH, OW) array: the window clipped
+    to the padded input (never the ceil-mode overhang), or to the input itself."""
+    counts = []
+    for size, pad, k, s, o in zip(hw, padding, kernel, stride, out_hw, strict=True):
+        start = xp.arange(o) * s - pad
+        end = xp.minimum(start + k, size + pad)
+        if not count_include_pad:
+            start, end = xp.maximum(start, 0), xp.minimum(end, size)
+        counts.append(end - start)
+    return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
+
+
+def adaptive_bins(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive bins of one axis: floor(i*size/out) .. ceil((i+1)*size/out)."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_matrix(xp: Any, out: int, size: int, dtype: Any) -> Any:
+    """The (out, size) matrix that averages each adaptive bin of an axis."""
+    m = xp.zeros((out, size), dtype=dtype)
+    for i, (start, end) in enumerate(adaptive_bins(size, out)):
+        m[i, start:end] = 1.0 / (end - start)
+    return m
 
 
 def _is_tiling(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair,
@@ -58,7 +87,7 @@ class MaxPool2d(Function):
         if _is_tiling(x.shape, kernel, stride, padding, dilation) and not ceil_mode:
             self.pads, xpad = (0, 0, 0, 0), x
         else:
-            self.pads = _pool_pads(x.shape, kernel, stride, padding, dilation, (oh, ow))
+            self.pads = pool_pads((h, w), kernel, stride, padding, dilation, (oh, ow))
             xpad = pad_nchw(x, self.pads, value=-xp.inf)
         kh, kw = kernel
         out = offset_view(xpad, 0, 0, stride, dilation, (oh, ow)).copy()
@@ -102,33 +131,18 @@ class AvgPool2d(Function):
                   zip((h, w), padding, kernel, stride, strict=True))
         kh, kw = kernel
         self.x_shape, self.kernel, self.stride, self.out_hw = x.shape, kernel, stride, (oh, ow)
-        self.pads = _pool_pads(x.shape, kernel, stride, padding, (1, 1), (oh, ow))
+        self.pads = pool_pads((h, w), kernel, stride, padding, (1, 1), (oh, ow))
         xpad = pad_nchw(x, self.pads)
         sums = offset_view(xpad, 0, 0, stride, (1, 1), (oh, ow)).copy()
         for k in range(1, kh * kw):
             sums += offset_view(xpad, k // kw, k % kw, stride, (1, 1), (oh, ow))
         if divisor_override:
             divisor: Any = float(divisor_override)
-        elif count_include_pad:
-            # PyTorch counts the user's padding but never the extra ceil-mode overhang.
-            divisor = self._window_counts(xp, x.dtype, padding, include_user_pad=True)
         else:
-            divisor = self._window_counts(xp, x.dtype, padding, include_user_pad=False)
+            divisor = window_counts(xp, (h, w), kernel, stride, padding, (oh, ow),
+                                    count_include_pad, x.dtype)
         self.divisor = divisor
         return (sums / divisor).astype(x.dtype, copy=False)
-
-    def _window_counts(self, xp: Any, dtype: Any, padding: Pair, include_user_pad: bool) -> Any:
-        """How many cells each window averages over, as an (OH, OW) array."""
-        _, _, h, w = self.x_shape
-        counts = []
-        for size, pad, k, s, o in zip((h, w), padding, self.kernel, self.stride, self.out_hw,
-                                      strict=True):
-            start = xp.arange(o) * s - pad
-            end = xp.minimum(start + k, size + pad)
-            if not include_user_pad:
-                start, end = xp.maximum(start, 0), xp.minimum(end, size)
-            counts.append(end - start)
-        return (counts[0][:, None] * counts[1][None, :]).astype(dtype)
 
     def backward(self, g: Any) -> Any:
         xp = get_array_module(g)
@@ -140,3 +154,40 @@ class AvgPool2d(Function):
         for k in range(kh * kw):
             offset_view(gpad, k // kw, k % kw, self.stride, (1, 1), (oh, ow))[...] += share
         return gpad[:, :, top:top + h, left:left + w]
+
+
+class AdaptiveAvgPool2d(Function):
+    """Mean over each adaptive bin: a global mean for a 1x1 output, a reshape when the bins tile
+    the input, else two averaging matrices (rows @ x @ cols.T), which cost no Python loop."""
+
+    saves_inputs = False
+
+    def forward(self, x: Any, output_size: Pair) -> Any:
+        xp = get_array_module(x)
+        n, c, h, w = x.shape
+        oh, ow = output_size
+        self.x_shape, self.out_hw = x.shape, (oh, ow)
+        if (oh, ow) == (1, 1):
+            self.kind = "global"
+            return x.mean(axis=(2, 3), keepdims=True)
+        if h % oh == 0 and w % ow == 0:
+            self.kind = "tiles"
+            return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))
+        self.kind = "bins"
+        self.rows = adaptive_matrix(xp, oh, h, x.dtype)
+        self.cols = adaptive_matrix(xp, ow, w, x.dtype)
+        return self.rows @ (x @ self.cols.T)
+
+    def backward(self, g: Any) -> Any:
+        xp = get_array_module(g)
+        n, c, h, w = self.x_shape
+        (oh, ow), kind = self.out_hw, self.kind
+        if kind == "bins":
+            return self.rows.T @ (g @ self.cols)
+        gx = xp.empty((n, c, oh, h // oh, ow, w // ow), dtype=g.dtype)
+        gx[...] = (g / g.dtype.type((h // oh) * (w // ow)))[:, :, :, None, :, None]
+        return gx.reshape(self.x_shape)
+
+    def name(self) -> str:
+        """PyTorch's node name: a 1x1 output is a mean there too."""
+        return "MeanBackward1" if self.kind == "global" else "AdaptiveAvgPool2DBackward0"

@@ -8,6 +8,11 @@ from engine.backend import get_array_module
 from engine.function import Function
 
 
+def implicit_dim(ndim: int) -> int:
+    """PyTorch's legacy softmax dim when none is given: 0 for 0-D, 1-D and 3-D inputs, else 1."""
+    return 0 if ndim in (0, 1, 3) else 1
+
+
 class Softmax(Function):
     saves_inputs = False
     saves_output = True

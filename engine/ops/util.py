@@ -1,8 +1,20 @@
-"""Helpers shared by the ops' backward passes."""
+"""Helpers shared by the ops: backward broadcasting and reductions, and 2-D option pairs."""
 
 from __future__ import annotations
 
 from typing import Any
+
+
+def pair(value: Any, name: str = "argument") -> tuple[int, int]:
+    """An int, or a sequence of one or two ints, as PyTorch's (h, w) pair of a 2-D op's option."""
+    if isinstance(value, int):
+        return (value, value)
+    both = tuple(int(v) for v in value)
+    if len(both) == 1:
+        return (both[0], both[0])
+    if len(both) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
+    return both  # type: ignore[return-value]
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:

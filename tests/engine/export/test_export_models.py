@@ -132,6 +132,22 @@ def test_onnx_matches_in_onnxruntime(models, inputs, name, tmp_path):
     np.testing.assert_allclose(out, _eval(model, inputs), atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["mlp", "cnn", "user"])
+def test_engine_script_and_onnxruntime_agree_to_1e6(models, inputs, name):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model = models[0][name]
+    prog = ex.trace(model, en.zeros(2, 1, 28, 28))
+    session = ort.InferenceSession(ex.to_onnx(prog).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    expected = _eval(model, inputs)
+    script = prog.module()(inputs)
+    onnx_out = session.run(None, {"input": inputs})[0]
+    np.testing.assert_allclose(script, expected, atol=1e-6, rtol=0)
+    # onnxruntime's own GEMM and conv kernels round differently (measured under 8e-7 here)
+    np.testing.assert_allclose(onnx_out, expected, atol=1e-6, rtol=1e-6)
+
+
 def test_batch_norm_is_kept_in_file_and_folded_at_load(models, inputs, tmp_path):
     model = models[0]["user"]
     prog = ex.trace(model, en.zeros(2, 1, 28, 28))

@@ -136,3 +136,80 @@ def test_onnx_absent_gives_install_hint(monkeypatch):
     prog = ex.trace(nn.Linear(3, 2), en.zeros(1, 3))
     with pytest.raises(ExportError, match=r"pip install 'gradwell\[onnx\]'"):
         ex.to_onnx(prog)
+
+
+class Block(nn.Module):
+    """Two ops inside one module, a shared activation called twice, a parameter via .data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.act = nn.Tanh()
+        self.drop = nn.Dropout(0.5)
+
+    def forward(self, x):
+        h = self.act(self.fc(x))
+        h = self.act(F.linear(h, self.fc.weight.data, self.fc.bias) * 2.0)
+        return self.drop(F.dropout(h, 0.5))  # functional dropout, training=True: still identity
+
+
+class Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = Block()
+
+    def forward(self, x):
+        return self.block(x) + x
+
+
+def test_nodes_are_named_by_module_path_and_stay_unique():
+    model = Outer()
+    prog = ex.trace(model, en.zeros(2, 4))
+    nodes = [(n["op"], n["name"]) for n in prog.graph["nodes"]]
+    assert nodes == [("linear", "block.fc"), ("tanh", "block.act"), ("linear", "block"),
+                     ("mul", "block.mul3"), ("tanh", "block.act.tanh4"), ("add", "add5")]
+    # the weight reached through .data keeps its state-dict name; dropout adds no node
+    assert prog.graph["nodes"][2]["inputs"][1:] == ["block.fc.weight", "block.fc.bias"]
+    assert sorted(k for k in prog.weights if not k.startswith("const.")) == [
+        "block.fc.bias", "block.fc.weight"]
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    w, b = model.block.fc.weight.detach().numpy(), model.block.fc.bias.detach().numpy()
+    h = np.tanh(np.tanh(x @ w.T + b) @ w.T * 2 + b * 2)
+    np.testing.assert_allclose(prog.module()(x), h + x, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, op", [(lambda: nn.LayerNorm(4), "LayerNorm"),
+                                       (lambda: nn.Softplus(), "Softplus")])
+def test_unsupported_layer_names_op_and_path(layer, op):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Sequential(layer()))
+    with pytest.raises(ExportError, match=rf"op {op} at 1\.0 is not supported by export; "
+                                          r"supported: .*linear"):
+        ex.trace(model, en.zeros(2, 4))
+
+
+def test_batch_norm_without_running_statistics_is_refused():
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False))
+    with pytest.raises(ExportError, match=r"batch_norm at 1 uses batch statistics"):
+        ex.trace(model, en.zeros(2, 4))
+
+
+def test_flatten_of_batch_dim_is_rejected():
+    with pytest.raises(ExportError, match=r"flatten at 0 merges the batch dim"):
+        ex.trace(nn.Sequential(nn.Flatten(0)), en.zeros(3, 4))
+
+
+def test_layer_writing_its_result_into_its_input_is_traced():
+    class WriteBack(nn.Module):  # what an in-place layer does: the result overwrites the input
+        def forward(self, x):
+            out = F.relu(x)
+            x._data[...] = out._data
+            x._version += 1
+            return x
+
+    model = nn.Sequential(nn.Linear(4, 4), WriteBack(), nn.Linear(4, 2))
+    x = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
+    with en.no_grad():
+        expected = model(en.tensor(x)).numpy()
+    prog = ex.trace(model, en.zeros(2, 4))
+    assert [n["op"] for n in prog.graph["nodes"]] == ["linear", "relu", "linear"]
+    np.testing.assert_allclose(prog.module()(x), expected, atol=1e-6)

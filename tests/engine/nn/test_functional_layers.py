@@ -137,10 +137,20 @@ def test_avg_pool2d(case: tuple, backend: str) -> None:
                              lambda x: TF.avg_pool2d(x, k, s, p, ceil, incl)), device=backend)
 
 
-@pytest.mark.parametrize("size", [1, (2, 3), (3, 2), (None, 2)], ids=str)
+@pytest.mark.parametrize("size", [1, (2, 3), (3, 2), (None, 2), (3, 5)], ids=str)  # (3, 5) tiles
 def test_adaptive_avg_pool2d(size: object, backend: str) -> None:
     check_op([(2, 2, 6, 5)], **both(lambda x: F.adaptive_avg_pool2d(x, size),
                                     lambda x: TF.adaptive_avg_pool2d(x, size)), device=backend)
+
+
+@pytest.mark.parametrize("size", [1, (2, 5), (4, 3)], ids=str)
+def test_adaptive_avg_pool2d_and_flatten_node_names_match_torch(size: object) -> None:
+    torch = pytest.importorskip("torch")
+    x = en.randn(1, 2, 4, 5, requires_grad=True)
+    t = torch.randn(1, 2, 4, 5, requires_grad=True)
+    ours = F.adaptive_avg_pool2d(x, size)
+    assert ours.grad_fn.name() == TF.adaptive_avg_pool2d(t, size).grad_fn.name()
+    assert ours.flatten(1).grad_fn.name() == "ViewBackward0" == t.flatten(1).grad_fn.name()
 
 
 ACTIVATIONS = {
