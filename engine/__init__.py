@@ -7,6 +7,8 @@ import importlib
 import math
 from typing import Any
 
+import numpy as _np
+
 from engine import math_forms as _math_forms
 from engine._device import Size
 from engine._flags import (
@@ -208,9 +210,7 @@ def is_tensor(obj: Any) -> builtins.bool:
 def allclose(a: Tensor, b: Tensor, rtol: builtins.float = 1e-5,
              atol: builtins.float = 1e-8) -> builtins.bool:
     """True when a and b are elementwise close."""
-    import numpy as np
-
-    return np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
+    return _np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
 
 
 # What `from engine import *` binds. engine.float, engine.int and engine.bool stay attributes only,

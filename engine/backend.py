@@ -100,6 +100,14 @@ def is_numpy(xp: ModuleType) -> bool:
     return xp is np
 
 
+def is_array(value: Any) -> bool:
+    """True for a raw NumPy or CuPy array (not a scalar, list or Tensor)."""
+    if isinstance(value, np.ndarray):
+        return True
+    cp = _cupy() if type(value).__module__.startswith("cupy") else None
+    return cp is not None and isinstance(value, cp.ndarray)
+
+
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
     for a in arrays:

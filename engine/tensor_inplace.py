@@ -12,6 +12,7 @@ from engine import backend
 from engine import random as _random
 from engine.function import AccumulateGrad
 from engine.grad_mode import _GradState, no_grad
+from engine.ops.movement import IndexPut
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
@@ -70,7 +71,7 @@ class InplaceOps:
             result = compute(self)
         if result._data.dtype != self._data.dtype and not _can_cast(result._data.dtype,
                                                                     self._data.dtype):
-            from engine.tensor_math import torch_type_name
+            from engine.tensor_math import torch_type_name  # cycle: tensor_math -> tensor
 
             raise RuntimeError(f"result type {torch_type_name(result)} can't be cast to the "
                                f"desired output type {torch_type_name(self)}")
@@ -110,7 +111,7 @@ class InplaceOps:
 
     def copy_(self, src: Any) -> Tensor:
         """Copy src's values (broadcast, cast, moved) into self."""
-        from engine.tensor import Tensor
+        from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
         src = src if isinstance(src, Tensor) else Tensor(src)
         return self._inplace(
@@ -168,13 +169,13 @@ class InplaceOps:
 
     def bernoulli(self, p: float | None = None) -> Tensor:
         """1 with probability self (or p) elementwise, else 0."""
-        from engine.sampling import bernoulli
+        from engine.sampling import bernoulli  # cycle: sampling imports tensor
 
         return bernoulli(self, p)
 
     def multinomial(self, num_samples: int, replacement: bool = False) -> Tensor:
         """Category indices drawn with the weights in each row of self."""
-        from engine.sampling import multinomial
+        from engine.sampling import multinomial  # cycle: sampling imports tensor
 
         return multinomial(self, num_samples, replacement)
 
@@ -197,8 +198,7 @@ class InplaceOps:
         return self._random_fill(_random.generator().integers(low, high, self.shape))
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        from engine.ops.movement import IndexPut
-        from engine.tensor import Tensor
+        from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 
         idx = self._convert_index(index)
         value = value if isinstance(value, Tensor) else self._wrap(

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.errors import ExportError
+from engine.export.onnx import to_onnx as _to_onnx
 from engine.export.script import ScriptModule, load, save_script
 from engine.export.trace import ExportedProgram, trace
 
@@ -21,8 +23,6 @@ __all__ = ["ExportedProgram", "ScriptModule", "export", "load", "save_script", "
 
 def to_onnx(exported: Any, path: str | os.PathLike | None = None) -> Any:
     """Convert a traced program (or a loaded ScriptModule) to a checked ONNX model."""
-    from engine.export.onnx import to_onnx as _to_onnx
-
     return _to_onnx(exported, path)
 
 
@@ -35,6 +35,4 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, format: str 
     if format == "onnx":
         to_onnx(prog, path)
         return Path(path)
-    from engine.errors import ExportError
-
     raise ExportError(f"unknown export format {format!r}; use 'script' or 'onnx'")

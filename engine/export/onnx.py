@@ -6,6 +6,7 @@ temporary names). ``onnx`` is an optional extra, imported only here and only whe
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,15 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ExportError
+from engine.export import graph as G
+from engine.export.ops import OPS
 
 OPSET, IR_VERSION = 17, 10
 INSTALL_HINT = "ONNX export needs the onnx package: pip install 'gradwell[onnx]'"
 
 
 def _onnx() -> Any:
-    try:
+    try:  # an optional extra: imported when an ONNX file is written, never at engine import
         import onnx
     except ImportError:
         raise ExportError(INSTALL_HINT) from None
@@ -54,9 +57,6 @@ class _Builder:
 
 def to_onnx(exported: Any, path: str | os.PathLike | None = None) -> Any:
     """A traced ExportedProgram as a checked ONNX ModelProto, written to path when given."""
-    from engine.export import graph as G
-    from engine.export.ops import OPS
-
     onnx = _onnx()
     graph = exported.graph
     shapes = G.validate(graph, exported.weights, "ONNX export")
@@ -87,8 +87,6 @@ def to_onnx(exported: Any, path: str | os.PathLike | None = None) -> Any:
 
 
 def _metadata(b: _Builder, model: Any, exported: Any) -> None:
-    import json
-
     props = {"preprocessing": json.dumps(exported.preprocessing),
              "classes": json.dumps(exported.classes)}
     b.h.set_model_props(model, props)

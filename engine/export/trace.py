@@ -19,10 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from engine import function
 from engine.backend import to_numpy
+from engine.creation import tensor as as_tensor
 from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.ops import OPS, TRACED
+from engine.export.script import ScriptModule, save_script
+from engine.grad_mode import no_grad
 from engine.tensor import Tensor
 
 
@@ -37,14 +41,10 @@ class ExportedProgram:
 
     def save(self, path: Any) -> Any:
         """Write the script format (.safetensors)."""
-        from engine.export.script import save_script
-
         return save_script(self, path)
 
     def module(self) -> Any:
         """A runnable ScriptModule without a file round trip."""
-        from engine.export.script import ScriptModule
-
         graph = json.loads(json.dumps(self.graph))
         return ScriptModule(graph, dict(self.weights), self.preprocessing, self.classes)
 
@@ -181,10 +181,7 @@ def _named_tensors(model: Any) -> list[tuple[str, Any]]:
 def trace(model: Any, example_input: Any, preprocessing: dict | None = None,
           classes: list[str] | None = None) -> ExportedProgram:
     """Run model once (eval mode, no grad) on example_input and record its graph."""
-    import engine
-    from engine import function
-
-    x = example_input if isinstance(example_input, Tensor) else engine.tensor(example_input)
+    x = example_input if isinstance(example_input, Tensor) else as_tensor(example_input)
     if x._data.dtype != np.float32:
         x = x.float()
     tracer = Tracer(model)
@@ -197,7 +194,7 @@ def trace(model: Any, example_input: Any, preprocessing: dict | None = None,
     previous, function.trace_hook = function.trace_hook, tracer.op_hook
     try:
         tracer.bind(x, "input", True)
-        with engine.no_grad():
+        with no_grad():
             out = model(x)
     finally:
         function.trace_hook = previous

@@ -105,8 +105,6 @@ def eye_(tensor: Tensor) -> Tensor:
     """Fill a 2-D tensor with the identity matrix."""
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    import numpy as np
-
     return _fill(tensor, np.eye(*tensor.shape))
 
 

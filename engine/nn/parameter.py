@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.tensor import Tensor
 
 
@@ -14,7 +16,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
-            data = Tensor._from_array(__import__("numpy").zeros((0,), dtype="float32"))
+            data = Tensor._from_array(np.zeros((0,), dtype=np.float32))
         source = data if isinstance(data, Tensor) else Tensor(data)
         self._init(source._data, source._device)
         if requires_grad:

@@ -22,8 +22,7 @@ def _as_array(value: Any) -> Any:
     """A raw array from an engine tensor, a NumPy array, or anything NumPy can read."""
     if isinstance(value, Tensor):
         return value._data
-    if hasattr(value, "shape") and hasattr(value, "dtype") and type(value).__module__.startswith(
-            ("numpy", "cupy")):
+    if backend.is_array(value):
         return value
     return np.asarray(value)
 
