@@ -133,7 +133,9 @@ class RowLSTM(nn.Module):
         return self.fc(last)
 
 
-_NOTED: set[str] = set()  # (model path, config file) pairs already announced
+# Announced already: "name file" pairs, and bare names (a lookup naming no file, such as
+# build_model's after the config check, stays quiet once the name was announced at all).
+_NOTED: set[str] = set()
 
 
 def resolve(name: str, source: str = "") -> type[nn.Module]:
@@ -157,9 +159,9 @@ def resolve(name: str, source: str = "") -> type[nn.Module]:
     if not module_name or not attr or any(not p.isidentifier() for p in module_name.split(".")) \
             or any(not p.isidentifier() for p in attr.split(".")):
         raise ConfigError(f"model '{name}': an import path must look like 'package.module:Class'")
-    noted = f"{name} {source.rpartition(':')[0] or source}"  # once per model and file
+    noted = f"{name} {source.rpartition(':')[0] or source}" if source else name
     if noted not in _NOTED:
-        _NOTED.add(noted)
+        _NOTED.update((noted, name))
         named_by = f" named by {source}" if source else ""
         print(f"note: importing user model code {name}{named_by}", file=sys.stderr, flush=True)
     try:

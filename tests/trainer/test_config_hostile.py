@@ -104,6 +104,9 @@ def test_run_folder_user_model_is_announced(cli, tiny_config: Path, tmp_path: Pa
     tiny_config.write_text(tiny_config.read_text().replace(
         "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n", "  name: hostile_user_nets:Net\n"))
     run = _tiny_run(cli, tiny_config, tmp_path)
+    from trainer import zoo
+
+    monkeypatch.setattr(zoo, "_NOTED", set())  # as in a fresh `trainer eval` process
     result = cli("eval", run)
     assert result.exit_code == 0, result.output
     notes = [ln for ln in result.output.splitlines() if ln.startswith("note: ")]
