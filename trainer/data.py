@@ -36,8 +36,9 @@ class Data:
 # What to run without a network, by data set (Debian ships Fashion-MNIST; smoke makes its data).
 _FASHION_APT = "apt-get install dataset-fashion-mnist"
 OFFLINE_HINTS = {
-    "fashion_mnist": f"offline: {_FASHION_APT}, or configs/smoke.yaml",
-    "mnist": f"offline: configs/smoke.yaml, or configs/fashion_mnist.yaml ({_FASHION_APT})",
+    "fashion_mnist": f"to train offline: {_FASHION_APT}, or trainer train configs/smoke.yaml",
+    "mnist": "to train offline: trainer train configs/smoke.yaml, or configs/fashion_mnist.yaml "
+             f"({_FASHION_APT})",
 }
 
 
@@ -92,7 +93,8 @@ def _open(cfg: Any, run_dir: Path | None, train: bool) -> Any:
     except FilesNotFound as exc:  # a damaged file's own message needs no hint
         raise DataError(f"{exc} (config: {hint})") from None
     except DownloadError as exc:  # offline first run: name configs that need no download
-        raise DataError(f"{exc}; {OFFLINE_HINTS.get(cfg.data.dataset, OFFLINE_HINTS['mnist'])}"
+        # Two lines: what is missing and where it was looked for, then what runs offline.
+        raise DataError(f"{exc}\n{OFFLINE_HINTS.get(cfg.data.dataset, OFFLINE_HINTS['mnist'])}"
                         ) from exc
 
 
