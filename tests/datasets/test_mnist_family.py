@@ -196,3 +196,24 @@ def test_data_and_targets_can_be_replaced_to_filter(tmp_path, write_raw, mnist_l
     ds.data, ds.targets = ds.data[keep], ds.targets[keep]
     assert len(ds) == 2 and ds.targets.tolist() == [3, 3]
     np.testing.assert_array_equal(ds[1][0], images[13])
+
+
+def test_system_copy_is_read_with_download_on(tmp_path, monkeypatch, mnist_like):
+    """A distribution's recompressed .gz files (not the mirrors' bytes) are used, not fetched."""
+    from datasets import write_idx
+
+    system = tmp_path / "usr-share"
+    images, labels = mnist_like(5)
+    write_idx(system / "train-images-idx3-ubyte.gz", images)
+    write_idx(system / "train-labels-idx1-ubyte.gz", labels)
+    monkeypatch.setattr(FashionMNIST, "system_dirs", [str(system)])
+    ds = FashionMNIST(tmp_path / "root", download=True, mirrors=["http://127.0.0.1:9/"])
+    assert ds.images_path.parent == system and np.array_equal(ds.data.numpy(), images)
+    assert not (tmp_path / "root").exists()  # nothing was downloaded
+
+
+@needs_debian
+def test_debian_fashion_mnist_with_download_on(tmp_path):
+    """configs/fashion_mnist.yaml's settings (download: true) read Debian's package offline."""
+    ds = FashionMNIST(tmp_path / "data", download=True, mirrors=["http://127.0.0.1:9/"])
+    assert len(ds) == 60000 and ds.images_path.parent == SYSTEM
