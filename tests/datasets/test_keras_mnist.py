@@ -43,7 +43,9 @@ def test_keras_npz_loads_as_mnist(tmp_path, home) -> None:
 
 
 def test_idx_files_under_root_come_first_and_fashion_ignores_keras(tmp_path, home, write_raw,
-                                                                   mnist_like) -> None:
+                                                                   mnist_like,
+                                                                   monkeypatch) -> None:
+    monkeypatch.setattr(FashionMNIST, "system_dirs", [])  # Debian's copy may be installed
     np.savez(home / "mnist.npz", **_arrays())
     images, labels = mnist_like(7, seed=2)
     write_raw(tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte", images)
