@@ -8,8 +8,8 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
-from engine.grad_mode import _GradState
 from engine.ops.conv import Pads, offset_view, pad_nchw
+from engine.ops.util import records_grad
 
 Pair = tuple[int, int]
 
@@ -113,8 +113,7 @@ class MaxPool2d(Function):
                   zip((h, w), padding, kernel, stride, dilation, strict=True))
         self.x_shape, self.out_hw, self.kernel = x.shape, (oh, ow), kernel
         self.stride, self.dilation = stride, dilation
-        # Indices only serve backward; a bare forward (export's kernels) has no needs_input_grad.
-        keep = _GradState.enabled and getattr(self, "needs_input_grad", (False,))[0]
+        keep = records_grad(self)
         kh, kw = kernel
         if _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow)):
             self.tiled = True
