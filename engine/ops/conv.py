@@ -52,6 +52,35 @@ def add_windows(gpad: Any, gwin: Any, stride: tuple[int, int], dilation: tuple[i
             offset_view(gpad, i, j, stride, dilation, (oh, ow))[...] += gwin[:, i, j]
 
 
+def _col2im_flat(xp: Any, g_t: Any, wmat_t: Any, pad_shape: tuple[int, int, int, int],
+                 kernel: tuple[int, int], dilation: tuple[int, int],
+                 out_hw: tuple[int, int]) -> Any:
+    """Input gradient of a stride-1 convolution as the (C, N, Hp, Wp) padded-input gradient.
+
+    The output gradient is laid on the padded input's grid (zeros beyond OH x OW), so each
+    kernel offset's column gradient lands on the flattened padded input at one fixed shift:
+    kh*kw contiguous 1-D adds instead of kh*kw strided ones with OW-long inner loops (3-4x faster
+    measured, for a 1.3x larger GEMM at 14x14). Rows past OH x OW carry zeros, so what a shift
+    moves into the next image, or past the last one, adds nothing.
+    """
+    c, n, hp, wp = pad_shape
+    (kh, kw), (dh, dw), (oh, ow) = kernel, dilation, out_hw
+    groups, og = g_t.shape[:2]
+    grid = xp.zeros((groups, og, n, hp, wp), dtype=g_t.dtype)
+    grid[..., :oh, :ow] = g_t.reshape(groups, og, n, oh, ow)
+    m = n * hp * wp
+    gcols = xp.matmul(wmat_t, grid.reshape(groups, og, m)).reshape(c, kh, kw, m)
+    flat = xp.empty((c, m + (kh - 1) * dh * wp + (kw - 1) * dw), dtype=g_t.dtype)
+    flat[:, :m] = gcols[:, 0, 0]  # offset (0, 0) covers the whole grid: written, not added
+    flat[:, m:] = 0
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                shift = i * dh * wp + j * dw
+                flat[:, shift:shift + m] += gcols[:, i, j]
+    return flat[:, :m].reshape(c, n, hp, wp)
+
+
 _CHUNK = 1 << 18  # column-buffer elements per step of a no-grad forward (1 MB in float32: cache)
 
 
@@ -131,13 +160,17 @@ class Conv2d(Function):
         if needs[1]:
             gw = xp.matmul(g_t, self.cols.transpose(0, 2, 1)).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
-            gb = g.sum(axis=(0, 2, 3))
+            gb = g_t.sum(axis=2).reshape(o)
         if needs[0]:
-            wmat = weight.reshape(groups, og, cg * kh * kw)
-            gcols = xp.matmul(wmat.transpose(0, 2, 1), g_t)  # (G, K, N*L)
+            wmat_t = weight.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
             top, bottom, left, right = self.pads
             _, c, h, w = self.x_shape
-            gpad = xp.zeros((c, n, h + top + bottom, w + left + right), dtype=g.dtype)
-            add_windows(gpad, gcols.reshape(c, kh, kw, n, oh, ow), self.stride, self.dilation)
+            if self.stride == (1, 1):
+                gpad = _col2im_flat(xp, g_t, wmat_t, (c, n, h + top + bottom, w + left + right),
+                                    (kh, kw), self.dilation, (oh, ow))
+            else:
+                gcols = xp.matmul(wmat_t, g_t)  # (G, K, N*L)
+                gpad = xp.zeros((c, n, h + top + bottom, w + left + right), dtype=g.dtype)
+                add_windows(gpad, gcols.reshape(c, kh, kw, n, oh, ow), self.stride, self.dilation)
             gx = gpad[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
         return (gx, gw, gb)[: len(needs)]

@@ -91,3 +91,28 @@ def test_relu_keeps_no_mask_without_grad() -> None:
     t = en.tensor(x[:, :3], requires_grad=True)
     F.relu(t).sum().backward()
     np.testing.assert_array_equal(t.grad.numpy(), [[0.0, 0.0, 1.0]])
+
+
+@pytest.mark.parametrize("case", [
+    # x shape, weight shape, padding (top, bottom, left, right) or int, dilation, groups
+    ((3, 4, 9, 8), (6, 2, 3, 3), 1, 1, 2),
+    ((2, 3, 7, 9), (4, 3, 3, 2), (2, 1, 0, 1), (2, 1), 1),  # asymmetric pads, dilation
+    ((2, 2, 5, 6), (3, 2, 1, 1), 0, 1, 1),  # 1x1 kernel: one shift, no adds
+    ((1, 1, 4, 4), (2, 1, 4, 4), 0, 1, 1),  # kernel as large as the input: 1x1 output
+], ids=str)
+def test_stride_one_backward_on_the_padded_grid_matches_torch(case: tuple) -> None:
+    xs, ws, p, d, g = case
+    x, w, b = data(xs, ws, seed=3)
+    pads = (p,) * 4 if isinstance(p, int) else p
+    t, tw, tb = (en.tensor(a, requires_grad=True) for a in (x, w, b))
+    out = conv.Conv2d.apply(t, tw, tb, stride=(1, 1), pads=pads,
+                            dilation=(d, d) if isinstance(d, int) else d, groups=g)
+    grad = np.random.default_rng(4).standard_normal(out.shape).astype(np.float32)
+    out.backward(en.tensor(grad))
+    rx, rw, rb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    padded = TF.pad(rx, (pads[2], pads[3], pads[0], pads[1]))
+    ref = TF.conv2d(padded, rw, rb, 1, 0, d, g)
+    ref.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
+    for ours, theirs in ((t, rx), (tw, rw), (tb, rb)):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-4)
