@@ -99,8 +99,10 @@ class MaxPool2d(Function):
     a time: a running max over the kw columns of each window, then over its kh rows, keeping the
     winning column per row and the winning row per window (~4x faster than one pass per kernel
     offset, measured). Backward routes g to the winning row, then to the winning column. Other
-    windows take one pass per kernel offset over strided views of the padded input, with the
-    winning offset per window. No index is kept when no gradient will be asked for.
+    windows, and every window when no gradient will be asked for, take one running max over
+    strided views of the padded input, one per kernel offset, which writes no intermediate rows
+    (1.6x faster than the axis-at-a-time path without indices, at batch 1000); with grad, the
+    winning offset per window is kept.
     """
 
     saves_inputs = False
@@ -115,7 +117,7 @@ class MaxPool2d(Function):
         self.stride, self.dilation = stride, dilation
         keep = records_grad(self)
         kh, kw = kernel
-        if _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow)):
+        if keep and _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow)):
             self.tiled = True
             crop = x[:, :, :oh * kh, :ow * kw]
             rows, self.col_index = _running_max(xp, [crop[..., j::kw] for j in range(kw)], keep)

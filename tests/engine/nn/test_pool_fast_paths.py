@@ -114,8 +114,17 @@ def test_no_index_kept_without_grad() -> None:
         assert out.grad_fn is None
     ctx = MaxPool2d.__new__(MaxPool2d)  # a bare forward, as the export runner calls it
     bare = ctx.forward(x, (2, 2), (2, 2))
-    assert ctx.row_index is None and ctx.col_index is None
+    assert not ctx.tiled and ctx.index is None  # one running max over the four offsets
     np.testing.assert_array_equal(bare, out.numpy())
     general = MaxPool2d.__new__(MaxPool2d)
     general.forward(x, (3, 3), (2, 2), (1, 1))
     assert general.index is None
+
+
+@pytest.mark.parametrize("case", TILED + FALLBACK, ids=str)
+def test_no_grad_forward_matches_torch(case: tuple) -> None:
+    *args, shape = case
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    with en.no_grad():
+        out = F.max_pool2d(en.tensor(x), *args).numpy()
+    np.testing.assert_array_equal(out, TF.max_pool2d(torch.from_numpy(x), *args).numpy())
