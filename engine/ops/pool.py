@@ -70,14 +70,14 @@ def _tiles(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair, 
 
 def _running_max(xp: Any, views: list[Any], keep: bool) -> tuple[Any, Any]:
     """Elementwise max of equally shaped views and, when keep, the index of the first maximum
-    (bool for two views, uint8 beyond); (the view itself, None) for one view."""
+    (bool for two views, uint8 up to 256, int32 beyond); (the view itself, None) for one view."""
     if len(views) == 1:
         return views[0], None
     first, second = views[0], views[1]
     index = second > first if keep else None  # strict: on ties the earlier view wins
     out = xp.maximum(first, second)
     if keep and len(views) > 2:
-        index = index.astype(xp.uint8)
+        index = index.astype(xp.uint8 if len(views) <= 256 else xp.int32)
     for k, view in enumerate(views[2:], 2):
         if keep:
             xp.copyto(index, k, where=view > out)

@@ -128,3 +128,13 @@ def test_no_grad_forward_matches_torch(case: tuple) -> None:
     with en.no_grad():
         out = F.max_pool2d(en.tensor(x), *args).numpy()
     np.testing.assert_array_equal(out, TF.max_pool2d(torch.from_numpy(x), *args).numpy())
+
+
+def test_index_of_more_than_256_offsets_does_not_wrap() -> None:
+    x = np.zeros((1, 1, 17, 17), dtype=np.float32)
+    x[0, 0, 16, 16] = 1.0  # the maximum sits at offset 288 of the one 17x17 window
+    t = en.tensor(x, requires_grad=True)
+    F.max_pool2d(t, 17, 1).sum().backward()
+    expected = np.zeros_like(x)
+    expected[0, 0, 16, 16] = 1.0
+    np.testing.assert_array_equal(t.grad.numpy(), expected)
