@@ -46,27 +46,34 @@ FORWARD_FLOP = {
 }
 
 
+def _find(stem: str) -> Path | None:
+    """DATA_DIR/<stem>-ubyte, plain or gzipped, if installed."""
+    return next((p for gz in ("", ".gz") if (p := DATA_DIR / f"{stem}-ubyte{gz}").exists()), None)
+
+
+def _normalised(images: np.ndarray) -> np.ndarray:
+    return ((images.astype(np.float32)[:, None] / 255.0 - 0.2860) / 0.3530).astype(np.float32)
+
+
 def load_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(train images (60000,1,28,28) normalised float32, labels int64, eval images, source)."""
-    files = [DATA_DIR / f"{stem}-ubyte{gz}" for stem in ("train-images-idx3", "train-labels-idx1")
-             for gz in ("", ".gz")]
-    present = [f for f in files if f.exists()]
-    if len(present) >= 2:
+    """(train images (60000,1,28,28) normalised float32 in a fixed shuffled order, labels int64,
+    10000 eval images (the test set when installed), where they came from)."""
+    images, labels, test = (_find(s) for s in ("train-images-idx3", "train-labels-idx1",
+                                               "t10k-images-idx3"))
+    if images and labels:
         from datasets.idx import read_idx
 
-        images = next(f for f in present if "images" in f.name)
-        labels = next(f for f in present if "labels" in f.name)
-        x = read_idx(images).astype(np.float32)[:, None] / 255.0
-        y = read_idx(labels).astype(np.int64)
+        x, y = _normalised(read_idx(images)), read_idx(labels).astype(np.int64)
+        x_eval = _normalised(read_idx(test)) if test else x
         source = str(DATA_DIR)
     else:
         rng = np.random.default_rng(0)
-        x = rng.random((60000, 1, 28, 28), dtype=np.float32)
+        x = _normalised(rng.integers(0, 256, (60000, 28, 28), dtype=np.uint8))
         y = rng.integers(0, 10, 60000).astype(np.int64)
-        source = "synthetic (Fashion-MNIST not installed)"
-    x = ((x - 0.2860) / 0.3530).astype(np.float32)
+        x_eval, source = x, "synthetic (Fashion-MNIST not installed)"
     order = np.random.default_rng(1).permutation(len(x))
-    return np.ascontiguousarray(x[order]), y[order], np.ascontiguousarray(x[:EVAL_IMAGES]), source
+    return (np.ascontiguousarray(x[order]), y[order], np.ascontiguousarray(x_eval[:EVAL_IMAGES]),
+            source)
 
 
 def engine_epoch(model: nn.Module, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
