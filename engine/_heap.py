@@ -3,7 +3,7 @@
 Why: a training step allocates and frees tens of MB of arrays (activations, im2col columns,
 gradients). With glibc's defaults, blocks above a dynamic mmap threshold are mapped fresh and
 the heap top is trimmed back to the OS as soon as 2x that threshold is free, so the next step
-touches new pages: ~2500 page faults and ~6 ms of an 19 ms SmallCNN step at batch 64 (measured).
+touches new pages: ~2500 page faults and ~6 ms of a 19 ms SmallCNN step at batch 64 (measured).
 Serving blocks up to 32 MB from the heap and trimming only above 128 MB free removes them.
 A user's own MALLOC_* or GLIBC_TUNABLES setting is left alone; other C libraries are untouched.
 """
