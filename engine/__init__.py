@@ -18,6 +18,7 @@ from engine._flags import (
     set_float32_matmul_precision,
     use_deterministic_algorithms,
 )
+from engine._heap import retain_freed_memory as _retain_freed_memory
 from engine._legacy_types import (
     BoolTensor,
     ByteTensor,
@@ -130,6 +131,8 @@ from engine.sampling import bernoulli, multinomial, normal
 from engine.tensor import Device, Tensor
 
 __version__ = "0.1.0"
+
+_retain_freed_memory()  # so that training steps reuse heap pages: see engine._heap
 pi, e, inf, nan = math.pi, math.e, math.inf, math.nan  # torch.pi and friends: Python floats
 
 bool = bool_  # noqa: A001 - PyTorch's name: engine.bool

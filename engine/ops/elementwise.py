@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
-from engine.ops.util import unbroadcast
+from engine.ops.util import records_grad, unbroadcast
 
 
 class Add(Function):
@@ -194,7 +194,8 @@ class Relu(Function):
     saves_inputs = False  # keeps a private mask, not the input array
 
     def forward(self, a: Any) -> Any:
-        self.mask = a > 0
+        if records_grad(self):  # no mask in eval or for an input without grad
+            self.mask = a > 0
         # maximum, not a * mask: that gives -0.0 for negatives and NaN for -inf
         return get_array_module(a).maximum(a, a.dtype.type(0))
 

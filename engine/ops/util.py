@@ -1,8 +1,11 @@
-"""Helpers shared by the ops: backward broadcasting and reductions, and 2-D option pairs."""
+"""Helpers shared by the ops: backward broadcasting and reductions, 2-D option pairs, and whether
+an op records what its backward needs."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from engine.grad_mode import _GradState
 
 
 def pair(value: Any, name: str = "argument") -> tuple[int, int]:
@@ -15,6 +18,13 @@ def pair(value: Any, name: str = "argument") -> tuple[int, int]:
     if len(both) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints, got {value}")
     return both  # type: ignore[return-value]
+
+
+def records_grad(ctx: Any, index: int = 0) -> bool:
+    """Whether backward can run for input `index` of this op: grad mode on and the input needs
+    it. Ops skip what only backward reads (masks, indices) otherwise; a bare forward call (the
+    export runner's) has no needs_input_grad and records nothing."""
+    return _GradState.enabled and getattr(ctx, "needs_input_grad", (False,) * (index + 1))[index]
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
