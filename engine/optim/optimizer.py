@@ -179,7 +179,9 @@ class Optimizer:
 
     def _buffer(self, like: Any, slot: int = 0) -> Any:
         """A scratch array shaped like `like`, reused across steps and same-shaped parameters."""
-        key = (like.shape, like.dtype.str, backend.device_of(like), slot)
+        # dtype objects hash; the device is looked up only off the CPU (this runs every step)
+        key = (like.shape, like.dtype, "cpu" if type(like) is np.ndarray else
+               backend.device_of(like), slot)
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = backend.get_array_module(like).empty_like(like)
