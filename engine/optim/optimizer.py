@@ -190,6 +190,8 @@ class Optimizer:
     def _add_scaled(self, a: Any, x: Any, alpha: float, out: Any) -> Any:
         """out = a + alpha * x (PyTorch's add with alpha); out may alias a or x."""
         xp = backend.get_array_module(x)
+        if alpha == 1:  # x * 1 is x exactly: skip that pass (SGD's momentum without dampening)
+            return xp.add(a, x, out=out)
         tmp = self._buffer(x, _TMP)
         xp.multiply(x, alpha, out=tmp)
         return xp.add(a, tmp, out=out)
