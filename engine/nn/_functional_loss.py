@@ -45,6 +45,8 @@ def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None: 
         raise RuntimeError(f"expected target of shape {list(expected)} for input of shape "
                            f"{list(input.shape)}, got {list(target.shape)}")
     classes = shape[1] if input.ndim > 1 else shape[0]
+    if target.size and 0 <= int(target.min()) and int(target.max()) < classes:
+        return  # every target is a class (the usual case): no mask of ignored ones needed
     valid = target[target != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= classes):
         bad = int(valid.max()) if int(valid.max()) >= classes else int(valid.min())
