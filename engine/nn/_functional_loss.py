@@ -29,7 +29,8 @@ def _raw(value: Any, like: Tensor) -> Any:
     if value is None:
         return None
     if isinstance(value, Tensor):
-        return value.to(like._device)._data
+        # same device (every training step): no move to look up
+        return value._data if value._device == like._device else value.to(like._device)._data
     return Tensor._from_data(value, device=like._device)._data
 
 
