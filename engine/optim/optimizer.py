@@ -132,11 +132,13 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        states, update = self.state, self._update
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    state = self.state[p]
-                    self._update(p, p.grad._data, state, group)
+                grad = p._grad  # the raw slot: this loop runs for every parameter every step
+                if grad is not None:
+                    state = states[p]
+                    update(p, grad._data, state, group)
                     # p and its state tensors (moments, step counter) were written in place
                     mark_written(p, *[v for v in state.values() if type(v) is Tensor])
         return loss
