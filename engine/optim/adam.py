@@ -14,6 +14,8 @@ from engine.tensor import Tensor
 class Adam(Optimizer):
     """Adam: bias-corrected moving averages of the gradient and of its square."""
 
+    _flat_small = True
+
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
