@@ -106,7 +106,9 @@ class FlatGroup:
                     return False
         self.flat_names = tuple(flat_names)
         self.scalar_names = tuple(n for n in keys if n not in flat_names)
-        self.state = {name: states[0][name] for name in keys}  # scalars; refreshed each step
+        # scalars: private copies, refreshed from the members each step
+        self.state = {name: Tensor._from_array(v._data.copy(), v._device) if type(v) is Tensor
+                      else v for name, v in states[0].items()}
         for name in self.flat_names:
             flat = self.xp.empty(self.size, self.dtype)
             for k, (state, sl, shape) in enumerate(zip(states, self.slices, self.shapes,
@@ -158,7 +160,7 @@ class FlatGroup:
                 value = float(first._data)
                 if any(float(v._data) != value for v in values[1:]):
                     return False
-                self.state[name] = Tensor._from_array(first._data.copy(), first._device)
+                self.state[name]._data[...] = first._data  # the update increments this copy
             else:
                 if any(v != first for v in values[1:]):
                     return False
