@@ -66,7 +66,12 @@ def run_graph(start: Any, grad: Any, retain_graph: bool = False,
             if type(node) is AccumulateGrad:
                 node.accumulate(g, owned)
                 continue
-            node._check_saved()
+            if node._freed or node._out_ref is not None:
+                node._check_saved()
+            else:  # the check inlined for the common case: compare the saved versions only
+                for t, v in node._saved_versions:
+                    if t._vc[0] != v:
+                        node._check_saved()  # raises with the message
             if node._pre_hooks:
                 for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
                     result = hook(function._wrap(g, backend.device_of(g)))

@@ -29,7 +29,8 @@ def _raw(value: Any, like: Tensor) -> Any:
     if value is None:
         return None
     if isinstance(value, Tensor):
-        return value.to(like._device)._data
+        # same device (every training step): no move to look up
+        return value._data if value._device == like._device else value.to(like._device)._data
     return Tensor._from_data(value, device=like._device)._data
 
 
@@ -45,6 +46,8 @@ def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None: 
         raise RuntimeError(f"expected target of shape {list(expected)} for input of shape "
                            f"{list(input.shape)}, got {list(target.shape)}")
     classes = shape[1] if input.ndim > 1 else shape[0]
+    if target.size and 0 <= int(target.min()) and int(target.max()) < classes:
+        return  # every target is a class (the usual case): no mask of ignored ones needed
     valid = target[target != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= classes):
         bad = int(valid.max()) if int(valid.max()) >= classes else int(valid.min())

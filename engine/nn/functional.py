@@ -129,7 +129,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
             f"{weight.shape[1]}x{weight.shape[0]})"
         )
-    if input.dtype != weight.dtype:
+    if input._data.dtype != weight._data.dtype:  # raw dtypes too: no engine dtype lookups
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
                            f"{input.dtype.name} and {weight.dtype.name}")
     args = (input, weight) if bias is None else (input, weight, bias)

@@ -70,6 +70,7 @@ class CrossEntropy(_ClassLoss):
         w_row = None if weight is None else weight.astype(x.dtype, copy=False).reshape(1, classes)
         self.w_row = w_row
         if target.dtype.kind == "f":  # class probabilities
+            self.rows_all = False
             q = _classes_last(target).astype(x.dtype, copy=False)
             if label_smoothing:
                 q = q * (1 - label_smoothing) + label_smoothing / classes
@@ -78,6 +79,15 @@ class CrossEntropy(_ClassLoss):
             self.denominator = rows
             return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
         self.q = None
+        self.rows_all = weight is None and not label_smoothing and \
+            not (target == ignore_index).any()
+        if self.rows_all:
+            # The usual case (no weights, smoothing or ignored rows): every row has weight 1,
+            # so the masks and weight products below would all be ones.
+            self.tgt = target.reshape(rows)
+            self.denominator = rows
+            per_row = -self.logp[xp.arange(rows), self.tgt]
+            return _reduce(per_row, reduction, rows, target.shape).astype(x.dtype, copy=False)
         self._targets(xp, target, weight, ignore_index, rows, x.dtype)
         per_row = -self.logp[xp.arange(rows), self.tgt] * self.w_t
         if label_smoothing:
@@ -93,6 +103,12 @@ class CrossEntropy(_ClassLoss):
         rows, classes = self.logp.shape
         scale = _row_scale(g, self.reduction, self.denominator, rows)
         p = xp.exp(self.logp)
+        if self.q is None and self.rows_all:
+            p[xp.arange(rows), self.tgt] -= 1  # p is a fresh array: the gradient is built in it
+            if scale.dtype == p.dtype:
+                p *= scale
+                return _classes_back(p, self.in_shape)
+            return _classes_back((p * scale).astype(p.dtype, copy=False), self.in_shape)
         if self.q is not None:
             grad = p * self.q.sum(axis=1, keepdims=True) - self.q
         else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine import backend
 from engine.optim.optimizer import Optimizer
 from engine.tensor import Tensor
@@ -11,6 +13,8 @@ from engine.tensor import Tensor
 
 class Adam(Optimizer):
     """Adam: bias-corrected moving averages of the gradient and of its square."""
+
+    _flat_small = True
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0, amsgrad: bool = False, *,
@@ -30,37 +34,57 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
-        xp = backend.get_array_module(p._data)
+        # The hot loop of most training runs: every line is one pass over the parameter, written
+        # in place into state or into two reused scratch arrays (see _adam_math for the math).
         param = p._data
-        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
         if not state:  # lazy initialisation, as PyTorch does on the first step
             state["step"] = self._step_tensor()
             state["exp_avg"] = self._zeros_state(p)
             state["exp_avg_sq"] = self._zeros_state(p)
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = self._zeros_state(p)
-        exp_avg, exp_avg_sq = state["exp_avg"]._data, state["exp_avg_sq"]._data
+        xp = np if type(param) is np.ndarray else backend.get_array_module(param)
+        tmp, denom = self._buffer(param, 1), self._buffer(param, 2)
         if group["maximize"]:
             grad = xp.negative(grad, out=self._buffer(param))
+        lr, wd = group["lr"], group["weight_decay"]
         step = self._increment(state["step"])
         if wd != 0:
             if group["decoupled_weight_decay"]:
                 param *= 1 - lr * wd
             else:
                 grad = self._add_scaled(grad, param, wd, out=self._buffer(param))
-        self._lerp_(exp_avg, grad, 1 - beta1)
-        exp_avg_sq *= beta2
-        self._addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
-        bias_correction1 = 1 - beta1**step
-        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        second = exp_avg_sq
-        if group["amsgrad"]:
-            second = xp.maximum(state["max_exp_avg_sq"]._data, exp_avg_sq,
-                                out=state["max_exp_avg_sq"]._data)
-        denom = xp.sqrt(second, out=self._buffer(param, 1))
-        denom /= bias_correction2_sqrt
-        denom += group["eps"]
-        self._addcdiv_(param, exp_avg, denom, -lr / bias_correction1)
+        max_sq = state["max_exp_avg_sq"]._data if group["amsgrad"] else None
+        _adam_math(xp, param, grad, state["exp_avg"]._data, state["exp_avg_sq"]._data, max_sq,
+                   tmp, denom, lr, group["betas"], group["eps"], step)
+
+
+def _adam_math(xp: Any, param: Any, grad: Any, exp_avg: Any, exp_avg_sq: Any, max_sq: Any,
+               tmp: Any, denom: Any, lr: float, betas: tuple[float, float], eps: float,
+               step: float) -> None:
+    """One Adam update in place: PyTorch's formula in 12 array passes instead of 13, and cheaper.
+
+    PyTorch computes m.lerp_(g, 1 - b1); v = b2 v + (1 - b2) g g; d = sqrt(v) / sqrt(bc2) + eps;
+    p -= lr / bc1 * m / d. Here m = b1 m + (1 - b1) g (lerp's value, with in-place passes where
+    lerp needs a three-array one) and d = sqrt(v) + eps sqrt(bc2), p -= lr sqrt(bc2) / bc1 * m / d
+    (the same quotient, the scalar division moved out of the array pass). Each differs from
+    PyTorch by rounding only.
+    """
+    beta1, beta2 = betas
+    exp_avg *= beta1
+    xp.multiply(grad, 1 - beta1, out=tmp)
+    exp_avg += tmp
+    exp_avg_sq *= beta2
+    xp.multiply(grad, 1 - beta2, out=tmp)
+    tmp *= grad
+    exp_avg_sq += tmp
+    bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+    second = exp_avg_sq if max_sq is None else xp.maximum(max_sq, exp_avg_sq, out=max_sq)
+    xp.sqrt(second, out=denom)
+    denom += eps * bias_correction2_sqrt
+    xp.divide(exp_avg, denom, out=tmp)
+    tmp *= -lr * bias_correction2_sqrt / (1 - beta1**step)
+    param += tmp
 
 
 class AdamW(Adam):

@@ -12,6 +12,7 @@ import numpy as np
 from engine import backend
 from engine.errors import CheckpointError
 from engine.grad_mode import enable_grad
+from engine.optim._flat import FlatGroup, step_small
 from engine.tensor import Tensor
 from engine.tensor_inplace import mark_written
 
@@ -45,6 +46,10 @@ required = _Required()
 class Optimizer:
     """Base class of all optimizers: holds param_groups and a state dict per parameter."""
 
+    # True where _update is elementwise: a group's small parameters then step together over
+    # flat arrays (engine/optim/_flat.py), with the same values as one by one.
+    _flat_small = False
+
     def __init__(self, params: Any, defaults: dict[str, Any]) -> None:
         self.defaults = defaults
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
@@ -52,6 +57,7 @@ class Optimizer:
         # Reusable temporaries keyed by (shape, dtype, device, slot): steps allocate nothing
         # for the arrays they can write into (engine/optim is a measured hot path).
         self._scratch: dict[tuple, Any] = {}
+        self._flat: dict[int, FlatGroup] = {}  # group index -> layout of its small parameters
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of Tensors or "
@@ -132,11 +138,14 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    state = self.state[p]
-                    self._update(p, p.grad._data, state, group)
+        states, update = self.state, self._update
+        for index, group in enumerate(self.param_groups):
+            done = step_small(self, index, group) if self._flat_small else ()
+            for i, p in enumerate(group["params"]):
+                grad = p._grad  # the raw slot: this loop runs for every parameter every step
+                if grad is not None and i not in done:
+                    state = states[p]
+                    update(p, grad._data, state, group)
                     # p and its state tensors (moments, step counter) were written in place
                     mark_written(p, *[v for v in state.values() if type(v) is Tensor])
         return loss
@@ -179,7 +188,9 @@ class Optimizer:
 
     def _buffer(self, like: Any, slot: int = 0) -> Any:
         """A scratch array shaped like `like`, reused across steps and same-shaped parameters."""
-        key = (like.shape, like.dtype.str, backend.device_of(like), slot)
+        # dtype objects hash; the device is looked up only off the CPU (this runs every step)
+        key = (like.shape, like.dtype, "cpu" if type(like) is np.ndarray else
+               backend.device_of(like), slot)
         buf = self._scratch.get(key)
         if buf is None:
             buf = self._scratch[key] = backend.get_array_module(like).empty_like(like)
@@ -188,6 +199,8 @@ class Optimizer:
     def _add_scaled(self, a: Any, x: Any, alpha: float, out: Any) -> Any:
         """out = a + alpha * x (PyTorch's add with alpha); out may alias a or x."""
         xp = backend.get_array_module(x)
+        if alpha == 1:  # x * 1 is x exactly: skip that pass (SGD's momentum without dampening)
+            return xp.add(a, x, out=out)
         tmp = self._buffer(x, _TMP)
         xp.multiply(x, alpha, out=tmp)
         return xp.add(a, tmp, out=out)

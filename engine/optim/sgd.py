@@ -12,6 +12,8 @@ from engine.tensor import Tensor
 class SGD(Optimizer):
     """Stochastic gradient descent, optionally with (Nesterov) momentum."""
 
+    _flat_small = True
+
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
                  weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
                  foreach: bool | None = None, differentiable: bool = False,

@@ -1,10 +1,12 @@
 """Training-step time: this engine against PyTorch (CPU) for the zoo's MLP and SmallCNN, batch 64.
 
 Run: python tests/benchmarks/bench_train_step.py [--repeats 7] [--steps 20] [--threads N]
+     [--optimizer sgd|adam] [--models mlp,cnn]
 
-One step = forward, cross-entropy, zero_grad, backward and an SGD update (momentum 0.9), the
-same in both libraries, from the same weights. Each repeat times `steps` consecutive steps;
-repeats alternate between the libraries and the figure is the median per-step time.
+One step = forward, cross-entropy, zero_grad, backward and an optimizer update (SGD with momentum
+0.9, or Adam 1e-3), the same in both libraries, from the same weights. Each repeat times `steps`
+consecutive steps; repeats alternate between the libraries and the figure is the median per-step
+time.
 """
 
 from __future__ import annotations
@@ -47,8 +49,16 @@ def torch_twin(name: str) -> object:
     return tnn.ModuleDict({"features": features, "classifier": classifier})
 
 
-def engine_step(model: nn.Module, x: en.Tensor, y: en.Tensor) -> Callable[[], None]:
-    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+def make_optimizer(lib: object, name: str, params: object) -> object:
+    """The benchmark's optimizer from lib (engine.optim or torch.optim)."""
+    if name == "adam":
+        return lib.Adam(params, lr=1e-3)
+    return lib.SGD(params, lr=0.01, momentum=0.9)
+
+
+def engine_step(model: nn.Module, x: en.Tensor, y: en.Tensor,
+                optimizer: str = "sgd") -> Callable[[], None]:
+    opt = make_optimizer(optim, optimizer, model.parameters())
     loss_fn = nn.CrossEntropyLoss()
 
     def step() -> None:
@@ -60,11 +70,12 @@ def engine_step(model: nn.Module, x: en.Tensor, y: en.Tensor) -> Callable[[], No
     return step
 
 
-def torch_step(name: str, model: object, x: np.ndarray, y: np.ndarray) -> Callable[[], None]:
+def torch_step(name: str, model: object, x: np.ndarray, y: np.ndarray,
+               optimizer: str = "sgd") -> Callable[[], None]:
     import torch
 
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    opt = make_optimizer(torch.optim, optimizer, model.parameters())
     loss_fn = torch.nn.CrossEntropyLoss()
     forward = (lambda: model["net"](tx)) if name == "mlp" else (
         lambda: model["classifier"](model["features"](tx)))
@@ -90,6 +101,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="BLAS/torch threads (0: default)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
     args = parser.parse_args()
     try:
         import torch
@@ -101,18 +114,20 @@ def main() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((BATCH, 1, 28, 28)).astype(np.float32)
     y = rng.integers(0, 10, BATCH).astype(np.int64)
-    print(f"batch {BATCH}, {args.repeats} repeats x {args.steps} steps, median ms per step"
+    print(f"{args.optimizer}, batch {BATCH}, {args.repeats} repeats x {args.steps} steps, "
+          "median ms per step"
           + (f"; torch {torch.__version__}, {torch.get_num_threads()} threads" if torch else ""))
-    for name, cls in (("mlp", MLP), ("cnn", SmallCNN)):
+    wanted = args.models.split(",")
+    for name, cls in [m for m in (("mlp", MLP), ("cnn", SmallCNN)) if m[0] in wanted]:
         en.manual_seed(0)
         model = cls()
-        ours = engine_step(model, en.tensor(x), en.tensor(y))
+        ours = engine_step(model, en.tensor(x), en.tensor(y), args.optimizer)
         theirs = None
         if torch is not None:
             twin = torch_twin(name)
             twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                                   for k, v in model.state_dict().items()})
-            theirs = torch_step(name, twin, x, y)
+            theirs = torch_step(name, twin, x, y, args.optimizer)
         ours(), theirs and theirs()  # warm up
         times: dict[str, list[float]] = {"engine": [], "torch": []}
         for _ in range(args.repeats):

@@ -133,3 +133,27 @@ def test_loss_modules_match_functional() -> None:
     assert nn.BCEWithLogitsLoss(pos_weight=pw)(x, y.sigmoid()).item() == \
         F.binary_cross_entropy_with_logits(x, y.sigmoid(), pos_weight=pw).item()
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_unweighted_path_matches_weighted_one(reduction: str) -> None:
+    # Without weights or ignored rows the loss skips its masks; weights of ones take the
+    # general path and must give the same loss and gradient.
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 5)).astype(np.float32)
+    target = en.tensor([4, 0, 2, 2, 1, 3])
+    results = []
+    for weight in (None, en.ones(5)):
+        x = en.tensor(logits, requires_grad=True)
+        loss = F.cross_entropy(x, target, weight=weight, reduction=reduction)
+        loss.backward(en.tensor(np.arange(1.0, 7.0, dtype=np.float32)) if reduction == "none"
+                      else None)
+        results.append((loss.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6)
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-7)
+    assert results[0][0].dtype == np.float32 and results[0][1].dtype == np.float32
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probs[np.arange(6), target.numpy()] -= 1
+    scale = np.arange(1.0, 7.0)[:, None] if reduction == "none" else (
+        1 / 6 if reduction == "mean" else 1.0)
+    np.testing.assert_allclose(results[0][1], probs * scale, rtol=1e-5, atol=1e-6)

@@ -155,3 +155,25 @@ def test_torch_state_dict_loads_and_continues(name: str, kwargs: dict) -> None:
     train(topt, theirs, data[10:], torch.from_numpy)
     for k in ours:
         np.testing.assert_allclose(to_numpy(ours[k]), to_numpy(theirs[k]), rtol=1e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"lr": 1e-3}, {"lr": 1e-3, "amsgrad": True},
+                                    {"lr": 1e-3, "eps": 1e-4, "weight_decay": 1e-2}], ids=str)
+def test_adam_matches_torch_where_eps_dominates(kwargs: dict) -> None:
+    # Gradients of ~1e-8 make sqrt(v) comparable to eps: the regime in which folding the bias
+    # correction into eps and into the step size (Adam's cheaper form) would show a mistake.
+    rng = np.random.default_rng(5)
+    start = rng.standard_normal((6, 4)).astype(np.float32)
+    grads = [(rng.standard_normal((6, 4)) * 10.0 ** rng.integers(-9, -6)).astype(np.float32)
+             for _ in range(40)]
+    ours = en.nn.Parameter(en.tensor(start.copy()))
+    theirs = torch.tensor(start.copy(), requires_grad=True)
+    opt, topt = optim.Adam([ours], **kwargs), torch.optim.Adam([theirs], **kwargs)
+    for g in grads:
+        ours.grad, theirs.grad = en.tensor(g), torch.from_numpy(g)
+        opt.step()
+        topt.step()
+    moved = start - theirs.detach().numpy()
+    assert np.abs(moved).max() > 1e-3  # eps-sized denominators: the steps are not negligible
+    np.testing.assert_allclose(to_numpy(ours), theirs.detach().numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(start - to_numpy(ours), moved, rtol=1e-4, atol=1e-8)
