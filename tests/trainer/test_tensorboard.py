@@ -104,3 +104,15 @@ def test_a_symlinked_tb_folder_is_refused_on_resume(cli, tiny_config: Path,
     assert result.exit_code == 1
     assert f"{run / 'tb'} is a symbolic link or not a folder" in result.output
     assert sorted(p.name for p in outside.iterdir()) == before
+
+
+def test_tensorboardx_is_imported_without_pytorch() -> None:
+    """Its optional PyTorch import (a second at every run's start) is skipped, and undone after."""
+    code = ("import sys; from trainer.tensorboard import _import_tensorboardx; "
+            "_import_tensorboardx(); print('tensorboardX' in sys.modules, 'torch' in sys.modules)")
+    pytest.importorskip("tensorboardX")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False"]
