@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 from engine.ops.conv import Pads, offset_view, pad_nchw
 from engine.ops.util import records_grad
@@ -107,7 +107,7 @@ def _tiled_max(xp: Any, x: Any, kernel: Pair, out_hw: Pair) -> Any:
     n, c = x.shape[:2]
     crop = x[:, :, :oh * kh, :ow * kw]
     out = xp.empty((n, c, oh, ow), dtype=x.dtype)
-    step = max(1, _CHUNK // max(1, crop[0].size))
+    step = max(1, _CHUNK // max(1, crop[0].size)) if is_numpy(xp) else n  # GPU: one pass
     buf = xp.empty((min(step, n), c, oh, ow * kw), dtype=x.dtype)
     for i in range(0, n, step):
         part = crop[i:i + step]
