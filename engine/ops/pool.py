@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 from engine.ops.conv import Pads, offset_view, pad_nchw
 from engine.ops.util import records_grad
@@ -85,6 +85,38 @@ def _running_max(xp: Any, views: list[Any], keep: bool) -> tuple[Any, Any]:
     return out, index
 
 
+_CHUNK = 1 << 18  # input elements per step of a no-grad tiled max (1 MB in float32: cache)
+
+
+def _max_into(xp: Any, views: list[Any], out: Any) -> None:
+    """out = the elementwise max of equally shaped views (a copy of the one view)."""
+    if len(views) == 1:
+        xp.copyto(out, views[0])
+        return
+    xp.maximum(views[0], views[1], out=out)
+    for view in views[2:]:
+        xp.maximum(out, view, out=out)
+
+
+def _tiled_max(xp: Any, x: Any, kernel: Pair, out_hw: Pair) -> Any:
+    """Max over tiling windows with no index: rows first, whose inner loops run over contiguous
+    columns, a few images at a time so the row maxima stay in cache (1.5x faster than one running
+    max over the kernel offsets at batch 1000, measured). Not for the kept-index path: taking rows
+    first would break ties column-first, not in PyTorch's row-major order."""
+    (kh, kw), (oh, ow) = kernel, out_hw
+    n, c = x.shape[:2]
+    crop = x[:, :, :oh * kh, :ow * kw]
+    out = xp.empty((n, c, oh, ow), dtype=x.dtype)
+    step = max(1, _CHUNK // max(1, crop[0].size)) if is_numpy(xp) else n  # GPU: one pass
+    buf = xp.empty((min(step, n), c, oh, ow * kw), dtype=x.dtype)
+    for i in range(0, n, step):
+        part = crop[i:i + step]
+        rows = buf[:part.shape[0]]
+        _max_into(xp, [part[:, :, r::kh] for r in range(kh)], rows)
+        _max_into(xp, [rows[..., j::kw] for j in range(kw)], out[i:i + step])
+    return out
+
+
 def _is_index(index: Any, k: int) -> Any:
     """Where index (bool for two positions, else an integer array) equals k."""
     if index.dtype == bool:
@@ -98,11 +130,10 @@ class MaxPool2d(Function):
     Tiling windows (kernel == stride, no padding or dilation; 2x2 pooling) are pooled one axis at
     a time: a running max over the kw columns of each window, then over its kh rows, keeping the
     winning column per row and the winning row per window (~4x faster than one pass per kernel
-    offset, measured). Backward routes g to the winning row, then to the winning column. Other
-    windows, and every window when no gradient will be asked for, take one running max over
-    strided views of the padded input, one per kernel offset, which writes no intermediate rows
-    (1.6x faster than the axis-at-a-time path without indices, at batch 1000); with grad, the
-    winning offset per window is kept.
+    offset, measured). Backward routes g to the winning row, then to the winning column. With no
+    gradient to come, tiling windows are pooled rows first in cache-sized chunks (_tiled_max).
+    Other windows take one running max over strided views of the padded input, one per kernel
+    offset; with grad, the winning offset per window is kept.
     """
 
     saves_inputs = False
@@ -117,13 +148,15 @@ class MaxPool2d(Function):
         self.stride, self.dilation = stride, dilation
         keep = records_grad(self)
         kh, kw = kernel
-        if keep and _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow)):
-            self.tiled = True
+        tiles = _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow))
+        self.tiled, self.index = keep and tiles, None
+        if tiles and not keep:
+            return _tiled_max(xp, x, kernel, (oh, ow))
+        if self.tiled:
             crop = x[:, :, :oh * kh, :ow * kw]
             rows, self.col_index = _running_max(xp, [crop[..., j::kw] for j in range(kw)], keep)
             out, self.row_index = _running_max(xp, [rows[:, :, i::kh] for i in range(kh)], keep)
             return out.copy() if kh == kw == 1 else out  # a 1x1 kernel gave a view of x
-        self.tiled = False
         self.pads = pool_pads((h, w), kernel, stride, padding, dilation, (oh, ow))
         xpad = pad_nchw(x, self.pads, value=-xp.inf)
         views = [offset_view(xpad, k // kw, k % kw, stride, dilation, (oh, ow))

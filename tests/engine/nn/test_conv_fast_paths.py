@@ -116,3 +116,15 @@ def test_stride_one_backward_on_the_padded_grid_matches_torch(case: tuple) -> No
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-4, atol=1e-4)
     for ours, theirs in ((t, rx), (tw, rw), (tb, rb)):
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "int64"])
+def test_relu_clip_keeps_dtype_and_matches_torch_signs(dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    vals = [-2.0, -0.0, 0.0, 3.5, np.inf, -np.inf, np.nan] if dtype != "int64" else [-2, 0, 3]
+    x = np.array(vals, dtype=dtype)
+    out = F.relu(en.tensor(x)).numpy()
+    ref = torch.relu(torch.from_numpy(x)).numpy()
+    assert out.dtype == ref.dtype
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(ref))  # -0.0 kept, as PyTorch

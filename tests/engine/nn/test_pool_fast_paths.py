@@ -114,7 +114,7 @@ def test_no_index_kept_without_grad() -> None:
         assert out.grad_fn is None
     ctx = MaxPool2d.__new__(MaxPool2d)  # a bare forward, as the export runner calls it
     bare = ctx.forward(x, (2, 2), (2, 2))
-    assert not ctx.tiled and ctx.index is None  # one running max over the four offsets
+    assert not ctx.tiled and ctx.index is None  # rows first, then columns, no index
     np.testing.assert_array_equal(bare, out.numpy())
     general = MaxPool2d.__new__(MaxPool2d)
     general.forward(x, (3, 3), (2, 2), (1, 1))
@@ -138,3 +138,13 @@ def test_index_of_more_than_256_offsets_does_not_wrap() -> None:
     expected = np.zeros_like(x)
     expected[0, 0, 16, 16] = 1.0
     np.testing.assert_array_equal(t.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("case", TILED, ids=str)
+def test_no_grad_tiled_max_in_chunks_of_a_few_images(case: tuple, monkeypatch) -> None:
+    *args, shape = case
+    monkeypatch.setattr(pool, "_CHUNK", 40)  # 1-2 images per chunk, a short last chunk
+    x = np.random.default_rng(4).standard_normal((5, *shape[1:])).astype(np.float32)
+    with en.no_grad():
+        out = F.max_pool2d(en.tensor(x), *args).numpy()
+    np.testing.assert_array_equal(out, TF.max_pool2d(torch.from_numpy(x), *args).numpy())
