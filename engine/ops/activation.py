@@ -153,6 +153,8 @@ class Hardsigmoid(_Pointwise):
 class Hardswish(_Pointwise):
     """x * relu6(x + 3) / 6."""
 
+    saves_inputs = True  # backward reads forward's x: an in-place write to it must raise
+
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
         self.a = a
@@ -166,6 +168,8 @@ class Hardswish(_Pointwise):
 class Silu(_Pointwise):
     """x * sigmoid(x)."""
 
+    saves_inputs = True  # backward reads forward's x: an in-place write to it must raise
+
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
         self.a, self.sig = a, xp.tanh(a * 0.5) * 0.5 + 0.5
@@ -177,6 +181,8 @@ class Silu(_Pointwise):
 
 class Mish(_Pointwise):
     """x * tanh(softplus(x))."""
+
+    saves_inputs = True  # backward reads forward's x: an in-place write to it must raise
 
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
@@ -191,6 +197,8 @@ class Mish(_Pointwise):
 
 class LogSigmoid(_Pointwise):
     """log(sigmoid(x)) = min(x, 0) - log(1 + exp(-|x|)), stable for any x."""
+
+    saves_inputs = True  # backward reads forward's x: an in-place write to it must raise
 
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
@@ -215,8 +223,6 @@ class Threshold(_Pointwise):
 
 class Prelu(Function):
     """x for x > 0, weight * x otherwise; weight is per channel (dim 1) or a single value."""
-
-    saves_inputs = False
 
     def forward(self, a: Any, weight: Any) -> Any:
         xp = get_array_module(a)

@@ -21,8 +21,6 @@ _BCE_EPS = 1e-12
 class _PointwiseLoss(Function):
     """weight * l(x, y), reduced by 'none' | 'sum' | 'mean'; divisor overrides the mean's count."""
 
-    saves_inputs = False
-
     def forward(self, x: Any, y: Any, weight: Any = None, reduction: str = "mean",
                 divisor: Any = None, **params: Any) -> Any:
         xp = get_array_module(x)
