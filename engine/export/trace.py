@@ -178,12 +178,22 @@ def _named_tensors(model: Any) -> list[tuple[str, Any]]:
     return list(model.named_parameters()) + buffers
 
 
+def _example(example_input: Any) -> Tensor:
+    """A float32 copy of the example input, detached from any graph."""
+    x = example_input.detach() if isinstance(example_input, Tensor) else as_tensor(example_input)
+    return x.float().clone() if x._data.dtype != np.float32 else x.clone()
+
+
 def trace(model: Any, example_input: Any, preprocessing: dict | None = None,
           classes: list[str] | None = None) -> ExportedProgram:
     """Run model once (eval mode, no grad) on example_input and record its graph."""
-    x = example_input if isinstance(example_input, Tensor) else as_tensor(example_input)
-    if x._data.dtype != np.float32:
-        x = x.float()
+    # A copy: a forward that writes its input in place (F.relu(x, inplace=True)) must not change
+    # the caller's example.
+    x = _example(example_input)
+    for name, t in _named_tensors(model):
+        if t._data.dtype.kind == "f" and t._data.dtype != np.float32:
+            raise ExportError(f"{type(model).__name__} '{name}' is {t._data.dtype.name}; "
+                              "export computes in float32: export model.float()")
     tracer = Tracer(model)
     handles = []
     for _, m in model.named_modules():
