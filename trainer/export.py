@@ -37,14 +37,19 @@ def export_run(target: str | Path, which: str = "last", format: str = "script",
     """Export a run directory's (or a checkpoint folder's) model; returns the written file."""
     import engine
     import engine.export as ex
+    from engine.errors import ConfigError
     from trainer import resume_check, zoo
     from trainer.checkpoint import load_run
     from trainer.data_spec import input_spec
 
+    suffix = ".safetensors" if format == "script" else ".onnx"
+    if out is not None and Path(out).suffix in (".safetensors", ".onnx") \
+            and Path(out).suffix != suffix:  # predict picks the reader by the suffix
+        raise ConfigError(f"--out {out} names a {Path(out).suffix} file but --format {format} "
+                          f"writes {suffix}; change one of them")
     run, ckpt, cfg = load_run(target, which)
     model = zoo.build_model(cfg.model.name, **cfg.model.kwargs)
     resume_check.load_model_state(model, ckpt)  # one line naming file and key
     example = engine.zeros(2, *input_spec(cfg).shape)
-    suffix = ".safetensors" if format == "script" else ".onnx"
     path = Path(out) if out else run.path / "export" / f"model-{ckpt['path'].name}{suffix}"
     return ex.export(model, example, path, format, preprocessing_of(cfg), classes_of(cfg))

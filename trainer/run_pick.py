@@ -6,6 +6,7 @@ folders looked at are the run folders in the runs folder and the members of its 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,8 @@ def pick_run(target: str | None, runs_dir: str | Path = "runs") -> tuple[Path, s
 
 def best_value(rows: list[dict[str, Any]], monitor: str, mode: str) -> float | None:
     """The best value of monitor over a run's epoch rows (max or min), None if never logged."""
-    values = [r[monitor] for r in rows if r.get("kind") == "epoch" and is_number(r.get(monitor))]
+    values = [r[monitor] for r in rows if r.get("kind") == "epoch" and is_number(r.get(monitor))
+              and math.isfinite(r[monitor])]  # a diverged run's NaN is never the best
     if not values:
         return None
     return max(values) if mode == "max" else min(values)

@@ -134,6 +134,11 @@ def run_sweep(config_path: str | Path, overrides: list[str], device: str | None 
     keys, fixed, members = expand(overrides)
     flags = config_mod.flag_overrides(device=device, progress=progress)
     base = config_mod.load(config_path, fixed + flags)  # a wrong file or fixed key stops here
+    for member in members:  # every member's config is valid before the sweep folder exists
+        try:
+            config_mod.load(config_path, member + flags)
+        except ConfigError as exc:
+            raise ConfigError(f"sweep member {' '.join(member)}: {exc}") from None
     folder = _new_folder(Path(base.train.out_dir), f"sweep-{base.name}")
     summary: dict[str, Any] = {"folder": str(folder), "config": str(config_path),
                                "overrides": list(overrides),

@@ -104,3 +104,12 @@ def test_eval_and_export_default_to_the_newest_run_and_best_to_the_better(
     result = cli("export", "best", "--runs-dir", runs, "--checkpoint", "best")
     assert result.exit_code == 0, result.output
     assert (better / "export" / "model-best.safetensors").stat().st_size > 0
+
+
+def test_best_value_skips_a_diverged_runs_nan() -> None:
+    from trainer.run_pick import best_value
+
+    rows = [{"kind": "epoch", "val_loss": float("nan")}, {"kind": "epoch", "val_loss": 0.5},
+            {"kind": "epoch", "val_loss": float("inf")}]
+    assert best_value(rows, "val_loss", "min") == 0.5
+    assert best_value(rows[:1], "val_loss", "min") is None  # only NaN: never picked as best

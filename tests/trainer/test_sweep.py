@@ -132,30 +132,42 @@ def test_a_2x2_sweep_on_smoke_makes_four_runs_and_a_table(cli, tmp_path: Path) -
     assert "4 of 4 members finished" in result.stdout
 
 
-def test_a_failed_member_is_marked_and_the_others_finish(cli, tiny_config: Path,
-                                                         tmp_path: Path) -> None:
-    # val_acc cannot be monitored without a validation split: only member 01 is invalid
+def test_an_invalid_member_config_is_refused_before_anything_runs(cli, tiny_config: Path,
+                                                                  tmp_path: Path) -> None:
+    # val_acc cannot be monitored without a validation split: member 01's config is invalid
     result = cli("train", tiny_config, "train.monitor=val_acc,train_loss",
                  "data.val_fraction=0.2,0", "train.epochs=1", "--multirun", "--progress", "none")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: sweep member train.monitor=val_acc "
+                                    "data.val_fraction=0")
+    assert "train.monitor is val_acc but data.val_fraction is 0" in result.stderr
+    assert not (tmp_path / "runs").exists()  # no sweep folder, no member trained
+
+
+def test_a_failed_member_is_marked_and_the_others_finish(cli, tiny_config: Path,
+                                                         tmp_path: Path) -> None:
+    # dropout 2.0 passes the config schema but the model refuses it when built: members 02, 03
+    result = cli("train", tiny_config, "model.dropout=0.1,2.0", "data.val_fraction=0.2,0",
+                 "train.monitor=train_loss", "train.epochs=1", "--multirun", "--progress", "none")
     assert result.exit_code == 1
     folder = _sweep_folder(tmp_path / "runs")
-    names = ["00-monitor=val_acc-val_fraction=0.2", "01-monitor=val_acc-val_fraction=0",
-             "02-monitor=train_loss-val_fraction=0.2", "03-monitor=train_loss-val_fraction=0"]
-    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == [names[0], *names[2:]]
-    assert f"error: sweep member {names[1]} failed: override 'train.monitor=val_acc': " \
-        "train.monitor is val_acc but data.val_fraction is 0" in result.stderr
+    names = ["00-dropout=0.1-val_fraction=0.2", "01-dropout=0.1-val_fraction=0",
+             "02-dropout=2.0-val_fraction=0.2", "03-dropout=2.0-val_fraction=0"]
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == names[:2]
+    assert f"error: sweep member {names[2]} failed: override 'model.dropout=2.0': " \
+        "model.dropout: 2.0 is refused" in result.stderr
     summary = json.loads((folder / "sweep.json").read_text())
     assert summary["status"] == "failed"
-    assert [m["status"] for m in summary["members"]] == ["finished", "failed", "finished",
-                                                         "finished"]
-    assert "data.val_fraction is 0" in summary["members"][1]["error"]
-    assert summary["members"][3]["best_val_acc"] is None  # no validation split: no val acc
-    assert summary["members"][3]["test_acc"] == json.loads(
-        (folder / names[3] / "meta.json").read_text())["result"]["test_acc"]
+    assert [m["status"] for m in summary["members"]] == ["finished", "finished", "failed",
+                                                         "failed"]
+    assert "dropout must be in [0, 1)" in summary["members"][2]["error"]
+    assert summary["members"][1]["best_val_acc"] is None  # no validation split: no val acc
+    assert summary["members"][1]["test_acc"] == json.loads(
+        (folder / names[1] / "meta.json").read_text())["result"]["test_acc"]
     rows = _table_rows(result.stdout, names)
-    assert rows[names[1]][-3:] == ["-", "-", "failed"]
-    assert [rows[n][-1] for n in names] == ["finished", "failed", "finished", "finished"]
-    assert "3 of 4 members finished" in result.stdout
+    assert rows[names[2]][-3:] == ["-", "-", "failed"]
+    assert [rows[n][-1] for n in names] == ["finished", "finished", "failed", "failed"]
+    assert "2 of 4 members finished" in result.stdout
 
 
 def test_multirun_refuses_resume_and_run_dir(cli, tiny_config: Path, tmp_path: Path) -> None:
