@@ -34,10 +34,12 @@ FINAL_METRICS = (("test_acc", "hparam/test_acc"), ("test_loss", "hparam/test_los
 
 
 def available() -> bool:
-    """Whether tensorboardX is installed (found, not imported: importing it takes a second)."""
-    import importlib.util
-
-    return importlib.util.find_spec("tensorboardX") is not None
+    """Whether tensorboardX imports (a broken install counts as missing, never a failed run)."""
+    try:
+        _import_tensorboardx()
+    except Exception:  # noqa: BLE001 - ImportError, or a protobuf mismatch inside tensorboardX
+        return False
+    return True
 
 
 def enabled(cfg: Any) -> bool:

@@ -116,3 +116,19 @@ def test_tensorboardx_is_imported_without_pytorch() -> None:
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "False"]
+
+
+def test_a_broken_tensorboardx_is_skipped_in_auto_mode(tmp_path) -> None:
+    """An installed tensorboardX that fails to import costs the run its tb/, not the run."""
+    import subprocess
+    import sys
+
+    fake = tmp_path / "site" / "tensorboardX"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('broken install')\n")
+    code = "from trainer.tensorboard import available; print(available())"
+    env = {"PYTHONPATH": f"{tmp_path / 'site'}:{Path(__file__).resolve().parents[2]}",
+           "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "False"
