@@ -25,8 +25,16 @@ def model_summary(cfg: Any, model: Any = None, shape: tuple[int, ...] | None = N
         from trainer.build import build_model
 
         model = build_model(cfg)
+    from engine.errors import DataError
+
     shape = input_spec(cfg).shape if shape is None else shape
-    return summary(model, shape, batch_size=1, device=cfg.device)
+    try:
+        return summary(model, shape, batch_size=1, device=cfg.device)
+    except Exception as exc:  # noqa: BLE001 - the model's own code failed: one line, as train says
+        size = "x".join(map(str, shape))
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"the model ({cfg.model.name}) fails on one {size} input: "
+                        f"{type(exc).__name__}: {reason}") from None
 
 
 def summarize(config_path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> str:

@@ -73,3 +73,32 @@ def test_summary_command_prints_the_total(cli, tmp_path) -> None:
     assert "Total params: 79,510" in wider.output  # 784*100+100 + 100*10+10
     bad = cli("summary", "configs/smoke.yaml", "model.hiddn=[3]")
     assert bad.exit_code == 2 and "model.hiddn" in bad.output
+
+
+def test_a_model_whose_forward_fails_is_one_data_error(tmp_path, monkeypatch) -> None:
+    import sys
+    import textwrap
+
+    import pytest
+
+    from engine.errors import DataError
+    from trainer.summary import summarize
+
+    (tmp_path / "summary_bad_nets.py").write_text(textwrap.dedent("""
+        from engine import nn
+
+        class Bad(nn.Module):
+            def __init__(self, num_classes=10):
+                super().__init__()
+                self.fc = nn.Linear(5, num_classes)
+
+            def forward(self, x):
+                return self.fc(x)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("name: s\ndata:\n  dataset: synthetic\nmodel:\n  name: summary_bad_nets:Bad\n")
+    with pytest.raises(DataError, match=r"^the model \(summary_bad_nets:Bad\) fails on one "
+                                        r"1x28x28 input: RuntimeError: mat1 and mat2"):
+        summarize(cfg)
+    monkeypatch.delitem(sys.modules, "summary_bad_nets")
