@@ -130,8 +130,8 @@ class Session(Callbacks):
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                                     stop_after_steps=None))
         if self.ckpt is None:
-            # tb/ first (importing tensorboardX takes a second): a Ctrl-C during it comes before
-            # config.yaml, so the half-made folder is removed.
+            # tb/ before config.yaml: a Ctrl-C while it opens leaves a folder without a config,
+            # which is removed as half made.
             self.board = tensorboard.open_board(cfg, self.run_dir.path, 0)
             self.run_dir.write_config(config_mod.dump(stored))
             self.run_dir.write_meta(make_meta(cfg, self.data.checksums()))
