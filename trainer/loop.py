@@ -120,11 +120,9 @@ _FLOAT32 = contextlib.nullcontext()  # the region of a step without train.amp
 
 def train_step(model: Any, optimizer: Any, images: Any, labels: Any,
                grad_clip: float | None, amp: Any = None) -> tuple[float, int]:
-    """One forward/backward/update; returns (loss, correct predictions). Raises on NaN loss.
-
-    amp (trainer.amp.Amp): forward and loss under autocast, backward and step through its
-    GradScaler; amp.skipped then tells whether the step was skipped for overflowed gradients.
-    """
+    """One forward/backward/update; returns (loss, correct predictions). Raises on NaN loss."""
+    # amp (trainer.amp.Amp): forward and loss under autocast, backward and step through its
+    # GradScaler; amp.skipped then tells whether overflowed gradients skipped the step.
     optimizer.zero_grad()
     with amp.autocast() if amp is not None else _FLOAT32:
         logits = model(images)

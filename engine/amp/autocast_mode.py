@@ -148,8 +148,7 @@ class autocast:  # noqa: N801 - PyTorch's name
 
     def __enter__(self) -> autocast:
         local = _local
-        if not local.modes and not local.nesting:
-            policy.rules()  # built before the hook can ask for them
+        policy.rules()  # built (once) before the hook can look an op up
         self._saved.append(local.modes.get(self.device))
         if self._enabled:
             local.modes[self.device] = _Mode(self.fast_dtype, self._cache_enabled)

@@ -19,8 +19,7 @@ from engine.tensor import Tensor
 
 
 def _cast(value: Any, device_type: str, dtype: Any) -> Any:
-    """value with its float16/float32 tensors on device_type cast to dtype (nested containers
-    too)."""
+    """value with its float16/float32 tensors on device_type (in containers too) cast to dtype."""
     if isinstance(value, Tensor):
         if not _eligible(value) or _device_type(value._device) != device_type:
             return value
@@ -34,8 +33,7 @@ def _cast(value: Any, device_type: str, dtype: Any) -> Any:
 
 def custom_fwd(fwd: Callable[..., Any] | None = None, *, device_type: str,
                cast_inputs: Any = None) -> Any:
-    """Decorate a custom Function's forward: with cast_inputs, run it on inputs cast to that
-    dtype with autocast off; without, run it under the caller's autocast state."""
+    """Decorate a custom Function's forward; cast_inputs: run it on inputs cast so, autocast off."""
     if fwd is None:
         return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
 

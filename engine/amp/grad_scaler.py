@@ -134,8 +134,7 @@ class GradScaler:
         return state["skipped"]
 
     def step(self, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-        """unscale_ (unless done) and optimizer.step(); a step with inf/NaN grads is skipped
-        and returns None."""
+        """unscale_ (unless done), then optimizer.step() unless a gradient is inf/NaN (None)."""
         if not self._enabled:
             return optimizer.step(*args, **kwargs)
         if "closure" in kwargs:

@@ -23,8 +23,9 @@ def round_to_bfloat16(a: Any) -> Any:
 
 
 class RoundBF16(Function):
-    """x -> x rounded to bfloat16 (as float32); the gradient is rounded the same way, as a
-    bfloat16 tensor's gradient is, and given back in x's dtype."""
+    """x rounded to bfloat16, as float32; its gradient is rounded too and given in x's dtype."""
+
+    # The gradient of a bfloat16 tensor is bfloat16 in PyTorch: hence the rounding in backward.
 
     saves_inputs = False
 

@@ -188,6 +188,13 @@ def test_rnn_and_conv_accept_float16_inputs_inside_a_region() -> None:
         out, (h, c) = lstm(en.randn(3, 2, 4).half())
         image = conv(en.randn(1, 2, 5, 5).half())
     assert (out.dtype, h.dtype, c.dtype, image.dtype) == (en.float16,) * 4
+    for cell in (nn.RNNCell(4, 5), nn.LSTMCell(4, 5), nn.GRUCell(4, 5)):
+        with en.autocast("cpu", dtype=en.float16):
+            state = cell(en.randn(2, 4))
+        first = state[0] if isinstance(state, tuple) else state
+        assert first.dtype == en.float16, type(cell).__name__
+        first.float().sum().backward()
+        assert {p.grad.dtype for p in cell.parameters()} == {en.float32}
     with pytest.raises(ValueError, match="RNN input dtype"):
         lstm(en.randn(3, 2, 4).half())
     with pytest.raises(RuntimeError, match=r"Input type \(float16\) and weight type"):
