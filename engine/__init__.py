@@ -142,7 +142,7 @@ int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
 _LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
-         "utils", "linalg", "accelerator", "backends", "onnx"}
+         "utils", "linalg", "accelerator", "backends", "onnx", "distributed"}
 
 
 def __getattr__(name: str) -> Any:
