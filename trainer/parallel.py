@@ -195,24 +195,13 @@ class RankView:
     that would write from another rank fails loudly instead of racing rank 0's files.
     """
 
+    READS = frozenset({"checkpoints", "config_path", "read_meta", "read_metrics"})
+
     def __init__(self, path: str | Path, rank: int) -> None:
-        self.path, self.rank = Path(path), rank
-
-    @property
-    def checkpoints(self) -> Path:
-        """Folder of the checkpoints."""
-        return self.path / "checkpoints"
-
-    @property
-    def config_path(self) -> Path:
-        """The run's config.yaml."""
-        return self.path / "config.yaml"
-
-    def read_meta(self) -> dict[str, Any]:
-        """meta.json as rank 0 wrote it."""
         from trainer.runs import RunDir
 
-        return RunDir(self.path).read_meta()
+        self.path, self.rank = Path(path), rank
+        self._run = RunDir(self.path)
 
     def release(self) -> None:
         """Nothing to release: rank 0 holds the run's lock."""
@@ -221,9 +210,9 @@ class RankView:
         """Nothing to remove: the folder is rank 0's."""
 
     def __getattr__(self, name: str) -> Any:
-        from trainer.runs import RunDir
-
-        if name.startswith("__") or not hasattr(RunDir, name):
+        if name in RankView.READS:
+            return getattr(self._run, name)
+        if name.startswith("_") or not hasattr(type(self._run), name):
             raise AttributeError(name)
 
         def refuse(*args: Any, **kwargs: Any) -> None:
