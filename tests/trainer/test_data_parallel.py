@@ -241,3 +241,12 @@ def test_a_sweep_refuses_mpiexec(tiny_config: Path, cli: object,
     assert "error: --multirun trains one member after another in one process; run it without " \
            "mpiexec" in result.output
     assert not (tiny_config.parent / "runs").exists()
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_a_refused_config_stops_both_ranks_with_one_message(tmp_path: Path) -> None:
+    out = train([str(SMOKE), "optimizer.lr=-1", f"train.out_dir={tmp_path / 'runs'}"], tmp_path,
+                expect=2)
+    assert out.count("error:") == 1 and "optimizer.lr" in out, out
+    assert not (tmp_path / "runs").exists()
