@@ -152,8 +152,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
 
 def _mpi_group(seconds: float) -> _Group:
     if not is_mpi_available():
-        raise RuntimeError("this process was started by an MPI launcher but mpi4py is missing: "
-                           "pip install 'gradwell[mpi]'")
+        raise DistError("this process was started by an MPI launcher but mpi4py is missing: "
+                        "pip install 'gradwell[mpi]'")
     from mpi4py import MPI  # noqa: PLC0415 - lazy on purpose: MPI starts only when asked for
 
     comm = MPI.COMM_WORLD.Dup()
@@ -247,6 +247,8 @@ def _wait(request: Any, what: str, group: _Group) -> None:
                 "broken")
         if waited > _SPIN_SECONDS:
             time.sleep(_NAP_SECONDS)
+        else:
+            os.sched_yield()  # a rank it waits for may need this core (more ranks than cores)
 
 
 def _check_rank(rank: int, g: _Group, name: str) -> None:
