@@ -7,7 +7,8 @@ Each measurement is its own `mpiexec -n N` job with one BLAS thread per rank (OM
 and friends), so N ranks use N cores. The batch is per rank (as data.batch_size is in the
 trainer): N ranks train on N x batch images a step, and scaling is samples/s over one rank's.
 Steps are forward, backward (which averages the gradients: DistributedDataParallel), Adam step on
-fixed random images, after a warm-up; the figures are medians over the repeats.
+fixed random images, after a warm-up; the figures are medians over the repeats. The all-reduce
+time is the averaging's wall time on rank 0, so it includes waiting for the slower rank.
 """
 
 from __future__ import annotations
@@ -89,8 +90,12 @@ def main() -> None:
           f"{'all-reduce ms/step':>19}")
     for model in STEPS:
         base = None
-        for ranks in args.ranks:
-            runs = [run(model, ranks, args.batch) for _ in range(args.repeats)]
+        # Interleaved (1, 2, 1, 2, ...): on a shared machine both counts see the same load.
+        runs_of: dict[int, list[dict]] = {ranks: [] for ranks in args.ranks}
+        for _ in range(args.repeats):
+            for ranks in args.ranks:
+                runs_of[ranks].append(run(model, ranks, args.batch))
+        for ranks, runs in runs_of.items():
             rate = statistics.median(r["samples_per_s"] for r in runs)
             step = statistics.median(r["step_ms"] for r in runs)
             reduce = statistics.median(r["allreduce_ms"] for r in runs)
