@@ -105,10 +105,10 @@ def gather(obj: Any) -> list[Any]:
     """Every rank's obj, by rank (on every rank)."""
     import engine.distributed as dist
 
-    rank, world = placement()
-    out: list[Any] = [None] * world
+    world = placement()[1]
     if world == 1:
         return [obj]
+    out: list[Any] = [None] * world
     dist.all_gather_object(out, obj)
     return out
 
