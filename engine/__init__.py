@@ -143,7 +143,7 @@ int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
 _LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
-         "utils", "linalg", "accelerator", "backends", "onnx", "amp"}
+         "utils", "linalg", "accelerator", "backends", "onnx", "amp", "distributed"}
 # torch.autocast and friends: engine.amp's names at the top level.
 _AMP_NAMES = {"autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype",
               "is_autocast_available"}

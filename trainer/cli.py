@@ -306,13 +306,17 @@ def _default_blas_threads() -> None:
 
     Why: OpenBLAS threads spin while waiting, so on a busy or hyper-threaded CPU the small
     matrices of these models ran 10-100x slower with one thread per logical core than with one.
-    Must run before numpy is imported; OPENBLAS_NUM_THREADS=N overrides it.
+    Must run before numpy is imported; OPENBLAS_NUM_THREADS=N overrides it. MPI ranks on one
+    machine split that share.
     """
     import os
 
     names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
     if not any(n in os.environ for n in names):
-        threads = str(max(1, (os.cpu_count() or 2) // 2))
+        # Under mpiexec the ranks on this machine share its cores.
+        local = os.environ.get("MPI_LOCALNRANKS") or os.environ.get("OMPI_COMM_WORLD_LOCAL_SIZE")
+        ranks = int(local) if local and local.isdigit() and int(local) > 0 else 1
+        threads = str(max(1, (os.cpu_count() or 2) // 2 // ranks))
         for n in names:
             os.environ[n] = threads
 

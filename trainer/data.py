@@ -113,10 +113,12 @@ def _transforms(cfg: Any, augment: bool, size: tuple[int, ...] = (28, 28),
 
 def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
     from datasets import DataLoader
+    from trainer.parallel import shard
 
     device = cfg.device if cfg.device != "cpu" else None
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, seed=cfg.seed,
-                      prefetch=cfg.data.prefetch, device=device)
+    ds, order = shard(ds, shuffle, cfg.seed)  # this rank's share when several train together
+    return DataLoader(ds, batch_size=batch_size, prefetch=cfg.data.prefetch, device=device,
+                      **order)
 
 
 def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:

@@ -37,6 +37,19 @@ def exit_interrupted(signum: int, frame: object) -> None:
 exit_interrupted.early_exit = True  # type: ignore[attr-defined]  # found by run_guarded
 
 
+def exit_code(exc: BaseException) -> int:
+    """The exit code run_guarded gives for exc (see the mapping above)."""
+    from engine.errors import ConfigError
+
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else EXIT_RUNTIME
+    return EXIT_RUNTIME
+
+
 def run_guarded(fn: Callable[[], Any], debug: bool) -> Any:
     """Call fn; turn library errors into one line on stderr and the documented exit code."""
     early = signal.getsignal(signal.SIGINT)

@@ -15,6 +15,7 @@ import engine
 import engine.nn.functional as F
 from engine.errors import EngineError
 from engine.nn.utils import clip_grad_norm_
+from trainer import parallel
 
 
 class Interrupted(Exception):  # noqa: N818 - a control-flow signal, not an error
@@ -97,6 +98,11 @@ def evaluate(model: Any, loader: Any, num_classes: int | None = None) -> dict[st
                     np.add.at(confusion, (labels.numpy(), pred.numpy()), 1)
     finally:
         model.train(was_training)
+    # Data-parallel: each rank scored its own shard (trainer.parallel; one process: unchanged).
+    loss_sum, correct, count = parallel.sum_over_ranks(loss_sum, correct, count)
+    count, correct = int(count), int(correct)
+    if confusion is not None:
+        parallel.sum_array_over_ranks(confusion)
     out: dict[str, Any] = {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1),
                            "count": count}
     if confusion is not None:
@@ -166,7 +172,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, val_loader: Any | None, t
             except FloatingPointError as exc:
                 raise NonFiniteLoss(state.step + 1, state.epoch, exc.args[0], (images, labels),
                                     rng) from None
-            n = len(labels)
+            loss, correct, n = parallel.step_totals(loss, correct, len(labels))  # all ranks'
             state.step += 1
             for key, value in (("loss", loss * n), ("correct", correct), ("count", n)):
                 s[key] += value

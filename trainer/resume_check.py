@@ -131,6 +131,23 @@ def _check_loader(loader_state: Any, loader: Any, where: str) -> None:
                               f"0..{batches - 1}")
 
 
+def check_rank_state(entry: Any, loader: dict[str, Any], where: str, key: str) -> None:
+    """Refuse one rank's saved RNG and loader state unless it is at rank 0's step of the epoch
+    (the ranks step together; only the loader's seed, for augmentation, is the rank's own)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("loader"), dict):
+        raise CheckpointError(f"{where}: '{key}' must be an object with 'rng' and 'loader'")
+    _check_rng(entry.get("rng"), f"{where}: '{key}'")
+    mine = entry["loader"]
+    if not _is_int(mine.get("seed")) or mine["seed"] < 0:
+        raise CheckpointError(f"{where}: '{key}.loader.seed' must be a non-negative integer, got "
+                              f"{mine.get('seed')!r}")
+    for name in ("version", "epoch", "position", "consumed_ahead", "batch_size", "num_batches",
+                 "sampler"):
+        if mine.get(name) != loader.get(name):
+            raise CheckpointError(f"{where}: '{key}.loader.{name}' is {mine.get(name)!r} but "
+                                  f"rank 0's is {loader.get(name)!r}; the ranks step together")
+
+
 def check_state(state: Any, file: Path, loader: Any) -> None:
     """Refuse a state.json whose types or ranges are not what the trainer writes."""
     where = f"{file} is damaged"

@@ -13,7 +13,7 @@ from typing import Any
 from engine.errors import CheckpointError, ConfigError, EngineError
 from trainer import checkpoint as ckpt_io
 from trainer import config as config_mod
-from trainer import resume_check, tensorboard
+from trainer import parallel, resume_check, tensorboard
 from trainer import summary as summary_mod
 from trainer.guard import EXIT_INTERRUPTED
 from trainer.loop import Callbacks, Interrupted, NonFiniteLoss, TrainState, evaluate, fit
@@ -32,10 +32,23 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     """Train from a YAML config (or continue a run); return (exit code, run directory).
 
     quiet: print nothing but errors (not even the result lines that --progress none keeps).
+    Under `mpiexec -n N` (N > 1) the N processes train one run data-parallel (trainer.parallel).
     """
+    if parallel.launched():
+        from trainer.parallel_session import train_ranks
+
+        return train_ranks(config_path, overrides, resume, run_dir, device, progress, quiet)
+    cfg = checked_config(config_path, overrides, device, progress)
+    run, ckpt = open_run(cfg, resume, run_dir)
+    return run_session(Session, cfg, run, ckpt, quiet)
+
+
+def checked_config(config_path: str | Path, overrides: list[str] | tuple[str, ...],
+                   device: str | None, progress: str | None) -> Any:
+    """The run's config, loaded and checked: everything that can be refused is refused before a
+    run folder exists (or is touched)."""
     flags = config_mod.flag_overrides(device=device, progress=progress)
     cfg = config_mod.load(config_path, list(overrides) + flags)
-    # Everything that can be refused is refused before a run folder exists (or is touched).
     from trainer.build import check_buildable, check_device
     from trainer.data_spec import resolve_data
 
@@ -43,13 +56,23 @@ def train(config_path: str | Path, overrides: list[str] | tuple[str, ...] = (),
     resolve_data(cfg)  # dataset: idx: its normalisation and zoo model shape go into config.yaml
     check_buildable(cfg)
     tensorboard.enabled(cfg)  # train.tensorboard: true without tensorboardX stops here
+    return cfg
+
+
+def open_run(cfg: Any, resume: str | Path | None,
+             run_dir: str | Path | None) -> tuple[RunDir, dict[str, Any] | None]:
+    """The run folder (locked) and, to resume, its checked checkpoint `last`."""
     if resume is not None:
-        run, ckpt = _open_for_resume(Path(resume), cfg)
-    else:
-        run, ckpt = RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
+        return _open_for_resume(Path(resume), cfg)
+    return RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
+
+
+def run_session(cls: type[Session], cfg: Any, run: Any, ckpt: dict[str, Any] | None,
+                quiet: bool) -> tuple[int, Path]:
+    """Run a cls session on run; the lock is released however it ends."""
     session = None
     try:
-        session = Session(cfg, run, ckpt, quiet=quiet)
+        session = cls(cfg, run, ckpt, quiet=quiet)
         return session.run(), run.path
     except BaseException:
         # Stopped (Ctrl-C included) before training took over the signals: a new run's folder
@@ -81,6 +104,7 @@ def _check_resumable(run: RunDir, cfg: Any) -> dict[str, Any]:
                           f"{'; '.join(changes)}. Resume with the run's own config "
                           f"({run.config_path}) or start a new run")
     ckpt = ckpt_io.load_checkpoint(run.path, "last")
+    parallel.check_world(ckpt, parallel.placement()[1])  # the data order depends on the count
     if ckpt["state"].get("config_hash") != config_mod.config_hash(cfg):
         raise CheckpointError(f"{ckpt['path']} was written with a different config than "
                               f"{run.config_path}; start a new run")
@@ -106,7 +130,8 @@ class Session(Callbacks):
         self.started = False
 
     # -- setup ------------------------------------------------------------------------------
-    def _setup(self) -> None:
+    def _build(self) -> None:
+        """Model, optimizer, scheduler, loaders and a fresh TrainState; writes nothing."""
         import engine
         from trainer.amp import build_amp
         from trainer.build import (
@@ -128,6 +153,10 @@ class Session(Callbacks):
         self.data = build_data(cfg, self.run_dir.path, model=self.model)
         check_schedule_length(cfg, self.scheduler, len(self.data.train))
         self.state = TrainState()
+
+    def _setup(self) -> None:
+        cfg = self.cfg
+        self._build()
         ckpt_io.clean_tmp(self.run_dir.checkpoints)
         stored = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                                     stop_after_steps=None))
@@ -164,18 +193,11 @@ class Session(Callbacks):
         self.started = True  # from here a stop writes checkpoints/last: the run is resumable
         try:
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
-                fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
-                    self.scheduler, self.cfg.scheduler.interval, self.state,
+                fit(self.fit_model(), self.optimizer, self.data.train, self.data.val,
+                    self.cfg.train, self.scheduler, self.cfg.scheduler.interval, self.state,
                     tensorboard.Chain(self, self.board), self.amp)
         except Interrupted:
-            cause = self._stop_signal or "stop_after_steps"
-            self.progress.close()
-            message = (f"interrupted ({cause}) at step {self.state.step}; checkpoint "
-                       f"{self.run_dir.checkpoints / 'last'} written. Resume with:\n"
-                       f"  trainer train {self.run_dir.config_path} --resume {self.run_dir.path}")
-            self.run_dir.log(message)
-            print(message, file=sys.stderr, flush=True)  # shown even with --progress none
-            return EXIT_INTERRUPTED
+            return self._interrupted()
         except NonFiniteLoss as exc:
             raise TrainingError(self._explain_nonfinite(exc)) from None
         finally:
@@ -184,6 +206,21 @@ class Session(Callbacks):
         self._finish()
         self.board.close(self.run_dir.read_meta().get("result"))  # the hparams entry
         return 0
+
+    def fit_model(self) -> Any:
+        """The module fit trains: the model (a data-parallel session wraps it)."""
+        return self.model
+
+    def _interrupted(self) -> int:
+        """Say where the stopped run's checkpoint is and how to resume; the exit code."""
+        cause = self._stop_signal or "stop_after_steps"
+        self.progress.close()
+        message = (f"interrupted ({cause}) at step {self.state.step}; checkpoint "
+                   f"{self.run_dir.checkpoints / 'last'} written. Resume with:\n"
+                   f"  trainer train {self.run_dir.config_path} --resume {self.run_dir.path}")
+        self.run_dir.log(message)
+        print(message, file=sys.stderr, flush=True)  # shown even with --progress none
+        return EXIT_INTERRUPTED
 
     def _finish(self) -> None:
         test = evaluate(self.model, self.data.test)
@@ -255,8 +292,13 @@ class Session(Callbacks):
             "scaler": self.amp.state_dict() if self.amp is not None else None,
             "config_hash": self.config_hash, "model_name": self.cfg.model.name,
         }
+        info.update(self.extra_state())
         return ckpt_io.save_checkpoint(self.run_dir.checkpoints, "last", self.model.state_dict(),
                                        self.optimizer.state_dict(), info)
+
+    def extra_state(self) -> dict[str, Any]:
+        """More keys for state.json (a data-parallel session's world size and rank states)."""
+        return {}
 
     def stop_requested(self) -> bool:
         """A signal arrived, or the stop_after_steps test hook is due."""

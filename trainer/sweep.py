@@ -118,6 +118,11 @@ def check_flags(resume: str | None, run_dir: str | None) -> None:
     if run_dir is not None:
         raise ConfigError("--multirun writes each member under train.out_dir/sweep-<name>-<time>/;"
                           " set train.out_dir instead of --run-dir")
+    from trainer.parallel import launched
+
+    if launched():  # every rank would write the sweep's own files
+        raise ConfigError("--multirun trains one member after another in one process; run it "
+                          "without mpiexec")
 
 
 def run_sweep(config_path: str | Path, overrides: list[str], device: str | None = None,

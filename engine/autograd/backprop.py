@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from engine import backend, function
@@ -10,6 +11,18 @@ from engine.grad_mode import _GradState
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
+
+
+# Callbacks queued while a backward pass runs (queue_callback), and how deep passes are nested.
+_queued: list[Callable[[], None]] = []
+_depth = [0]
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run callback once the outermost backward pass in progress has finished (PyTorch's
+    Variable._execution_engine.queue_callback): DistributedDataParallel averages gradients there,
+    after every leaf's .grad holds its sum. Dropped when the pass fails."""
+    _queued.append(callback)
 
 
 def _dependencies(root: Any) -> dict[Any, int]:
@@ -48,6 +61,7 @@ def run_graph(start: Any, grad: Any, retain_graph: bool = False,
     deps = _dependencies(start)
     expand = None if capture is None else _expanding(start, capture)
     ready = [start]  # nodes whose every incoming gradient has arrived
+    _depth[0] += 1
     try:
         while ready:
             node = ready.pop()
@@ -100,6 +114,16 @@ def run_graph(start: Any, grad: Any, retain_graph: bool = False,
                 node._release()
     finally:
         _GradState.enabled = previous
+        _depth[0] -= 1
+        pending = _take_queued() if not _depth[0] else ()
+    for callback in pending:
+        callback()
+
+
+def _take_queued() -> list[Callable[[], None]]:
+    pending = _queued[:]
+    _queued.clear()
+    return pending
 
 
 def _expanding(start: Any, targets: dict[Any, Any]) -> set[Any]:

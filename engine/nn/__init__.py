@@ -1,6 +1,6 @@
 """engine.nn: modules, layers, losses and initialisers (PyTorch's torch.nn)."""
 
-from engine.nn import functional, init, utils
+from engine.nn import functional, init, parallel, utils
 from engine.nn.activation import (
     CELU,
     ELU,
@@ -68,5 +68,5 @@ __all__ = [
     "ParameterDict", "ParameterList", "RNN", "RNNBase", "RNNCell", "RNNCellBase", "ReLU", "ReLU6",
     "SELU", "Sequential", "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softmin", "Softplus",
     "Softshrink", "Softsign", "Tanh", "Tanhshrink", "Threshold", "Unflatten", "functional", "init",
-    "summary", "utils",
+    "parallel", "summary", "utils",
 ]

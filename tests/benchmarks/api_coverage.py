@@ -59,8 +59,8 @@ OMITTED = {
     "nonzero_static segment_reduce as_subclass index":
         "FX/torch.compile/export, dispatcher and tensor-subclass plumbing (symbolic shapes, op "
         "registration, first-class dims)",
-    "distributed is_distributed":
-        "distributed training and RPC: out of scope for a single-process engine",
+    "is_distributed":
+        "a legacy tensor query; the process group is engine.distributed (MPI)",
     "mps xpu mtia ipu is_ipu is_xla is_maia is_mps is_mtia is_xpu is_vulkan is_vulkan_available "
     "*mkldnn* miopen_* cudnn_* Stream Event record_stream":
         "MPS/XPU/MTIA/IPU/XLA/Vulkan devices, vendor kernels and device streams: the engine knows "

@@ -368,3 +368,24 @@ def test_inplace_on_a_view_that_requires_grad_raises() -> None:
     v.mul_(2)  # a clone is not a view
     v.sum().backward()
     assert a.grad.tolist() == [4.0, 0.0]
+
+
+def test_queued_callbacks_run_once_the_pass_has_finished() -> None:
+    from engine.autograd.backprop import queue_callback
+
+    a = en.tensor([1.0, 2.0], requires_grad=True)
+    seen: list = []
+    y = a * 3
+    # Queued while y's gradient is computed: a.grad is still None then, complete afterwards.
+    y.register_hook(lambda g: queue_callback(lambda: seen.append(a.grad.tolist())))
+    (y.sum() + (a * a).sum()).backward()
+    assert seen == [[5.0, 7.0]]
+    seen.clear()
+    b = en.tensor([1.0], requires_grad=True)
+    z = b * 2
+    z.register_hook(lambda g: queue_callback(lambda: seen.append("ran")))
+    z.register_hook(lambda g: 1 / 0)  # the pass fails: what it queued is dropped
+    with pytest.raises(ZeroDivisionError):
+        z.sum().backward()
+    (b * 1).sum().backward()
+    assert seen == []
