@@ -11,9 +11,22 @@ import numpy as np
 CUDA_INSTALL_HINT = "install the GPU extra: pip install 'gradwell[cuda]' (needs an NVIDIA GPU)"
 
 
+# A module served as CuPy instead of importing it (tests on machines without a GPU).
+_served: ModuleType | None = None
+
+
+def _use_cupy_module(module: ModuleType | None) -> None:
+    """Serve module as CuPy from now on (None: import the real one again); private to tests."""
+    global _served
+    _served = module
+    _cupy.cache_clear()
+
+
 @functools.cache
 def _cupy() -> ModuleType | None:
     """Import CuPy once; None when it is absent or has no usable GPU."""
+    if _served is not None:
+        return _served
     try:
         import cupy  # noqa: PLC0415 - lazy on purpose: CuPy import is slow and optional
 
@@ -100,30 +113,31 @@ def is_numpy(xp: ModuleType) -> bool:
     return xp is np
 
 
+def is_cupy_array(value: Any) -> bool:
+    """True for a raw CuPy array."""
+    if type(value) is np.ndarray:
+        return False
+    cp = _cupy()
+    return cp is not None and isinstance(value, cp.ndarray)
+
+
 def is_array(value: Any) -> bool:
     """True for a raw NumPy or CuPy array (not a scalar, list or Tensor)."""
-    if isinstance(value, np.ndarray):
-        return True
-    cp = _cupy() if type(value).__module__.startswith("cupy") else None
-    return cp is not None and isinstance(value, cp.ndarray)
+    return isinstance(value, np.ndarray) or is_cupy_array(value)
 
 
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
     for a in arrays:
-        if type(a) is not np.ndarray and type(a).__module__.startswith("cupy"):
-            cp = _cupy()
-            return np if cp is None else cp
+        if type(a) is not np.ndarray and is_cupy_array(a):
+            return _cupy()
     return np
 
 
 def device_of(array: Any) -> str:
     """Canonical device string of a raw array."""
-    if isinstance(array, np.ndarray | np.generic):
-        return "cpu"
-    dev = getattr(array, "device", None)
-    if dev is not None and hasattr(dev, "id"):
-        return f"cuda:{dev.id}"
+    if is_cupy_array(array):
+        return f"cuda:{array.device.id}"
     return "cpu"
 
 
@@ -132,7 +146,7 @@ def to_device(array: Any, device: str) -> Any:
     if device == "cpu":
         if isinstance(array, np.ndarray):
             return array
-        return array.get() if hasattr(array, "get") else np.asarray(array)
+        return array.get() if is_cupy_array(array) else np.asarray(array)
     cp = require_cupy(device)
     index = int(device.split(":")[1])
     if index >= cp.cuda.runtime.getDeviceCount():
