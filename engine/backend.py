@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from types import ModuleType
 from typing import Any
@@ -119,6 +120,21 @@ def is_cupy_array(value: Any) -> bool:
         return False
     cp = _cupy()
     return cp is not None and isinstance(value, cp.ndarray)
+
+
+def errstate(xp: ModuleType, **kwargs: Any) -> Any:
+    """NumPy's errstate(**kwargs) on NumPy; a no-op on CuPy, whose kernels never warn."""
+    return np.errstate(**kwargs) if xp is np else contextlib.nullcontext()
+
+
+def is_writeable(array: Any) -> bool:
+    """False for a read-only NumPy array (a broadcast view) and for a CuPy array whose elements
+    share memory (CuPy has no read-only flag: a zero stride marks a broadcast view)."""
+    if isinstance(array, np.ndarray):
+        return bool(array.flags.writeable)
+    if not is_cupy_array(array):
+        return True
+    return all(s != 0 or n <= 1 for n, s in zip(array.shape, array.strides, strict=True))
 
 
 def is_array(value: Any) -> bool:

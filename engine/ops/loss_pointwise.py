@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import backend
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import unbroadcast
@@ -152,17 +153,6 @@ class KLDivLoss(_PointwiseLoss):
         return -y, self.log_y + 1 - x
 
 
-class _quiet:
-    """NumPy errstate that ignores divide-by-zero and invalid (CuPy has no such warnings)."""
-
-    def __init__(self, xp: Any) -> None:
-        self.state = xp.errstate(divide="ignore", invalid="ignore") if hasattr(
-            xp, "errstate") else None
-
-    def __enter__(self) -> None:
-        if self.state is not None:
-            self.state.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.state is not None:
-            self.state.__exit__(*exc)
+def _quiet(xp: Any) -> Any:
+    """Ignore divide-by-zero and invalid on NumPy (CuPy has no such warnings)."""
+    return backend.errstate(xp, divide="ignore", invalid="ignore")
