@@ -20,13 +20,14 @@ from fake_cupy._state import counters as _counters
 from fake_cupy._state import reset as _reset
 from fake_cupy._state import reset_counters as _reset_counters
 from fake_cupy._state import state as _state
+from fake_cupy._state import trace as _trace
 from fake_cupy._wrap import arrays_in as _arrays_in
 from fake_cupy._wrap import call as _call
 from fake_cupy._wrap import check_devices as _check_devices
 from fake_cupy._wrap import new as _new
 from fake_cupy._wrap import unwrap as _unwrap
 
-__all__ = ["cuda", "random", "ndarray", "_counters", "_reset", "_reset_counters"]
+__all__ = ["cuda", "random", "ndarray", "_counters", "_reset", "_reset_counters", "_trace"]
 
 # NumPy objects CuPy re-exports as they are (dtypes, constants, dtype helpers).
 for _name in ("bool_ byte cdouble complex128 complex64 complexfloating csingle double dtype e "
@@ -106,7 +107,7 @@ for _name in _UFUNCS.split():
 def _function(np_fn: Any, name: str, view: bool = False, syncs: bool = False) -> Any:
     def fn(*args: Any, **kwargs: Any) -> Any:
         if syncs or (name == "where" and len(args) == 1):
-            _state.sync += 1  # the result's size is read back on the host
+            _state.count("sync")  # the result's size is read back on the host
         return _call(np_fn, args, kwargs, view=view)
 
     fn.__name__ = fn.__qualname__ = name
@@ -152,7 +153,7 @@ def array(obj: Any, dtype: Any = None, copy: Any = True, order: str = "K", subok
         _check_devices(inner)
         host = np.array(_unwrap(obj), dtype=dtype, order=order, ndmin=ndmin)
     else:
-        _state.h2d += 1
+        _state.count("h2d")
         host = np.array(obj, dtype=dtype, order=order, ndmin=ndmin, copy=True)
     return _new(host, _state.current)
 

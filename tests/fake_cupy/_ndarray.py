@@ -47,7 +47,7 @@ def _index(key: Any, self: Any) -> tuple[Any, bool]:
             out.append(k._a)
             basic = False
         elif isinstance(k, np.ndarray | list):
-            state.h2d += 1  # CuPy copies host index arrays to the device
+            state.count("h2d")  # CuPy copies host index arrays to the device
             arr = np.asarray(k)
             mask |= arr.dtype == np.bool_
             out.append(arr)
@@ -118,7 +118,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def get(self, stream: Any = None, order: str = "C", out: Any = None,
             blocking: bool = True) -> np.ndarray:
         """A host copy (device -> host)."""
-        state.d2h += 1
+        state.count("d2h")
         if out is not None:
             out[...] = self._a
             return out
@@ -128,25 +128,25 @@ class ndarray:  # noqa: N801 - CuPy's name
         """Copy host data into this array (host -> device)."""
         if np.shape(arr) != self._a.shape:
             raise ValueError("Shape mismatch")
-        state.h2d += 1
+        state.count("h2d")
         self._a[...] = arr
 
     def item(self) -> Any:
-        state.sync += 1
+        state.count("sync")
         return self._a.item()
 
     def tolist(self) -> Any:
-        state.d2h += 1
+        state.count("d2h")
         return self._a.tolist()
 
     def tobytes(self, order: str = "C") -> bytes:
-        state.d2h += 1
+        state.count("d2h")
         return self._a.tobytes(order)
 
     def _scalar(self, kind: type) -> Any:
         if self._a.size != 1:
             raise TypeError("only length-1 arrays can be converted to Python scalars")
-        state.sync += 1
+        state.count("sync")
         return kind(self._a.reshape(()).item())
 
     def __float__(self) -> float:
@@ -162,19 +162,19 @@ class ndarray:  # noqa: N801 - CuPy's name
         if self._a.size != 1:
             raise ValueError("The truth value of an array with more than one element is "
                              "ambiguous. Use a.any() or a.all()")
-        state.sync += 1
+        state.count("sync")
         return bool(self._a.reshape(()).item())
 
     def __repr__(self) -> str:
-        state.d2h += 1
+        state.count("d2h")
         return repr(self._a)
 
     def __str__(self) -> str:
-        state.d2h += 1
+        state.count("d2h")
         return str(self._a)
 
     def __format__(self, spec: str) -> str:
-        state.d2h += 1
+        state.count("d2h")
         return format(self._a, spec)
 
     # ----- container protocol -----------------------------------------------------------
@@ -191,7 +191,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __getitem__(self, key: Any) -> Any:
         index, mask = _index(key, self)
         if mask:
-            state.sync += 1  # CuPy counts the mask's True values on the host
+            state.count("sync")  # CuPy counts the mask's True values on the host
         return wrap(self._a[index], (self,))
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -200,11 +200,11 @@ class ndarray:  # noqa: N801 - CuPy's name
             check_devices([self, value])
             value = value._a
         elif isinstance(value, np.ndarray | list):
-            state.h2d += 1
+            state.count("h2d")
         else:
             check_devices([self])
         if mask and np.ndim(value) > 0:
-            state.sync += 1
+            state.count("sync")
         self._a[index] = value
 
     def __copy__(self) -> Any:
@@ -219,7 +219,7 @@ class ndarray:  # noqa: N801 - CuPy's name
     def __reduce__(self) -> Any:
         from fake_cupy import array  # noqa: PLC0415
 
-        state.d2h += 1
+        state.count("d2h")
         return array, (self._a.copy(),)
 
     # ----- methods ----------------------------------------------------------------------
@@ -256,7 +256,7 @@ class ndarray:  # noqa: N801 - CuPy's name
 def _method(name: str, view: bool = False, syncs: bool = False) -> Any:
     def method(self: ndarray, *args: Any, **kwargs: Any) -> Any:
         if syncs:
-            state.sync += 1
+            state.count("sync")
         return call(getattr(np.ndarray, name), (self, *args), kwargs, view=view)
 
     method.__name__ = name

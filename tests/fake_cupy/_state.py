@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 import weakref
 from typing import Any
 
@@ -17,7 +18,16 @@ class _State:
         self.h2d = 0  # host -> device copies (cupy.asarray of host data, setitem from host, ...)
         self.d2h = 0  # device -> host copies (.get(), cupy.asnumpy, tolist, printing)
         self.sync = 0  # implicit syncs: item(), float(), int(), bool(), mask indexing, nonzero
+        self.where: list[str] | None = None  # where each event happened, while tracing
         self.live: dict[int, Any] = {}  # id -> weakref of arrays owning memory (memory pool)
+
+    def count(self, kind: str) -> None:
+        """Count one event ('h2d', 'd2h' or 'sync'), noting where it came from when tracing."""
+        setattr(self, kind, getattr(self, kind) + 1)
+        if self.where is not None:
+            frame = next(f for f in traceback.extract_stack()[::-1]
+                         if "fake_cupy" not in f.filename)
+            self.where.append(f"{kind} at {frame.filename}:{frame.lineno} ({frame.name})")
 
     def track(self, array: Any) -> None:
         """Count array's memory as used until it is freed (arrays are unhashable: keyed by id)."""
@@ -37,6 +47,13 @@ def reset_counters() -> None:
     state.h2d = state.d2h = state.sync = 0
 
 
+def trace(on: bool = True) -> list[str]:
+    """Start (or stop) noting where each counted event happens; returns the notes so far."""
+    notes = state.where or []
+    state.where = [] if on else None
+    return notes
+
+
 def counters() -> dict[str, int]:
     """The counters since the last reset: {'h2d': .., 'd2h': .., 'sync': ..}."""
     return {"h2d": state.h2d, "d2h": state.d2h, "sync": state.sync}
@@ -45,4 +62,5 @@ def counters() -> dict[str, int]:
 def reset() -> None:
     """Back to device 0 with zeroed counters (done when a test installs the stand-in)."""
     state.current = 0
+    state.where = None
     reset_counters()
