@@ -95,6 +95,50 @@ def normalize_device(device: Any) -> str:
     raise ValueError(f"unknown device '{device}': expected 'cpu', 'cuda' or 'cuda:N'")
 
 
+_NO_GUARD = contextlib.nullcontext()
+
+
+def on_device(device: str) -> Any:
+    """A context in which CuPy works on device's GPU: CuPy runs kernels and places new arrays on
+    the current GPU, whatever device the operands are on. Nothing to do for 'cpu' or when that
+    GPU is already current."""
+    if device == "cpu":
+        return _NO_GUARD
+    cp = _cupy()
+    index = int(device[5:])
+    if cp is None or cp.cuda.runtime.getDevice() == index:
+        return _NO_GUARD
+    return cp.cuda.Device(_gpu_index(cp, device))
+
+
+def array_device(array: Any) -> Any:
+    """on_device for the device a raw array is on (nothing to do for a NumPy array)."""
+    return _NO_GUARD if type(array) is np.ndarray else on_device(device_of(array))
+
+
+def full(device: str, shape: Any, value: Any, dtype: Any) -> Any:
+    """An array of shape filled with value, made on device (on a GPU by a fill kernel, so a
+    Python scalar becomes an array there with no copy from the host)."""
+    if device == "cpu":
+        return np.full(shape, value, dtype=dtype)
+    with on_device(device):
+        return require_cupy(device).full(shape, value, dtype=dtype)
+
+
+def runs_on_device(method: Any) -> Any:
+    """Decorate a Tensor method (or a function whose first argument is a Tensor) that calls xp
+    directly: on a GPU it runs with the tensor's GPU current, as Function.apply runs every op."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._device == "cpu":
+            return method(self, *args, **kwargs)
+        with on_device(self._device):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 def cuda_device(device: Any = None) -> Any:
     """The device .cuda(device) moves to: 'cuda' for None, 'cuda:N' for an int N, else device."""
     if device is None:
@@ -164,13 +208,18 @@ def to_device(array: Any, device: str) -> Any:
             return array
         return array.get() if is_cupy_array(array) else np.asarray(array)
     cp = require_cupy(device)
+    with cp.cuda.Device(_gpu_index(cp, device)):
+        return cp.asarray(array)
+
+
+def _gpu_index(cp: ModuleType, device: str) -> int:
+    """The GPU index of 'cuda:N', checked against the GPUs CuPy sees."""
     index = int(device.split(":")[1])
     if index >= cp.cuda.runtime.getDeviceCount():
         raise RuntimeError(
             f"device '{device}' does not exist: {cuda_device_count()} GPU(s) visible"
         )
-    with cp.cuda.Device(index):
-        return cp.asarray(array)
+    return index
 
 
 def to_numpy(array: Any) -> np.ndarray:

@@ -50,7 +50,7 @@ def _fill(shape: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool
     np_dtype = (dtypes.to_numpy_dtype(dtype) if dtype is not None
                 else dtypes.infer_numpy_dtype(value))
     dev = backend.normalize_device(device)
-    array = backend.array_module(dev).full(_shape_arg(shape), value, dtype=np_dtype)
+    array = backend.full(dev, _shape_arg(shape), value, np_dtype)
     t = Tensor._from_array(array, dev)
     return t.requires_grad_(True) if requires_grad else t
 

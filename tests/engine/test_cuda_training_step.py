@@ -51,6 +51,8 @@ def _run(device: str, make_opt, fake, steps: int = 2) -> tuple[list[float], dict
         if fake is not None:
             counts.append({**fake._counters(), "where": fake._trace(False)})
         losses.append(loss.item())
+    assert device == "cpu" or all(p._data.device.id == (en.device(device).index or 0)
+                                  for p in model.parameters())
     state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
     return losses, state, counts
 
@@ -61,10 +63,11 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.parametrize("device", ["cuda", "cuda:1"])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
-def test_training_step_makes_no_copy_or_sync(name: str, fake_gpu) -> None:
+def test_training_step_makes_no_copy_or_sync(name: str, device: str, fake_gpu) -> None:
     cpu_losses, cpu_state, _ = _run("cpu", OPTIMIZERS[name], None)
-    gpu_losses, gpu_state, counts = _run("cuda", OPTIMIZERS[name], fake_gpu)
+    gpu_losses, gpu_state, counts = _run(device, OPTIMIZERS[name], fake_gpu)
     assert counts == [{"h2d": 0, "d2h": 0, "sync": 0, "where": []}] * 2
     np.testing.assert_allclose(gpu_losses, cpu_losses, rtol=1e-5, atol=1e-6)
     assert gpu_state.keys() == cpu_state.keys()
