@@ -112,6 +112,26 @@ def test_init_and_random_draws_match_the_cpu(cuda: str) -> None:
     assert set(np.unique(kept).tolist()) == {0.0, 2.0} and 60 < (kept == 0).sum() < 140
 
 
+def test_gpu_dropout_draws_on_the_device_and_repeats_after_manual_seed(cuda: str) -> None:
+    masks = []
+    for _ in range(2):
+        en.manual_seed(7)
+        masks.append([F.dropout(en.ones(64, device=cuda), 0.5).cpu().numpy() for _ in range(2)])
+    np.testing.assert_array_equal(masks[0][0], masks[1][0])
+    np.testing.assert_array_equal(masks[0][1], masks[1][1])
+    assert not np.array_equal(masks[0][0], masks[0][1])  # the stream moves on between calls
+
+
+def test_values_out_of_range_give_nan_on_the_gpu(cuda: str) -> None:
+    weight = en.randn(4, 3, device=cuda, requires_grad=True)
+    rows = F.embedding(en.tensor([[0, 4], [-1, 3]], device=cuda), weight)
+    looked_up = rows.detach().cpu().numpy()
+    assert np.isnan(looked_up[0, 1]).all() and np.isnan(looked_up[1, 0]).all()
+    np.testing.assert_array_equal(looked_up[1, 1], weight.detach().cpu().numpy()[3])
+    probs = en.tensor([0.5, 1.5], device=cuda)
+    assert np.isnan(F.binary_cross_entropy(probs, en.tensor([1.0, 0.0], device=cuda)).item())
+
+
 def test_cross_entropy_out_of_range_target_gives_nan_on_the_gpu(cuda: str) -> None:
     logits = en.randn(2, 3, device=cuda, requires_grad=True)
     loss = F.cross_entropy(logits, en.tensor([1, 3], device=cuda))

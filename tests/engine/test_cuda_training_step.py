@@ -27,6 +27,57 @@ class SmallCNN(nn.Module):
         return self.fc(x.flatten(1))
 
 
+class SmallRNN(nn.Module):
+    """embedding -> LSTM -> dropout -> layer norm -> linear: a sequence classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(10, 6, max_norm=2.0)
+        self.rnn = nn.LSTM(6, 8, batch_first=True)
+        self.drop = nn.Dropout(0.2)
+        self.norm = nn.LayerNorm(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, tokens: en.Tensor) -> en.Tensor:
+        out, _ = self.rnn(self.emb(tokens))
+        return self.fc(self.norm(self.drop(out[:, -1])))
+
+
+class NormCNN(nn.Module):
+    """conv (stride 2) -> batch norm -> GELU -> avg pool -> adaptive pool -> linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: en.Tensor) -> en.Tensor:
+        x = F.avg_pool2d(F.gelu(self.bn(self.conv(x))), 2)
+        return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def test_other_layers_make_no_copy_or_sync(fake_gpu) -> None:
+    rng = np.random.default_rng(1)
+    tokens = en.tensor(rng.integers(0, 10, size=(4, 5))).to("cuda")
+    images = en.tensor(rng.standard_normal((4, 1, 8, 8)).astype(np.float32)).to("cuda")
+    y = en.tensor(rng.integers(0, 3, size=4)).to("cuda")
+    for model, x in ((SmallRNN(), tokens), (NormCNN(), images)):
+        model.to("cuda")
+        opt = optim.AdamW(model.parameters(), lr=1e-2)
+        for _ in range(2):
+            fake_gpu._reset_counters()
+            fake_gpu._trace()
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y, label_smoothing=0.1)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            assert {**fake_gpu._counters(), "where": fake_gpu._trace(False)} == {
+                "h2d": 0, "d2h": 0, "sync": 0, "where": []}, type(model).__name__
+            assert np.isfinite(loss.item())
+
+
 def _batch() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
     return (rng.standard_normal((5, 1, 8, 8)).astype(np.float32),

@@ -10,12 +10,12 @@ from fake_cupy._wrap import call as _call
 from fake_cupy._wrap import unwrap as _unwrap
 from fake_cupy._wrap import wrap as _wrap
 
-_rng = [np.random.RandomState(0)]
+_rng = [np.random.default_rng(0)]
 
 
 def seed(seed: int | None = None) -> None:
-    """Reseed the global device generator."""
-    _rng[0] = np.random.RandomState(seed)
+    """Reseed the global device generator (a 64-bit seed, as CuPy takes)."""
+    _rng[0] = np.random.default_rng(seed)
 
 
 def _draw(fn: str, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
@@ -25,7 +25,7 @@ def _draw(fn: str, *args: Any, dtype: Any = None, **kwargs: Any) -> Any:
 
 
 def rand(*size: int, dtype: Any = float) -> Any:
-    return _draw("random_sample", size, dtype=dtype)
+    return _draw("random", size, dtype=dtype)
 
 
 def randn(*size: int, dtype: Any = float) -> Any:
@@ -33,7 +33,7 @@ def randn(*size: int, dtype: Any = float) -> Any:
 
 
 def random_sample(size: Any = None, dtype: Any = float) -> Any:
-    return _draw("random_sample", size, dtype=dtype)
+    return _draw("random", size, dtype=dtype)
 
 
 random = random_sample
@@ -52,7 +52,7 @@ def standard_normal(size: Any = None, dtype: Any = float) -> Any:
 
 
 def randint(low: int, high: int | None = None, size: Any = None, dtype: Any = int) -> Any:
-    return _draw("randint", low, high, size, dtype=dtype)
+    return _draw("integers", low, high, size, dtype=dtype)
 
 
 def permutation(a: Any) -> Any:
