@@ -1,0 +1,57 @@
+"""A run trained with --device cuda (the CuPy stand-in where no GPU is visible), then evaluated,
+exported and used for prediction on a machine without a GPU."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from engine import backend
+
+
+def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_path: Path,
+                                                fake_gpu) -> None:
+    run = tmp_path / "runs" / "gpu"
+    result = cli("train", tiny_config, "--run-dir", run, "--device", "cuda", "--progress", "none")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["device"] == "cuda"
+    test_acc = meta["result"]["test_acc"]
+    assert 0.2 < test_acc <= 1.0  # it learned (10 classes)
+
+    backend._use_cupy_module(None)  # from here on, a machine without a GPU
+    refused = cli("eval", run)
+    assert refused.exit_code == 2 and "device=cpu" in refused.output
+    result = cli("eval", run, "device=cpu")
+    assert result.exit_code == 0, result.output
+    report = json.loads((run / "eval.json").read_text())
+    assert report["acc"] == pytest.approx(test_acc, abs=1e-12) and report["count"] == 100
+    images = run / "data" / "t10k-images-idx3-ubyte"
+    labels = run / "data" / "t10k-labels-idx1-ubyte"
+    for fmt, name in (("script", "m.safetensors"), ("onnx", "m.onnx")):
+        result = cli("export", run, "--format", fmt, "--out", tmp_path / name)
+        assert result.exit_code == 0, result.output
+        result = cli("predict", tmp_path / name, images, "--labels", labels)
+        assert result.exit_code == 0, result.output
+        found = float(re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output).group(1))
+        assert found == pytest.approx(test_acc, abs=1e-4)
+
+
+def test_gpu_cnn_run_resumes_on_the_gpu(cli, tiny_config: Path, tmp_path: Path,
+                                        fake_gpu) -> None:
+    assert "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n" in tiny_config.read_text()
+    run, config = tmp_path / "runs" / "cnn", tmp_path / "cnn.yaml"
+    config.write_text(tiny_config.read_text().replace(
+        "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n", "  name: cnn\n"))
+    result = cli("train", config, "--run-dir", run, "--device", "cuda", "--progress", "none",
+                 "train.epochs=1")
+    assert result.exit_code == 0, result.output
+    result = cli("train", config, "--resume", run, "--device", "cuda", "--progress", "none",
+                 "train.epochs=2")
+    assert result.exit_code == 0, result.output
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "epoch"]
+    assert epochs == [1, 2]
