@@ -227,6 +227,26 @@ def to_numpy(array: Any) -> np.ndarray:
     return to_device(array, "cpu")
 
 
+def pinned_copy(array: np.ndarray) -> np.ndarray:
+    """A copy of a host array in page-locked memory, which a GPU copy reads without staging."""
+    cp = require_cupy("cuda")
+    memory = cp.cuda.alloc_pinned_memory(max(array.nbytes, 1))
+    out = np.frombuffer(memory, array.dtype, array.size).reshape(array.shape)
+    out[...] = array
+    return out
+
+
+def is_pinned(array: Any) -> bool:
+    """True for a host array in page-locked memory (made by pinned_copy)."""
+    cp = _cupy()
+    if cp is None or not isinstance(array, np.ndarray):
+        return False
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    owner = array.obj if isinstance(array, memoryview) else array  # np.frombuffer's base
+    return isinstance(owner, cp.cuda.PinnedMemoryPointer)
+
+
 def cuda_device_name(index: int) -> str:
     """The name of GPU index, e.g. 'NVIDIA H100'."""
     name = require_cupy(f"cuda:{index}").cuda.runtime.getDeviceProperties(index)["name"]

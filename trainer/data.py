@@ -116,7 +116,7 @@ def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
 
     device = cfg.device if cfg.device != "cpu" else None
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, seed=cfg.seed,
-                      prefetch=cfg.data.prefetch, device=device)
+                      prefetch=cfg.data.prefetch, device=device, pin_memory=device is not None)
 
 
 def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:

@@ -162,9 +162,13 @@ class PinnedMemoryPool:
         return 0
 
 
-def alloc_pinned_memory(size: int) -> memoryview:
-    """Page-locked host memory of size bytes (ordinary host memory here)."""
-    return memoryview(bytearray(size))
+class PinnedMemoryPointer(bytearray):
+    """Page-locked host memory (ordinary host memory here), readable by np.frombuffer."""
+
+
+def alloc_pinned_memory(size: int) -> PinnedMemoryPointer:
+    """Page-locked host memory of size bytes."""
+    return PinnedMemoryPointer(size)
 
 
 _memory_pool = MemoryPool()
