@@ -32,6 +32,14 @@ def fake_gpu() -> Iterator[object]:
         en.set_default_device(None)
 
 
+@pytest.fixture
+def cuda(request: pytest.FixtureRequest) -> str:
+    """'cuda' for a CUDA-only test: real CuPy when it sees a GPU, else the CuPy stand-in."""
+    if not _REAL_GPU:
+        request.getfixturevalue("fake_gpu")
+    return "cuda"
+
+
 @pytest.fixture(params=["cpu", "cuda"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Device string to run on: 'cpu', and 'cuda': real CuPy when it sees a GPU, else the

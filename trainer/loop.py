@@ -93,7 +93,7 @@ def evaluate(model: Any, loader: Any, num_classes: int | None = None) -> dict[st
                 correct += int((pred == labels).sum().item())
                 count += len(labels)
                 if confusion is not None:
-                    np.add.at(confusion, (labels.numpy(), pred.numpy()), 1)
+                    np.add.at(confusion, (labels.cpu().numpy(), pred.cpu().numpy()), 1)
     finally:
         model.train(was_training)
     out: dict[str, Any] = {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1),
@@ -120,14 +120,17 @@ def train_step(model: Any, optimizer: Any, images: Any, labels: Any,
     optimizer.zero_grad()
     logits = model(images)
     loss = F.cross_entropy(logits, labels)
-    value = float(loss.item())
+    # Backward and the count are queued before the loss is read: on a GPU the one wait for the
+    # device then covers them, and the update (skipped for a NaN loss) runs while the next batch
+    # is prepared.
+    loss.backward()
+    hits = (logits.detach().argmax(dim=1) == labels).sum()
+    value, correct = float(loss.item()), int(hits.item())
     if not math.isfinite(value):
         raise FloatingPointError(value)
-    loss.backward()
     if grad_clip is not None:
         clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
-    correct = int((logits.detach().argmax(dim=1) == labels).sum().item())
     return value, correct
 
 

@@ -14,14 +14,6 @@ from engine import backend, nn, optim
 
 
 @pytest.fixture
-def cuda(backend: str) -> str:
-    """'cuda' on a real GPU or the stand-in (the backend fixture's cuda copy only)."""
-    if backend == "cpu":
-        pytest.skip("a CUDA-only check")
-    return "cuda"
-
-
-@pytest.fixture
 def two_gpus(cuda: str) -> None:
     if en.cuda.device_count() < 2:
         pytest.skip("needs two GPUs")
@@ -64,6 +56,7 @@ def test_scalars_lists_and_printing(cuda: str) -> None:
                        "device='cuda:0')")
     assert str(en.tensor(3, device=cuda)) == "tensor(3, device='cuda:0')"
     assert f"{x.sum():.2f}" == "6.75"
+    assert en.allclose(x, x * (1 + 1e-7)) and not en.allclose(x, x + 1)
 
 
 def test_module_to_cuda_moves_parameters_buffers_and_grads(cuda: str) -> None:

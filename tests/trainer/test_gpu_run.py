@@ -22,6 +22,12 @@ def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_pat
     test_acc = meta["result"]["test_acc"]
     assert 0.2 < test_acc <= 1.0  # it learned (10 classes)
 
+    on_gpu = cli("eval", run)
+    assert on_gpu.exit_code == 0, on_gpu.output
+    gpu_report = json.loads((run / "eval.json").read_text())
+    assert gpu_report["acc"] == pytest.approx(test_acc, abs=1e-12)
+    assert sum(map(sum, gpu_report["confusion"])) == 100
+
     backend._use_cupy_module(None)  # from here on, a machine without a GPU
     refused = cli("eval", run)
     assert refused.exit_code == 2 and "device=cpu" in refused.output
@@ -29,6 +35,7 @@ def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_pat
     assert result.exit_code == 0, result.output
     report = json.loads((run / "eval.json").read_text())
     assert report["acc"] == pytest.approx(test_acc, abs=1e-12) and report["count"] == 100
+    assert report["confusion"] == gpu_report["confusion"]
     images = run / "data" / "t10k-images-idx3-ubyte"
     labels = run / "data" / "t10k-labels-idx1-ubyte"
     for fmt, name in (("script", "m.safetensors"), ("onnx", "m.onnx")):
