@@ -125,3 +125,14 @@ def test_training_step_makes_no_copy_or_sync(name: str, device: str, fake_gpu) -
     for key in cpu_state:
         np.testing.assert_allclose(gpu_state[key], cpu_state[key], rtol=1e-4, atol=1e-6,
                                    err_msg=key)
+
+
+def test_factories_and_python_scalars_make_no_host_copy(fake_gpu) -> None:
+    x = en.ones(3, device="cuda")
+    fake_gpu._reset_counters()
+    y = (x * 2.5 + 1 - en.arange(3, device="cuda") + en.zeros(3, device="cuda")
+         + en.full((3,), 2.0, device="cuda")) / 2
+    ramp = en.arange(0.5, 2.0, 0.5, device="cuda")
+    assert fake_gpu._counters() == {"h2d": 0, "d2h": 0, "sync": 0}
+    assert y.device == "cuda:0" and y.dtype == en.float32 and ramp.dtype == en.float32
+    assert y.cpu().tolist() == [2.75, 2.25, 1.75] and ramp.cpu().tolist() == [0.5, 1.0, 1.5]
