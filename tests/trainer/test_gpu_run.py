@@ -4,7 +4,6 @@ exported and used for prediction on a machine without a GPU."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from engine import backend
 
 
 def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_path: Path,
-                                                fake_gpu) -> None:
+                                                export_and_predict, fake_gpu) -> None:
     run = tmp_path / "runs" / "gpu"
     result = cli("train", tiny_config, "--run-dir", run, "--device", "cuda", "--progress", "none")
     assert result.exit_code == 0, result.output
@@ -36,15 +35,10 @@ def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_pat
     report = json.loads((run / "eval.json").read_text())
     assert report["acc"] == pytest.approx(test_acc, abs=1e-12) and report["count"] == 100
     assert report["confusion"] == gpu_report["confusion"]
-    images = run / "data" / "t10k-images-idx3-ubyte"
-    labels = run / "data" / "t10k-labels-idx1-ubyte"
-    for fmt, name in (("script", "m.safetensors"), ("onnx", "m.onnx")):
-        result = cli("export", run, "--format", fmt, "--out", tmp_path / name)
-        assert result.exit_code == 0, result.output
-        result = cli("predict", tmp_path / name, images, "--labels", labels)
-        assert result.exit_code == 0, result.output
-        found = float(re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output).group(1))
-        assert found == pytest.approx(test_acc, abs=1e-4)
+    found = export_and_predict(run, tmp_path)
+    assert set(found) == {"script", "onnx"}
+    for _, accuracy in found.values():
+        assert accuracy == pytest.approx(test_acc, abs=1e-4)
 
 
 def test_gpu_cnn_run_resumes_on_the_gpu(cli, tiny_config: Path, tmp_path: Path,
