@@ -66,6 +66,7 @@ from engine.creation import (
     zeros_like,
 )
 from engine.dtypes import (
+    bfloat16,
     bool_,
     double,
     dtype,
@@ -142,12 +143,17 @@ int = int32  # noqa: A001 - PyTorch alias
 
 # Submodules load on first use so `import engine` (and the CLI's --help) stays fast.
 _LAZY = {"nn", "optim", "cuda", "autograd", "export", "serialization", "backend", "random",
-         "utils", "linalg", "accelerator", "backends", "onnx"}
+         "utils", "linalg", "accelerator", "backends", "onnx", "amp"}
+# torch.autocast and friends: engine.amp's names at the top level.
+_AMP_NAMES = {"autocast", "GradScaler", "is_autocast_enabled", "get_autocast_dtype",
+              "is_autocast_available"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"engine.{name}")
+    if name in _AMP_NAMES:
+        return getattr(importlib.import_module("engine.amp"), name)
     if name in ("save", "load"):
         return getattr(importlib.import_module("engine.serialization"), name)
     raise AttributeError(f"module 'engine' has no attribute '{name}'")
@@ -235,7 +241,7 @@ __all__ = [
     "memory_format", "contiguous_format", "preserve_format", "channels_last", "channels_last_3d",
     # dtypes
     "dtype", "float32", "float64", "float16", "double", "half", "int64", "int32", "int16", "int8",
-    "long", "uint8", "bool_",
+    "long", "uint8", "bool_", "bfloat16",
     # autograd mode, randomness, files
     "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled",
     "manual_seed", "seed", "get_rng_state", "set_rng_state", "save", "load",

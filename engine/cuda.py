@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
+from engine import _cuda_amp as amp
 from engine import backend, random
 from engine.backend import cuda_available, cuda_device_count, synchronize_cuda
+
+# `from engine.cuda.amp import autocast, GradScaler` (torch.cuda.amp's deprecated names): the
+# import system finds the submodule here.
+sys.modules[__name__ + ".amp"] = amp
 
 # Factories (rand, randn, init) draw from the global CPU generator on any device, so a seed gives
 # the same values on a GPU; dropout masks on a GPU come from CuPy's generator there, seeded from

@@ -43,6 +43,30 @@ int16 = dtype("int16", np.int16)
 int8 = dtype("int8", np.int8)
 uint8 = dtype("uint8", np.uint8)
 bool_ = dtype("bool", np.bool_)
+
+
+class _EmulatedDtype(dtype):
+    """A dtype with no array type (bfloat16): usable as autocast's dtype, refused for storage."""
+
+    def __init__(self, name: str, itemsize: int) -> None:  # no NumPy dtype to wrap
+        self.name, self.is_floating_point, self.itemsize = name, True, itemsize
+
+    @property  # type: ignore[override]
+    def np(self) -> Any:
+        """No NumPy dtype: a tensor cannot be stored as bfloat16."""
+        raise TypeError(f"engine.{self.name} has no array type (NumPy and CuPy have none): it is "
+                        f"only emulated inside autocast(..., dtype=engine.{self.name}), which "
+                        "rounds values to its precision and stores them as float32")
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+# Emulated only: see engine.amp (values rounded to bfloat16 and stored as float32).
+bfloat16 = _EmulatedDtype("bfloat16", 2)
 float = float32  # noqa: A001 - PyTorch alias
 double = float64
 half = float16

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
 
 # Set by engine.export while tracing: called as hook(op_class, inputs, kwargs, output) per op.
 trace_hook: Any = None
+# Set by engine.amp while an autocast region is open: hook(op_class, inputs, kwargs) runs the op
+# on inputs cast by autocast's op lists and returns its output, or returns None to leave it alone.
+autocast_hook: Any = None
 
 # Tensor._from_array, set through register_tensor_type once Tensor exists: this module cannot
 # import engine.tensor, since Tensor's methods are built on Function.
@@ -66,6 +69,10 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **kwargs: Any) -> Tensor:
         """Run forward on the inputs' arrays and, when grad is on, record the node."""
+        if autocast_hook is not None:  # the one check autocast costs an op while it is off
+            cast = autocast_hook(cls, inputs, kwargs)
+            if cast is not None:
+                return cast
         ctx = cls.__new__(cls)
         needs = tuple([t.requires_grad for t in inputs])
         ctx.needs_input_grad = needs

@@ -63,6 +63,8 @@ class AutogradMethods:
                     f"Mismatch in shape: grad_output[0] has a shape of {tuple(grad.shape)} and "
                     f"output[0] has a shape of {tuple(self.shape)}."
                 )
+            if grad.dtype != self._data.dtype:  # PyTorch casts it to the output's dtype too
+                grad = grad.astype(self._data.dtype)
         run_backward(self, grad, bool(retain_graph))
 
     def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:

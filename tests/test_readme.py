@@ -14,10 +14,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def porting_example() -> str:
-    """The first Python block of the README's porting section."""
+def porting_example(heading: str = "## Porting PyTorch code") -> str:
+    """The first Python block of the README's section under heading."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Porting PyTorch code"):]
+    section = text[text.index(heading):]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
@@ -65,3 +65,19 @@ def test_porting_example_is_a_pytorch_program(tmp_path: Path) -> None:
     code = as_pytorch(porting_example())
     assert "engine" not in code
     assert accuracy(run(code, tmp_path)) > 0.95
+
+
+def test_mixed_precision_example_runs(tmp_path: Path) -> None:
+    out = run(porting_example("## Mixed precision"), tmp_path)
+    assert out.split() == ["engine.float16", "engine.float32", "engine.float32", "65536.0"]
+
+
+def test_mixed_precision_example_is_a_pytorch_program(tmp_path: Path) -> None:
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch is not installed")
+    code = porting_example("## Mixed precision").replace("import engine as torch",
+                                                          "import torch")
+    code = code.replace("from engine import", "from torch import")
+    assert "engine" not in code
+    assert run(code, tmp_path).split() == ["torch.float16", "torch.float32", "torch.float32",
+                                           "65536.0"]

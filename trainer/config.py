@@ -174,7 +174,8 @@ def diff(old: Config, new: Config, ignore: frozenset[str] = RESUMABLE_KEYS) -> l
 
 def config_hash(cfg: Config) -> str:
     """A hash of everything that changes what a run computes (resumable keys left out)."""
-    kept = {k: v for k, v in flatten(to_dict(cfg)).items() if k not in RESUMABLE_KEYS}
+    kept = {k: v for k, v in flatten(to_dict(cfg)).items() if k not in RESUMABLE_KEYS
+            and (k not in schema.LATER_KEYS or v != schema.LATER_KEYS[k])}
     blob = json.dumps(kept, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -234,6 +235,13 @@ def _suggest(key: str, names: list[str], prefix: str) -> str:
 
 def coerce(value: Any, typ: Any, rules: Any, key: str, marks: dict[str, str]) -> Any:
     """Check value against the type annotation and rules; return it converted (e.g. '1e-3')."""
+    words = rules.get("words")  # a key that takes a few words only: {spelling: value}
+    if words is not None:
+        spelled = str(value).lower() if isinstance(value, bool | str) else None
+        if spelled not in words:
+            raise ConfigError(f"{where(marks, key)}: {key}: expected one of "
+                              f"{', '.join(words)}, got {value!r}")
+        return words[spelled]
     args = getattr(typ, "__args__", ())
     optional = type(None) in args
     if optional:

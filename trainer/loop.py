@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -114,29 +115,36 @@ def _improved(value: float, best: float | None, mode: str, min_delta: float) -> 
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
+_FLOAT32 = contextlib.nullcontext()  # the region of a step without train.amp
+
+
 def train_step(model: Any, optimizer: Any, images: Any, labels: Any,
-               grad_clip: float | None) -> tuple[float, int]:
+               grad_clip: float | None, amp: Any = None) -> tuple[float, int]:
     """One forward/backward/update; returns (loss, correct predictions). Raises on NaN loss."""
+    # amp (trainer.amp.Amp): forward and loss under autocast, backward and step through its
+    # GradScaler; amp.skipped then tells whether overflowed gradients skipped the step.
     optimizer.zero_grad()
-    logits = model(images)
-    loss = F.cross_entropy(logits, labels)
-    # Backward and the count are queued before the loss is read: on a GPU the one wait for the
-    # device then covers them, and the update (skipped for a NaN loss) runs while the next batch
-    # is prepared.
-    loss.backward()
-    hits = (logits.detach().argmax(dim=1) == labels).sum()
-    value, correct = float(loss.item()), int(hits.item())
+    with amp.autocast() if amp is not None else _FLOAT32:
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+    value = float(loss.item())
     if not math.isfinite(value):
         raise FloatingPointError(value)
-    if grad_clip is not None:
-        clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    if amp is not None:
+        amp.backward_and_step(loss, optimizer, model.parameters(), grad_clip)
+    else:
+        loss.backward()
+        if grad_clip is not None:
+            clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    correct = int((logits.detach().argmax(dim=1) == labels).sum().item())
     return value, correct
 
 
 def fit(model: Any, optimizer: Any, train_loader: Any, val_loader: Any | None, train_cfg: Any,
         scheduler: Any = None, scheduler_interval: str = "epoch",
-        state: TrainState | None = None, callbacks: Callbacks | None = None) -> TrainState:
+        state: TrainState | None = None, callbacks: Callbacks | None = None,
+        amp: Any = None) -> TrainState:
     """Train until train_cfg.epochs / max_steps, early stopping or a stop request."""
     state, cb = state or TrainState(), callbacks or Callbacks()
     cfg, s = train_cfg, state.sums
@@ -154,7 +162,7 @@ def fit(model: Any, optimizer: Any, train_loader: Any, val_loader: Any | None, t
         for position, (images, labels) in enumerate(train_loader, start=done + 1):
             rng = engine.get_rng_state()
             try:
-                loss, correct = train_step(model, optimizer, images, labels, cfg.grad_clip)
+                loss, correct = train_step(model, optimizer, images, labels, cfg.grad_clip, amp)
             except FloatingPointError as exc:
                 raise NonFiniteLoss(state.step + 1, state.epoch, exc.args[0], (images, labels),
                                     rng) from None
@@ -164,7 +172,10 @@ def fit(model: Any, optimizer: Any, train_loader: Any, val_loader: Any | None, t
                 s[key] += value
                 s["win_" + key] += value
             s["seconds"] = time.perf_counter() - t0
-            if scheduler is not None and scheduler_interval == "step":
+            # A step skipped for overflowed gradients does not advance the schedule (PyTorch's
+            # issue 44511: otherwise the schedule runs ahead of the optimizer's steps).
+            if scheduler is not None and scheduler_interval == "step" and not (
+                    amp is not None and amp.skipped):
                 scheduler.step()
             lr = optimizer.param_groups[0]["lr"]
             cb.after_step(state, loss, lr)

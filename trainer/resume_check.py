@@ -147,8 +147,9 @@ def check_state(state: Any, file: Path, loader: Any) -> None:
                                   f"'{key}' ({state[key]})")
     _check_rng(state.get("rng"), where)
     _check_loader(state.get("loader"), loader, where)
-    if state.get("scheduler") is not None and not isinstance(state["scheduler"], dict):
-        raise CheckpointError(f"{where}: 'scheduler' must be an object or null")
+    for key in ("scheduler", "scaler"):
+        if state.get(key) is not None and not isinstance(state[key], dict):
+            raise CheckpointError(f"{where}: '{key}' must be an object or null")
 
 
 def check_optimizer_state(optimizer: Any, saved: Any, file: Path) -> None:
@@ -223,11 +224,28 @@ def apply(session: Any, ckpt: dict[str, Any]) -> Any:
     if session.scheduler is not None and st.get("scheduler") is not None:
         check_like(st["scheduler"], session.scheduler.state_dict(),
                    f"{folder / STATE_FILE} is damaged", "scheduler")
+    scaler = _checked_scaler(session, st, folder / STATE_FILE)
     try:
         if session.scheduler is not None and st.get("scheduler") is not None:
             session.scheduler.load_state_dict(st["scheduler"])
         session.data.train.load_state_dict(st["loader"])
+        if scaler is not None:
+            session.amp.scaler.load_state_dict(scaler)
     except (EngineError, TypeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{folder / STATE_FILE} does not fit this run: {exc}") from None
     engine.set_rng_state(st["rng"])
     return TrainState.from_dict(st["train"])
+
+
+def _checked_scaler(session: Any, st: dict[str, Any], file: Path) -> dict[str, Any] | None:
+    """The GradScaler state to restore (None without loss scaling); refused unless whole."""
+    amp = getattr(session, "amp", None)
+    if amp is None or not amp.scaler.is_enabled():
+        return None
+    saved = st.get("scaler")
+    current = amp.scaler.state_dict()
+    if not isinstance(saved, dict) or set(saved) != set(current):
+        raise CheckpointError(f"{file} is damaged: 'scaler' must hold the GradScaler state "
+                              f"({', '.join(current)}) of a train.amp run")
+    check_like(saved, current, f"{file} is damaged", "scaler")
+    return saved

@@ -85,6 +85,8 @@ class TrainConfig:
     epochs: int | None = spec(10, ge=1)
     max_steps: int | None = spec(None, ge=1)
     grad_clip: float | None = spec(None, gt=0.0)
+    # Mixed precision: false, true (float16 autocast + GradScaler) or bf16 (emulated bfloat16).
+    amp: bool | str = spec(False, words={"false": False, "true": True, "bf16": "bf16"})
     monitor: str = spec("val_acc", choices=MONITORS)
     mode: Literal["auto", "max", "min"] = spec("auto", choices=("auto", "max", "min"))
     patience: int | None = spec(None, ge=1)
@@ -117,6 +119,10 @@ class Config:
 
 # Sections whose unknown keys are constructor arguments (checked against the class signature).
 OPEN_SECTIONS = ("model", "optimizer", "scheduler")
+
+# Keys added after runs were first written, with their default: left out of the config hash while
+# at it, so a run from before the key existed still resumes.
+LATER_KEYS = {"train.amp": False}
 
 # Keys a resumed run may change: they alter how long or how loudly it runs, not what it computes.
 RESUMABLE_KEYS = frozenset({

@@ -108,6 +108,7 @@ class Session(Callbacks):
     # -- setup ------------------------------------------------------------------------------
     def _setup(self) -> None:
         import engine
+        from trainer.amp import build_amp
         from trainer.build import (
             build_model,
             build_optimizer,
@@ -123,6 +124,7 @@ class Session(Callbacks):
         self.model = build_model(cfg)
         self.optimizer = build_optimizer(cfg, self.model.parameters())
         self.scheduler = build_scheduler(cfg, self.optimizer)
+        self.amp = build_amp(cfg)
         self.data = build_data(cfg, self.run_dir.path, model=self.model)
         check_schedule_length(cfg, self.scheduler, len(self.data.train))
         self.state = TrainState()
@@ -164,7 +166,7 @@ class Session(Callbacks):
             with _quiet_float_warnings():  # a non-finite loss is caught and explained below
                 fit(self.model, self.optimizer, self.data.train, self.data.val, self.cfg.train,
                     self.scheduler, self.cfg.scheduler.interval, self.state,
-                    tensorboard.Chain(self, self.board))
+                    tensorboard.Chain(self, self.board), self.amp)
         except Interrupted:
             cause = self._stop_signal or "stop_after_steps"
             self.progress.close()
@@ -250,6 +252,7 @@ class Session(Callbacks):
             "format": 1, "step": state.step, "epoch": state.epoch, "train": state.to_dict(),
             "rng": engine.get_rng_state(), "loader": self.data.train.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.amp.state_dict() if self.amp is not None else None,
             "config_hash": self.config_hash, "model_name": self.cfg.model.name,
         }
         return ckpt_io.save_checkpoint(self.run_dir.checkpoints, "last", self.model.state_dict(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine import backend
+from engine.amp.autocast_mode import autocasts
 from engine.creation import pad
 from engine.nn._functional_activation import (
     celu,
@@ -129,7 +130,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
             f"{weight.shape[1]}x{weight.shape[0]})"
         )
-    if input._data.dtype != weight._data.dtype:  # raw dtypes too: no engine dtype lookups
+    if input._data.dtype != weight._data.dtype and not autocasts(input):  # autocast casts both
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
                            f"{input.dtype.name} and {weight.dtype.name}")
     args = (input, weight) if bias is None else (input, weight, bias)
@@ -158,7 +159,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
             f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got "
             f"{x.shape[1]} channels instead"
         )
-    if x.dtype != weight.dtype:
+    if x._data.dtype != weight._data.dtype and not autocasts(x):
         raise RuntimeError(f"Input type ({x.dtype.name}) and weight type ({weight.dtype.name}) "
                            "should be the same: cast one with .to(dtype)")
     pads = conv_pads(padding, weight.shape[2:], stride, dilation)

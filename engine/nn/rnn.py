@@ -12,6 +12,7 @@ import warnings
 from typing import Any
 
 from engine import creation
+from engine.amp.autocast_mode import autocasts
 from engine.nn import functional as F
 from engine.nn import init
 from engine.nn.module import Module
@@ -116,7 +117,7 @@ class RNNBase(Module):
 
     def _check_input(self, input: Tensor) -> None:  # noqa: A002
         weight = self.weight_ih_l0
-        if input.dtype != weight.dtype:
+        if input._data.dtype != weight._data.dtype and not autocasts(input):
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype "
                              f"({weight.dtype}). Convert input: input.to({weight.dtype}), or "
                              f"convert model: model.to({input.dtype})")
