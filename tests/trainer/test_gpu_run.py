@@ -41,17 +41,21 @@ def test_gpu_run_then_eval_export_predict_on_cpu(cli, tiny_config: Path, tmp_pat
         assert accuracy == pytest.approx(test_acc, abs=1e-4)
 
 
-def test_gpu_cnn_run_resumes_on_the_gpu(cli, tiny_config: Path, tmp_path: Path,
+@pytest.mark.parametrize("amp", ["false", "true"])
+def test_gpu_cnn_run_resumes_on_the_gpu(amp: str, cli, tiny_config: Path, tmp_path: Path,
                                         fake_gpu) -> None:
     assert "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n" in tiny_config.read_text()
     run, config = tmp_path / "runs" / "cnn", tmp_path / "cnn.yaml"
     config.write_text(tiny_config.read_text().replace(
-        "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n", "  name: cnn\n"))
+        "  name: mlp\n  hidden: [16]\n  dropout: 0.1\n", "  name: cnn\n").replace(
+        "synthetic_train: 300", "synthetic_train: 96").replace(
+        "synthetic_test: 100", "synthetic_test: 32"))
+    assert "synthetic_train: 96" in config.read_text()  # a smaller set: numpy float16 is slow
     result = cli("train", config, "--run-dir", run, "--device", "cuda", "--progress", "none",
-                 "train.epochs=1")
+                 "train.epochs=1", f"train.amp={amp}")
     assert result.exit_code == 0, result.output
     result = cli("train", config, "--resume", run, "--device", "cuda", "--progress", "none",
-                 "train.epochs=2")
+                 "train.epochs=2", f"train.amp={amp}")
     assert result.exit_code == 0, result.output
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
               if json.loads(line)["kind"] == "epoch"]
