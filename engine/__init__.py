@@ -219,7 +219,8 @@ def is_tensor(obj: Any) -> builtins.bool:
 def allclose(a: Tensor, b: Tensor, rtol: builtins.float = 1e-5,
              atol: builtins.float = 1e-8) -> builtins.bool:
     """True when a and b are elementwise close."""
-    return _np.allclose(a.detach().numpy(), b.detach().numpy(), rtol=rtol, atol=atol)
+    return _np.allclose(a.detach().cpu().numpy(), b.detach().cpu().numpy(), rtol=rtol,
+                        atol=atol)
 
 
 # What `from engine import *` binds. engine.float, engine.int and engine.bool stay attributes only,

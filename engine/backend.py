@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from types import ModuleType
 from typing import Any
@@ -11,9 +12,22 @@ import numpy as np
 CUDA_INSTALL_HINT = "install the GPU extra: pip install 'gradwell[cuda]' (needs an NVIDIA GPU)"
 
 
+# A module served as CuPy instead of importing it (tests on machines without a GPU).
+_served: ModuleType | None = None
+
+
+def _use_cupy_module(module: ModuleType | None) -> None:
+    """Serve module as CuPy from now on (None: import the real one again); private to tests."""
+    global _served
+    _served = module
+    _cupy.cache_clear()
+
+
 @functools.cache
 def _cupy() -> ModuleType | None:
     """Import CuPy once; None when it is absent or has no usable GPU."""
+    if _served is not None:
+        return _served
     try:
         import cupy  # noqa: PLC0415 - lazy on purpose: CuPy import is slow and optional
 
@@ -81,6 +95,50 @@ def normalize_device(device: Any) -> str:
     raise ValueError(f"unknown device '{device}': expected 'cpu', 'cuda' or 'cuda:N'")
 
 
+_NO_GUARD = contextlib.nullcontext()
+
+
+def on_device(device: str) -> Any:
+    """A context in which CuPy works on device's GPU: CuPy runs kernels and places new arrays on
+    the current GPU, whatever device the operands are on. Nothing to do for 'cpu' or when that
+    GPU is already current."""
+    if device == "cpu":
+        return _NO_GUARD
+    cp = _cupy()
+    index = int(device[5:])
+    if cp is None or cp.cuda.runtime.getDevice() == index:
+        return _NO_GUARD
+    return cp.cuda.Device(_gpu_index(cp, device))
+
+
+def array_device(array: Any) -> Any:
+    """on_device for the device a raw array is on (nothing to do for a NumPy array)."""
+    return _NO_GUARD if type(array) is np.ndarray else on_device(device_of(array))
+
+
+def full(device: str, shape: Any, value: Any, dtype: Any) -> Any:
+    """An array of shape filled with value, made on device (on a GPU by a fill kernel, so a
+    Python scalar becomes an array there with no copy from the host)."""
+    if device == "cpu":
+        return np.full(shape, value, dtype=dtype)
+    with on_device(device):
+        return require_cupy(device).full(shape, value, dtype=dtype)
+
+
+def runs_on_device(method: Any) -> Any:
+    """Decorate a Tensor method (or a function whose first argument is a Tensor) that calls xp
+    directly: on a GPU it runs with the tensor's GPU current, as Function.apply runs every op."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._device == "cpu":
+            return method(self, *args, **kwargs)
+        with on_device(self._device):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 def cuda_device(device: Any = None) -> Any:
     """The device .cuda(device) moves to: 'cuda' for None, 'cuda:N' for an int N, else device."""
     if device is None:
@@ -100,30 +158,46 @@ def is_numpy(xp: ModuleType) -> bool:
     return xp is np
 
 
+def is_cupy_array(value: Any) -> bool:
+    """True for a raw CuPy array."""
+    if type(value) is np.ndarray:
+        return False
+    cp = _cupy()
+    return cp is not None and isinstance(value, cp.ndarray)
+
+
+def errstate(xp: ModuleType, **kwargs: Any) -> Any:
+    """NumPy's errstate(**kwargs) on NumPy; a no-op on CuPy, whose kernels never warn."""
+    return np.errstate(**kwargs) if xp is np else contextlib.nullcontext()
+
+
+def is_writeable(array: Any) -> bool:
+    """False for a read-only NumPy array (a broadcast view) and for a CuPy array whose elements
+    share memory (CuPy has no read-only flag: a zero stride marks a broadcast view)."""
+    if isinstance(array, np.ndarray):
+        return bool(array.flags.writeable)
+    if not is_cupy_array(array):
+        return True
+    return all(s != 0 or n <= 1 for n, s in zip(array.shape, array.strides, strict=True))
+
+
 def is_array(value: Any) -> bool:
     """True for a raw NumPy or CuPy array (not a scalar, list or Tensor)."""
-    if isinstance(value, np.ndarray):
-        return True
-    cp = _cupy() if type(value).__module__.startswith("cupy") else None
-    return cp is not None and isinstance(value, cp.ndarray)
+    return isinstance(value, np.ndarray) or is_cupy_array(value)
 
 
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
     for a in arrays:
-        if type(a) is not np.ndarray and type(a).__module__.startswith("cupy"):
-            cp = _cupy()
-            return np if cp is None else cp
+        if type(a) is not np.ndarray and is_cupy_array(a):
+            return _cupy()
     return np
 
 
 def device_of(array: Any) -> str:
     """Canonical device string of a raw array."""
-    if isinstance(array, np.ndarray | np.generic):
-        return "cpu"
-    dev = getattr(array, "device", None)
-    if dev is not None and hasattr(dev, "id"):
-        return f"cuda:{dev.id}"
+    if is_cupy_array(array):
+        return f"cuda:{array.device.id}"
     return "cpu"
 
 
@@ -132,20 +206,45 @@ def to_device(array: Any, device: str) -> Any:
     if device == "cpu":
         if isinstance(array, np.ndarray):
             return array
-        return array.get() if hasattr(array, "get") else np.asarray(array)
+        return array.get() if is_cupy_array(array) else np.asarray(array)
     cp = require_cupy(device)
+    with cp.cuda.Device(_gpu_index(cp, device)):
+        return cp.asarray(array)
+
+
+def _gpu_index(cp: ModuleType, device: str) -> int:
+    """The GPU index of 'cuda:N', checked against the GPUs CuPy sees."""
     index = int(device.split(":")[1])
     if index >= cp.cuda.runtime.getDeviceCount():
         raise RuntimeError(
             f"device '{device}' does not exist: {cuda_device_count()} GPU(s) visible"
         )
-    with cp.cuda.Device(index):
-        return cp.asarray(array)
+    return index
 
 
 def to_numpy(array: Any) -> np.ndarray:
     """A NumPy array holding the values of a raw array of either backend."""
     return to_device(array, "cpu")
+
+
+def pinned_copy(array: np.ndarray) -> np.ndarray:
+    """A copy of a host array in page-locked memory, which a GPU copy reads without staging."""
+    cp = require_cupy("cuda")
+    memory = cp.cuda.alloc_pinned_memory(max(array.nbytes, 1))
+    out = np.frombuffer(memory, array.dtype, array.size).reshape(array.shape)
+    out[...] = array
+    return out
+
+
+def is_pinned(array: Any) -> bool:
+    """True for a host array in page-locked memory (made by pinned_copy)."""
+    cp = _cupy()
+    if cp is None or not isinstance(array, np.ndarray):
+        return False
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    owner = array.obj if isinstance(array, memoryview) else array  # np.frombuffer's base
+    return isinstance(owner, cp.cuda.PinnedMemoryPointer)
 
 
 def cuda_device_name(index: int) -> str:

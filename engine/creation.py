@@ -50,7 +50,7 @@ def _fill(shape: tuple, value: Any, dtype: Any, device: Any, requires_grad: bool
     np_dtype = (dtypes.to_numpy_dtype(dtype) if dtype is not None
                 else dtypes.infer_numpy_dtype(value))
     dev = backend.normalize_device(device)
-    array = backend.array_module(dev).full(_shape_arg(shape), value, dtype=np_dtype)
+    array = backend.full(dev, _shape_arg(shape), value, np_dtype)
     t = Tensor._from_array(array, dev)
     return t.requires_grad_(True) if requires_grad else t
 
@@ -167,8 +167,12 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     np_dtype = dtypes.to_numpy_dtype(dtype) if dtype is not None else (
         np.dtype(np.int64) if is_int else dtypes.to_numpy_dtype(None))
     count = max(0, math.ceil((end - start) / step))
-    array = (start + np.arange(count, dtype=np.float64) * step).astype(np_dtype)
-    return _make(array, device, requires_grad)
+    dev = backend.normalize_device(device)
+    xp = backend.array_module(dev)
+    with backend.on_device(dev):  # made where it is used: no host copy inside a forward
+        array = (start + xp.arange(count, dtype=np.float64) * step).astype(np_dtype)
+    t = Tensor._from_array(array, dev)
+    return t.requires_grad_(True) if requires_grad else t
 
 
 def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None) -> Tensor:

@@ -13,9 +13,10 @@ from engine.backend import cuda_available, cuda_device_count, synchronize_cuda
 # import system finds the submodule here.
 sys.modules[__name__ + ".amp"] = amp
 
-# There is no separate CUDA generator: tensors on a GPU draw from the global CPU generator (so a
-# seed gives the same values on any device). The cuda seeding functions therefore only record the
-# seed; engine.manual_seed is what seeds the draws.
+# Factories (rand, randn, init) draw from the global CPU generator on any device, so a seed gives
+# the same values on a GPU; dropout masks on a GPU come from CuPy's generator there, seeded from
+# the global generator's seed (engine.random.device_uniform). The cuda seeding functions therefore
+# only record the seed; engine.manual_seed is what seeds the draws.
 _seed = [0]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
+from engine import backend
 from engine.grad_mode import _GradState
 
 if TYPE_CHECKING:
@@ -83,7 +84,11 @@ class Function:
                     f"devices, {device} and {t._device}! (in {cls.__name__})"
                 )
         try:
-            array = ctx.forward(*[t._data for t in inputs], **kwargs)
+            if device == "cpu":
+                array = ctx.forward(*[t._data for t in inputs], **kwargs)
+            else:
+                with backend.on_device(device):
+                    array = ctx.forward(*[t._data for t in inputs], **kwargs)
         except ValueError as error:
             if "broadcast" not in str(error):
                 raise

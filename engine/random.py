@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -9,6 +10,9 @@ import numpy as np
 
 # PyTorch seeds a fresh Generator with this value; ours does too, so initial_seed() agrees.
 DEFAULT_SEED = 67280421310721
+
+_epochs = itertools.count()
+_device_epochs: dict[int, int] = {}  # GPU index -> the global generator epoch it was seeded at
 
 
 class Generator:
@@ -27,6 +31,7 @@ class Generator:
             seed += 2**64
         self._seed = seed
         self._np = np.random.Generator(np.random.PCG64(seed))
+        self._epoch = next(_epochs)  # tells GPU generators (device_uniform) to reseed
         return self
 
     def seed(self) -> int:
@@ -98,3 +103,19 @@ def set_rng_state(state: Any) -> None:
         default_generator._np.bit_generator.state = state
     else:
         default_generator.set_state(state)
+
+
+def device_uniform(shape: tuple[int, ...], device: str) -> Any:
+    """float32 draws in [0, 1) made on device's GPU by CuPy's generator, with no copy from the
+    host (dropout masks every step). Each GPU's generator is seeded from the global generator's
+    seed, so engine.manual_seed repeats its draws; the CPU and GPU streams differ, as PyTorch's
+    CPU and CUDA generators do."""
+    from engine import backend  # noqa: PLC0415 - backend imports nothing from here
+
+    index = int(device[5:])
+    xp = backend.array_module(device)
+    with backend.on_device(device):
+        if _device_epochs.get(index) != default_generator._epoch:
+            xp.random.seed((default_generator._seed + index) % 2**63)
+            _device_epochs[index] = default_generator._epoch
+        return xp.random.random(shape, dtype=np.float32)

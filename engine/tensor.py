@@ -218,13 +218,15 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
 
     # ----- conversion -------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (shares memory on the CPU)."""
+        """The values as a NumPy array (shares memory; a CPU tensor only, as in PyTorch)."""
+        if self._device != "cpu":
+            raise TypeError(_host_only(self))
         if self.requires_grad:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."
             )
-        return backend.to_numpy(self._data)
+        return self._data
 
     def item(self) -> Any:
         """The value of a one-element tensor as a Python number."""
@@ -256,8 +258,9 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = backend.to_numpy(self._data)
-        return arr if dtype is None else arr.astype(dtype)
+        if self._device != "cpu":
+            raise TypeError(_host_only(self))
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def detach(self) -> Tensor:
         """A tensor sharing the data (and version counter), cut from the graph."""
@@ -354,6 +357,12 @@ class Tensor(TensorOps, InplaceOps, AutogradMethods):
 
     def __hash__(self) -> int:
         return id(self)
+
+
+def _host_only(t: Tensor) -> str:
+    """PyTorch's refusal to view a GPU tensor as a NumPy array."""
+    return (f"can't convert {t._device} device type tensor to numpy. Use Tensor.cpu() to copy "
+            "the tensor to host memory first.")
 
 
 _new = object.__new__

@@ -6,6 +6,7 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any
 
+from engine import backend
 from engine.tensor_inplace import mark_written
 
 if TYPE_CHECKING:
@@ -56,12 +57,16 @@ class AliasOps:
         return builtins.bool(self.isclose(other, rtol=rtol, atol=atol, equal_nan=equal_nan).all())
 
     def pin_memory(self, device: Any = None) -> Tensor:
-        """Self: host arrays here need no pinning (copies to a GPU go through CuPy)."""
-        return self
+        """A copy in page-locked host memory (self when already pinned, or without a GPU)."""
+        if self._device != "cpu":
+            raise RuntimeError(f"cannot pin '{self.type()}' only dense CPU tensors can be pinned")
+        if not backend.cuda_available() or backend.is_pinned(self._data):
+            return self
+        return self._wrap(backend.pinned_copy(self._data))
 
     def is_pinned(self, device: Any = None) -> builtins.bool:
-        """False: nothing is page-locked."""
-        return False
+        """True when the values live in page-locked host memory."""
+        return backend.is_pinned(self._data)
 
     def detach_(self) -> Tensor:
         """Cut self from the graph in place (it becomes a leaf that does not require grad)."""

@@ -54,7 +54,7 @@ class AutogradMethods:
         if gradient is None:
             if self._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            grad = backend.array_module(self._device).ones(self.shape, dtype=self._data.dtype)
+            grad = backend.full(self._device, self.shape, 1, self._data.dtype)
         else:
             grad = gradient._data if isinstance(gradient, AutogradMethods) else backend.to_device(
                 np.asarray(gradient, dtype=self._data.dtype), self._device)

@@ -212,8 +212,9 @@ class IndexingOps:
             raise RuntimeError("masked_select: expected BoolTensor for mask")
         shape = np.broadcast_shapes(self.shape, mask.shape)
         source = self if self.shape == shape else self.expand(shape)
-        cond = mask._data if mask.shape == shape else backend.array_module(
-            self._device).broadcast_to(mask._data, shape)
+        cond = backend.to_device(mask._data, self._device)  # a host mask is copied over
+        if mask.shape != shape:
+            cond = backend.array_module(self._device).broadcast_to(cond, shape)
         return mv.GetItem.apply(source, index=cond)
 
     def nonzero(self, *, as_tuple: bool = False) -> Any:

@@ -80,7 +80,7 @@ class InplaceOps:
                 f"output with shape {list(self.shape)} doesn't match the broadcast shape "
                 f"{list(result.shape)}"
             )
-        if self._data.flags.writeable if hasattr(self._data, "flags") else True:
+        if backend.is_writeable(self._data):
             self._data[...] = result._data
         else:
             raise RuntimeError("cannot write in place into an expanded (read-only) tensor")

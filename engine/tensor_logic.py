@@ -149,7 +149,9 @@ class LogicOps:
         src = self.flatten() if dim is None else self
         axis = 0 if dim is None else normalize_axes(dim, self.ndim)[0]
         xp = backend.array_module(self._device)
-        counts = repeats._data if hasattr(repeats, "_data") else repeats
+        counts = repeats
+        if hasattr(repeats, "_data"):  # CuPy reads the counts on the host: a one-off copy
+            counts = backend.to_numpy(repeats._data).tolist() if repeats.ndim else repeats.item()
         index = xp.repeat(xp.arange(src.shape[axis]), counts)
         return src.index_select(axis, self._wrap(index))
 

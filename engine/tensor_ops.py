@@ -52,8 +52,9 @@ class TensorOps(ReduceOps, ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, 
 
     # ----- operand handling -------------------------------------------------------------
     def _tensor_like(self, value: Any, dtype: np.dtype) -> Tensor:
-        xp = backend.array_module(self._device)
-        return self._wrap(xp.asarray(value, dtype=dtype))
+        if self._device == "cpu":
+            return self._wrap(np.asarray(value, dtype=dtype))
+        return self._wrap(backend.full(self._device, (), value, dtype))  # no host copy
 
     def _coerce(self, other: Any) -> tuple[Tensor, Tensor]:
         """Both operands as tensors of PyTorch's promoted dtype, on self's device."""
@@ -117,6 +118,7 @@ class TensorOps(ReduceOps, ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, 
             return ew.PowScalar.apply(base, exponent=exponent)
         return ew.Pow.apply(*self._coerce(exponent))
 
+    @backend.runs_on_device
     def floor_divide(self, other: Any) -> Tensor:
         """Elementwise floor(self / other), rounding toward -inf (no gradient)."""
         a, b = self._coerce(other)

@@ -65,6 +65,7 @@ class ReduceOps:
             )
         return rd.Mean.apply(self, axes=normalize_axes(dim, self.ndim), keepdim=keepdim)
 
+    @backend.runs_on_device
     def _extreme(self, dim: Any, keepdim: bool, largest: bool) -> Any:
         if dim is None:
             return rd.AMax.apply(self, axes=None, keepdim=False, largest=largest)
@@ -109,6 +110,7 @@ class ReduceOps:
         """Index of the smallest value (flattened when dim is None)."""
         return self._arg(self._data.argmin, dim, keepdim)
 
+    @backend.runs_on_device
     def _arg(self, fn: Any, dim: int | None, keepdim: bool) -> Tensor:
         if dim is None:
             out = fn()

@@ -62,6 +62,7 @@ class SelectOps:
         size = self.shape[_axis(dim, self.ndim)] if self.ndim else 1
         return MedianResult(*self.kthvalue((size + 1) // 2, dim, keepdim))
 
+    @backend.runs_on_device
     def mode(self, dim: int = -1, keepdim: bool = False) -> Any:
         """The most frequent value along dim (the smallest among equally frequent ones) and the
         index of its last occurrence."""
@@ -83,6 +84,7 @@ class SelectOps:
         return ModeResult(values.squeeze(axis), self._wrap(last.astype(np.int64)))
 
     # ----- counting and searching (no gradient) ------------------------------------------
+    @backend.runs_on_device
     def unique(self, sorted: builtins.bool = True, return_inverse: builtins.bool = False,  # noqa: A002
                return_counts: builtins.bool = False, dim: int | None = None) -> Any:
         """The distinct values (sorted), with the inverse map and counts when asked."""
@@ -97,6 +99,7 @@ class SelectOps:
             out.append(self._wrap(counts.astype(np.int64)))
         return out[0] if len(out) == 1 else tuple(out)
 
+    @backend.runs_on_device
     def bincount(self, weights: Tensor | None = None, minlength: int = 0) -> Tensor:
         """Counts of each non-negative integer value (weighted sums with weights)."""
         if self.ndim != 1 or self._data.dtype.kind not in "iu":
@@ -107,6 +110,7 @@ class SelectOps:
         dtype = np.int64 if w is None else (w.dtype if w.dtype.kind == "f" else np.float64)
         return self._wrap(out.astype(dtype))
 
+    @backend.runs_on_device
     def searchsorted(self, values: Any, *, right: builtins.bool = False,
                      side: str | None = None) -> Tensor:
         """Indices where values would be inserted into this sorted (last-dim) tensor."""

@@ -3,21 +3,49 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import engine as en
+from engine import backend as _backend
 
 # tests/helpers.py is imported as `helpers` by the test modules.
 sys.path.insert(0, str(Path(__file__).parent))
 
+import fake_cupy  # noqa: E402 - found through the path set above
+
+_REAL_GPU = en.cuda.is_available()
+
+
+@pytest.fixture
+def fake_gpu() -> Iterator[object]:
+    """The CuPy stand-in served as CuPy for one test (two devices, counted copies and syncs);
+    afterwards CUDA is unavailable again."""
+    fake_cupy._reset()
+    _backend._use_cupy_module(fake_cupy)
+    try:
+        yield fake_cupy
+    finally:
+        _backend._use_cupy_module(None)
+        en.set_default_device(None)
+
+
+@pytest.fixture
+def cuda(request: pytest.FixtureRequest) -> str:
+    """'cuda' for a CUDA-only test: real CuPy when it sees a GPU, else the CuPy stand-in."""
+    if not _REAL_GPU:
+        request.getfixturevalue("fake_gpu")
+    return "cuda"
+
 
 @pytest.fixture(params=["cpu", "cuda"])
 def backend(request: pytest.FixtureRequest) -> str:
-    """Device string to run on: 'cpu', and 'cuda' when CuPy sees a GPU."""
-    if request.param == "cuda" and not en.cuda.is_available():
-        pytest.skip("CUDA not available (CuPy with a GPU is needed)")
+    """Device string to run on: 'cpu', and 'cuda': real CuPy when it sees a GPU, else the
+    CuPy stand-in (tests/fake_cupy), installed for this test only."""
+    if request.param == "cuda" and not _REAL_GPU:
+        request.getfixturevalue("fake_gpu")
     return request.param
 
 

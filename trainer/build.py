@@ -19,7 +19,8 @@ def check_device(device: str) -> None:
 
         if not engine.cuda.is_available():
             raise ConfigError("device 'cuda' requested but no GPU/CuPy is available; use "
-                              "--device cpu (or device: cpu in the config)")
+                              "--device cpu, the override device=cpu, or device: cpu in the "
+                              "config")
 
 
 def check_buildable(cfg: Any) -> None:

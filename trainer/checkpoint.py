@@ -174,7 +174,9 @@ def load_checkpoint(path: str | Path, which: str = "last") -> dict[str, Any]:
         if not file.is_file():
             raise CheckpointError(f"{file} is missing; the checkpoint is incomplete")
         try:
-            out[key] = engine.load(file)
+            # onto the host: a run trained on a GPU loads on a machine without one, and
+            # load_state_dict then copies each tensor to wherever the model is
+            out[key] = engine.load(file, map_location="cpu")
         except CheckpointError:
             raise  # engine.load's message names the file and what is wrong with it
         except Exception as exc:  # a damaged tree that still matches its digest, say

@@ -118,7 +118,7 @@ def _loader(ds: Any, cfg: Any, batch_size: int, shuffle: bool) -> Any:
     device = cfg.device if cfg.device != "cpu" else None
     ds, order = shard(ds, shuffle, cfg.seed)  # this rank's share when several train together
     return DataLoader(ds, batch_size=batch_size, prefetch=cfg.data.prefetch, device=device,
-                      **order)
+                      pin_memory=device is not None, **order)
 
 
 def build_data(cfg: Any, run_dir: Path | None, model: Any = None) -> Data:

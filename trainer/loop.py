@@ -95,7 +95,7 @@ def evaluate(model: Any, loader: Any, num_classes: int | None = None) -> dict[st
                 correct += int((pred == labels).sum().item())
                 count += len(labels)
                 if confusion is not None:
-                    np.add.at(confusion, (labels.numpy(), pred.numpy()), 1)
+                    np.add.at(confusion, (labels.cpu().numpy(), pred.cpu().numpy()), 1)
     finally:
         model.train(was_training)
     # Data-parallel: each rank scored its own shard (trainer.parallel; one process: unchanged).

@@ -49,7 +49,7 @@ def gradcheck(
     for t in tensors:
         if t.dtype.np != np.float64:
             raise ValueError("gradcheck expects float64 inputs that require grad")
-        if hasattr(t._data, "flags") and not t._data.flags.writeable:
+        if not backend.is_writeable(t._data):
             t._data = t._data.copy()  # a broadcast view cannot be perturbed in place
     # Numerical Jacobian, one column per input element: 2 forwards per element.
     numeric = [_numeric_columns(func, inputs, t, eps) for t in tensors]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from engine import backend, function
 from engine.function import AccumulateGrad
 from engine.grad_mode import _GradState
@@ -77,41 +79,11 @@ def run_graph(start: Any, grad: Any, retain_graph: bool = False,
                 _schedule(node, deps, ready)
                 continue
             g, owned = entry
-            if type(node) is AccumulateGrad:
-                node.accumulate(g, owned)
-                continue
-            if node._freed or node._out_ref is not None:
-                node._check_saved()
-            else:  # the check inlined for the common case: compare the saved versions only
-                for t, v in node._saved_versions:
-                    if t._vc[0] != v:
-                        node._check_saved()  # raises with the message
-            if node._pre_hooks:
-                for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
-                    result = hook(function._wrap(g, backend.device_of(g)))
-                    if result is not None:
-                        g = result._data
-            in_grads = node.backward(g)
-            if type(in_grads) is not tuple:
-                in_grads = (in_grads,)
-            children = node._next
-            if len(in_grads) < len(children):
-                in_grads += (None,) * (len(children) - len(in_grads))
-            for child, child_grad in zip(children, in_grads, strict=False):
-                if child is None:
-                    continue
-                if child_grad is not None:
-                    seen = grads.get(child)
-                    if seen is None:
-                        # g itself may go to several inputs (add): never owned
-                        grads[child] = (child_grad, child_grad is not g)
-                    else:
-                        grads[child] = (seen[0] + child_grad, True)
-                deps[child] -= 1
-                if deps[child] == 0:
-                    ready.append(child)
-            if not retain_graph:
-                node._release()
+            if type(g) is np.ndarray:
+                _run_node(node, g, owned, grads, deps, ready, retain_graph)
+            else:  # CuPy: run the node on the GPU its gradient is on
+                with backend.array_device(g):
+                    _run_node(node, g, owned, grads, deps, ready, retain_graph)
     finally:
         _GradState.enabled = previous
         _depth[0] -= 1
@@ -124,6 +96,49 @@ def _take_queued() -> list[Callable[[], None]]:
     pending = _queued[:]
     _queued.clear()
     return pending
+
+
+def _run_node(node: Any, g: Any, owned: bool, grads: dict[Any, tuple[Any, bool]],
+              deps: dict[Any, int], ready: list[Any], retain_graph: bool) -> None:
+    """Run one node's backward with its summed gradient g and pass the results to its inputs."""
+    if type(node) is AccumulateGrad:
+        node.accumulate(g, owned)
+        return
+    if node._freed or node._out_ref is not None:
+        node._check_saved()
+    else:  # the check inlined for the common case: compare the saved versions only
+        for t, v in node._saved_versions:
+            if t._vc[0] != v:
+                node._check_saved()  # raises with the message
+    if node._pre_hooks:
+        for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
+            result = hook(function._wrap(g, backend.device_of(g)))
+            if result is not None:
+                g = result._data
+    in_grads = node.backward(g)
+    if type(in_grads) is not tuple:
+        in_grads = (in_grads,)
+    children = node._next
+    if len(in_grads) < len(children):
+        in_grads += (None,) * (len(children) - len(in_grads))
+    for child, child_grad in zip(children, in_grads, strict=False):
+        if child is None:
+            continue
+        if child_grad is not None:
+            seen = grads.get(child)
+            if seen is None:
+                # g itself may go to several inputs (add): never owned
+                grads[child] = (child_grad, child_grad is not g)
+            elif type(child_grad) is np.ndarray:
+                grads[child] = (seen[0] + child_grad, True)
+            else:  # a gradient that crossed devices (ToDevice) is summed on its own GPU
+                with backend.array_device(child_grad):
+                    grads[child] = (seen[0] + child_grad, True)
+        deps[child] -= 1
+        if deps[child] == 0:
+            ready.append(child)
+    if not retain_graph:
+        node._release()
 
 
 def _expanding(start: Any, targets: dict[Any, Any]) -> set[Any]:

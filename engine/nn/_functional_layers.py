@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from engine import backend
 from engine.ops import embedding as emb
 from engine.ops import norm
 from engine.ops.dropout import FeatureDropout
@@ -31,7 +32,9 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
         raise RuntimeError("Expected tensor for argument #1 'indices' to have one of the following "
                            f"scalar types: Long, Int; but got {input.dtype} instead (while "
                            "checking arguments for embedding)")
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
+    indices = backend.to_device(indices, weight._device)
+    on_host = weight._device == "cpu"  # a GPU checks in the op (ops.embedding)
+    if on_host and indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
         raise IndexError("index out of range in self")
     if max_norm is not None and emb.renorm_rows_(weight._data, indices, max_norm, norm_type):
         mark_written(weight)

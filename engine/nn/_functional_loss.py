@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from engine import backend
 from engine.creation import where
 from engine.ops import loss as ops
 from engine.ops import loss_pointwise as pw
@@ -46,6 +47,8 @@ def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None: 
         raise RuntimeError(f"expected target of shape {list(expected)} for input of shape "
                            f"{list(input.shape)}, got {list(target.shape)}")
     classes = shape[1] if input.ndim > 1 else shape[0]
+    if not backend.is_numpy(backend.get_array_module(target)):
+        return  # reading the targets back would stop the GPU each step (see ops.loss._targets)
     if target.size and 0 <= int(target.min()) and int(target.max()) < classes:
         return  # every target is a class (the usual case): no mask of ignored ones needed
     valid = target[target != ignore_index]

@@ -239,6 +239,7 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:  # noqa: A00
 
 
 # ----- normalisation and dropout ---------------------------------------------------------------
+@backend.runs_on_device
 def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
                weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
                momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
@@ -266,12 +267,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         mean, var, is_batch = running_mean._data, running_var._data, False
     if (weight is None) != (bias is None):
         # One of them missing: stand in the neutral value so the op keeps a single signature.
-        xp = backend.array_module(input._device)
-        c = input.shape[1]
+        c, dev = input.shape[1], input._device
         weight = weight if weight is not None else Tensor._from_array(
-            xp.ones(c, dtype=input._data.dtype), input._device)
+            backend.full(dev, c, 1, input._data.dtype), dev)
         bias = bias if bias is not None else Tensor._from_array(
-            xp.zeros(c, dtype=input._data.dtype), input._device)
+            backend.full(dev, c, 0, input._data.dtype), dev)
     affine = () if weight is None else (weight, bias)
     return norm.BatchNorm.apply(input, *affine, mean=mean, var=var, eps=eps, training=is_batch)
 
@@ -293,6 +293,7 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # 
     return input.flatten(start_dim, end_dim)
 
 
+@backend.runs_on_device
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding along a new last dim."""
     xp = backend.array_module(tensor._device)

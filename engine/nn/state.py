@@ -84,7 +84,7 @@ def _copy_into(target: Tensor, array: Any, assign: bool) -> None:
     value = backend.to_device(array, target._device)
     if assign:
         target._data = value.copy() if value is array else value
-    elif getattr(target._data, "flags", None) is not None and not target._data.flags.writeable:
+    elif not backend.is_writeable(target._data):
         target._data = value.astype(target._data.dtype, copy=True)
     else:
         target._data[...] = value.astype(target._data.dtype, copy=False)

@@ -28,24 +28,33 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     if not params:
         return Tensor(0.0)
     device = params[0].grad._device
+    with backend.on_device(device):
+        return _clip_grad_norm(params, device, float(max_norm), float(norm_type),
+                               error_if_nonfinite)
+
+
+def _clip_grad_norm(params: list[Tensor], device: str, max_norm: float, norm_type: float,
+                    error_if_nonfinite: bool) -> Tensor:
     xp = backend.array_module(device)
-    norm_type = float(norm_type)
     if norm_type == float("inf"):
         norms = [xp.abs(p.grad._data).max() for p in params]
         total = xp.max(xp.stack(norms))
     else:
         parts = [xp.sum(xp.abs(p.grad._data) ** norm_type) for p in params]
         total = xp.sum(xp.stack(parts)) ** (1.0 / norm_type)
-    total_value = float(total)
-    if error_if_nonfinite and not (total_value < float("inf")):
+    if error_if_nonfinite and not (float(total) < float("inf")):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
                            "is non-finite, so it cannot be clipped. To disable this error and "
                            "scale the gradients by the non-finite norm anyway, set "
                            "`error_if_nonfinite=False`")
-    coef = min(float(max_norm) / (total_value + 1e-6), 1.0)
+    if backend.is_numpy(xp):
+        coef: Any = min(max_norm / (float(total) + 1e-6), 1.0)
+    else:  # the same float64 arithmetic on the GPU: reading the norm back would stop it
+        coef = xp.minimum(max_norm / (total.astype(xp.float64) + 1e-6), 1.0)
     for p in params:
         # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
-        p.grad._data *= p.grad._data.dtype.type(coef)
+        dtype = p.grad._data.dtype
+        p.grad._data *= dtype.type(coef) if backend.is_numpy(xp) else coef.astype(dtype)
         mark_written(p.grad)
     return Tensor._from_array(xp.asarray(total), device)
 
@@ -55,5 +64,6 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
     for p in _with_grads(parameters, "clip_grad_value_", foreach):
         xp = backend.array_module(p.grad._device)
-        xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
+        with backend.on_device(p.grad._device):
+            xp.clip(p.grad._data, -clip_value, clip_value, out=p.grad._data)
         mark_written(p.grad)

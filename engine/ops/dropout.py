@@ -12,10 +12,13 @@ from engine.function import Function
 
 
 def keep_mask(shape: tuple[int, ...], p: float, dtype: Any, device: str) -> Any:
-    """Scaled keep mask drawn from the global generator on the CPU (same stream on any device)."""
-    keep = _random.generator().random(shape, dtype="float32") >= p
-    scaled = keep.astype(dtype) * dtype.type(1.0 / (1.0 - p))
-    return backend.to_device(scaled, device)
+    """Scaled keep mask: drawn from the global generator on the CPU, and on a GPU by its own
+    generator (a mask copied from the host each step would stall training)."""
+    if device == "cpu":
+        draws = _random.generator().random(shape, dtype="float32")
+    else:
+        draws = _random.device_uniform(shape, device)
+    return (draws >= p).astype(dtype) * dtype.type(1.0 / (1.0 - p))
 
 
 class Dropout(Function):

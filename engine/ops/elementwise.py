@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from engine import backend
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import records_grad, unbroadcast
@@ -95,7 +96,7 @@ class Pow(Function):
         a, b = self.a, self.b
         ga = gb = None
         # 0 ** negative and log(0) give inf/nan inside the masked-out branches: not errors
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with backend.errstate(xp, divide="ignore", invalid="ignore"):
             if self.needs_input_grad[0]:
                 # d/da a**b = b * a**(b-1); 0 where b == 0 (PyTorch masks that case too)
                 ga = unbroadcast(g * xp.where(b == 0, 0, b * a ** (b - 1)), a.shape)

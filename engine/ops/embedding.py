@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 
 
@@ -19,9 +19,18 @@ class Embedding(Function):
 
     def forward(self, weight: Any, indices: Any, padding_idx: int | None = None,
                 scale_grad_by_freq: bool = False) -> Any:
-        self.indices, self.rows = indices, weight.shape[0]
-        self.padding_idx, self.scale = padding_idx, scale_grad_by_freq
-        return weight[indices]
+        rows = weight.shape[0]
+        self.rows, self.padding_idx, self.scale = rows, padding_idx, scale_grad_by_freq
+        xp = get_array_module(weight)
+        if is_numpy(xp):  # the indices were checked on the host (functional.embedding)
+            self.indices = indices
+            return weight[indices]
+        # A GPU is not stopped each step to check the indices on the host, and CuPy would wrap
+        # an index out of range: its rows are NaN instead.
+        bad = (indices < 0) | (indices >= rows)
+        self.indices = xp.where(bad, 0, indices)
+        out = weight[self.indices]
+        return xp.where(bad[..., None], xp.nan, out).astype(out.dtype, copy=False)
 
     def backward(self, g: Any) -> Any:
         xp = get_array_module(g)
@@ -43,13 +52,20 @@ def renorm_rows_(weight: Any, indices: Any, max_norm: float, norm_type: float) -
     Returns whether any row changed. The 1e-7 matches PyTorch's embedding_renorm_.
     """
     xp = get_array_module(weight)
-    rows = xp.unique(indices.reshape(-1))
+    on_host = is_numpy(xp)
+    # A GPU keeps repeated rows (they get the same value) and rescales every row, by 1 where it
+    # is short enough: unique() and any() would read values back to the host each step.
+    rows = xp.unique(indices.reshape(-1)) if on_host else indices.reshape(-1)
     selected = weight[rows]
     if norm_type == float("inf"):
         norms = xp.abs(selected).max(axis=1)
     else:
         norms = (xp.abs(selected) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
     over = norms > max_norm
+    if not on_host:
+        scale = xp.where(over, max_norm / (norms + 1e-7), 1).astype(weight.dtype)
+        weight[rows] = selected * scale[:, None]
+        return True
     if not bool(over.any()):
         return False
     scale = (max_norm / (norms[over] + 1e-7)).astype(weight.dtype)

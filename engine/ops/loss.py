@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 from engine.ops.util import unbroadcast
 
@@ -46,11 +46,19 @@ class _ClassLoss(Function):
     saves_inputs = False
 
     def _targets(self, xp: Any, target: Any, weight: Any, ignore_index: int, rows: int,
-                 dtype: Any) -> None:
+                 classes: int, dtype: Any) -> None:
         target = target.reshape(rows)
         self.valid = target != ignore_index
-        self.tgt = xp.where(self.valid, target, 0)
-        w_t = self.valid.astype(dtype)
+        if is_numpy(xp):  # the targets were checked on the host (_check_class_target)
+            self.tgt = xp.where(self.valid, target, 0)
+            w_t = self.valid.astype(dtype)
+        else:
+            # A GPU is not stopped each step to check the targets on the host: a target out of
+            # range gives its row a NaN weight, so the loss is NaN rather than a wrapped index.
+            in_range = (target >= 0) & (target < classes)
+            self.tgt = xp.where(self.valid & in_range, target, 0)
+            w_t = xp.where(in_range | ~self.valid, self.valid.astype(dtype), xp.nan)
+            w_t = w_t.astype(dtype, copy=False)
         if weight is not None:
             w_t *= weight.astype(dtype, copy=False)[self.tgt]
         self.w_t = w_t
@@ -79,7 +87,8 @@ class CrossEntropy(_ClassLoss):
             self.denominator = rows
             return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
         self.q = None
-        self.rows_all = weight is None and not label_smoothing and \
+        # Whether any target is ignored is read on the host, so a GPU always takes the masks.
+        self.rows_all = weight is None and not label_smoothing and is_numpy(xp) and \
             not (target == ignore_index).any()
         if self.rows_all:
             # The usual case (no weights, smoothing or ignored rows): every row has weight 1,
@@ -88,7 +97,7 @@ class CrossEntropy(_ClassLoss):
             self.denominator = rows
             per_row = -self.logp[xp.arange(rows), self.tgt]
             return _reduce(per_row, reduction, rows, target.shape).astype(x.dtype, copy=False)
-        self._targets(xp, target, weight, ignore_index, rows, x.dtype)
+        self._targets(xp, target, weight, ignore_index, rows, classes, x.dtype)
         per_row = -self.logp[xp.arange(rows), self.tgt] * self.w_t
         if label_smoothing:
             full = self.logp if w_row is None else self.logp * w_row
@@ -131,9 +140,9 @@ class NLLLoss(_ClassLoss):
                 reduction: str = "mean") -> Any:
         xp = get_array_module(x)
         z = _classes_last(x)
-        rows = z.shape[0]
+        rows, classes = z.shape
         self.in_shape, self.reduction = x.shape, reduction
-        self._targets(xp, target, weight, ignore_index, rows, x.dtype)
+        self._targets(xp, target, weight, ignore_index, rows, classes, x.dtype)
         per_row = -z[xp.arange(rows), self.tgt] * self.w_t
         self.denominator = self.w_t.sum()
         return _reduce(per_row, reduction, self.denominator, target.shape).astype(x.dtype)

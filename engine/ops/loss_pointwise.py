@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.backend import get_array_module
+from engine import backend
+from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 from engine.ops.util import unbroadcast
 
@@ -120,7 +121,9 @@ class BinaryCrossEntropy(_PointwiseLoss):
     """-(y log x + (1 - y) log(1 - x)) for probabilities x, each log clamped at -100."""
 
     def loss(self, xp: Any, x: Any, y: Any) -> Any:
-        if x.size and not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails too, as in PyTorch
+        # NaN fails too, as in PyTorch; on a GPU the check would stop it each step, and an input
+        # out of range gives a NaN loss there (the log of a negative number)
+        if is_numpy(xp) and x.size and not bool(((x >= 0) & (x <= 1)).all()):
             raise RuntimeError("all elements of input should be between 0 and 1")
         self.log_x, self.log_1mx = self._logs(xp, x)
         return -(y * self.log_x + (1 - y) * self.log_1mx)
@@ -152,17 +155,6 @@ class KLDivLoss(_PointwiseLoss):
         return -y, self.log_y + 1 - x
 
 
-class _quiet:
-    """NumPy errstate that ignores divide-by-zero and invalid (CuPy has no such warnings)."""
-
-    def __init__(self, xp: Any) -> None:
-        self.state = xp.errstate(divide="ignore", invalid="ignore") if hasattr(
-            xp, "errstate") else None
-
-    def __enter__(self) -> None:
-        if self.state is not None:
-            self.state.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.state is not None:
-            self.state.__exit__(*exc)
+def _quiet(xp: Any) -> Any:
+    """Ignore divide-by-zero and invalid on NumPy (CuPy has no such warnings)."""
+    return backend.errstate(xp, divide="ignore", invalid="ignore")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import backend
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.util import expand_reduced
@@ -105,7 +106,7 @@ class Var(Function):
         centered = a - self.mean
         total = (centered * centered).sum(axis=axes, keepdims=keepdim)
         xp = get_array_module(a)
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with backend.errstate(xp, divide="ignore", invalid="ignore"):
             return (total / a.dtype.type(self.denominator)).astype(a.dtype, copy=False)
 
     def backward(self, g: Any) -> Any:
@@ -153,7 +154,7 @@ class VectorNorm(Function):
         g = expand_reduced(g, a.shape, self.axes, self.keepdim)
         if p == 1:
             return g * xp.sign(a)
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with backend.errstate(xp, divide="ignore", invalid="ignore"):
             if p == 2:
                 scale = a / norm
             else:  # d/da_i = sign(a_i) |a_i|^(p-1) / norm^(p-1)

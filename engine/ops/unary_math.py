@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from engine import backend
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.activation import erf
@@ -73,7 +74,7 @@ class Rsqrt(Function):
 
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
-        with xp.errstate(divide="ignore"):
+        with backend.errstate(xp, divide="ignore"):
             self.out = 1 / xp.sqrt(a)
         return self.out
 
@@ -86,7 +87,7 @@ class Reciprocal(Function):
     saves_output = True
 
     def forward(self, a: Any) -> Any:
-        with get_array_module(a).errstate(divide="ignore"):
+        with backend.errstate(get_array_module(a), divide="ignore"):
             self.out = a.dtype.type(1) / a
         return self.out
 
@@ -230,7 +231,7 @@ class Erfinv(Function):
     def forward(self, a: Any) -> Any:
         xp = get_array_module(a)
         x = a.astype(xp.float64)
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with backend.errstate(xp, divide="ignore", invalid="ignore"):
             w = -xp.log((1.0 - x) * (1.0 + x))
             central, tail = w - 2.5, xp.sqrt(w) - 3.0
             p_central = _horner(central, _GILES_CENTRAL)

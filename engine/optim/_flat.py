@@ -197,23 +197,32 @@ def step_small(opt: Any, index: int, group: dict[str, Any]) -> tuple[int, ...]:
         members = FlatGroup.members_of(params)
         if not members:
             return ()
-        flat = FlatGroup(params, members)
-        states = [opt.state[params[i]] for i in members]
-        first = not any(states)  # a first step: the update below creates the state
-        if not first and not flat.adopt(states):
+        with backend.on_device(params[members[0]]._device):  # CuPy allocates on the current GPU
+            return _first_step(opt, index, group, FlatGroup(params, members))
+    with backend.on_device(flat.device):
+        if not flat.shared_scalars(states):
             return ()
-        opt._flat[index] = flat
-        if first:
-            flat.gather()
-            opt._update(flat.param, flat.grad, flat.state, group)
-            flat.share_state(states)
-            flat.scatter(states)
-            _mark(flat)
-            return members
-    if not flat.shared_scalars(states):
+        flat.gather()
+        opt._update(flat.param, flat.grad, flat.state, group)
+        flat.scatter(states)
+    _mark(flat)
+    return members
+
+
+def _first_step(opt: Any, index: int, group: dict[str, Any], flat: FlatGroup) -> tuple[int, ...]:
+    """Step with a new flat layout: the members' state is made here or moved into it."""
+    params, members = group["params"], flat.members
+    states = [opt.state[params[i]] for i in members]
+    first = not any(states)  # a first step: the update below creates the state
+    if not first and not flat.adopt(states):
+        return ()
+    opt._flat[index] = flat
+    if not first and not flat.shared_scalars(states):
         return ()
     flat.gather()
     opt._update(flat.param, flat.grad, flat.state, group)
+    if first:
+        flat.share_state(states)
     flat.scatter(states)
     _mark(flat)
     return members

@@ -145,7 +145,11 @@ class Optimizer:
                 grad = p._grad  # the raw slot: this loop runs for every parameter every step
                 if grad is not None and i not in done:
                     state = states[p]
-                    update(p, grad._data, state, group)
+                    if p._device == "cpu":
+                        update(p, grad._data, state, group)
+                    else:  # CuPy runs kernels and allocates state on the current GPU
+                        with backend.on_device(p._device):
+                            update(p, grad._data, state, group)
                     # p and its state tensors (moments, step counter) were written in place
                     mark_written(p, *[v for v in state.values() if type(v) is Tensor])
         return loss

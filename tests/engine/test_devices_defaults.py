@@ -145,9 +145,7 @@ def test_cuda_helpers_without_gpu():
         en.cuda.get_device_name(0)
 
 
-def test_cuda_helpers_on_gpu(backend):
-    if backend == "cpu":
-        pytest.skip("needs a GPU")
+def test_cuda_helpers_on_gpu(cuda):
     assert en.cuda.current_device() == 0
     assert isinstance(en.cuda.get_device_name(), str) and en.cuda.get_device_name(0)
     x = en.ones(1024, device="cuda")

@@ -111,14 +111,12 @@ def test_mixing_devices_names_both() -> None:
         fake * a
 
 
-def test_mixing_devices_on_gpu(backend: str) -> None:
-    if backend == "cpu":
-        pytest.skip("needs a GPU")
+def test_mixing_devices_on_gpu(cuda: str) -> None:
     with pytest.raises(RuntimeError, match="cpu"):
-        en.ones(2) + en.ones(2, device=backend)
-    x = en.ones(2, device=backend, requires_grad=True)
+        en.ones(2) + en.ones(2, device=cuda)
+    x = en.ones(2, device=cuda, requires_grad=True)
     (x.cpu() * 2).sum().backward()
-    assert x.grad.device == backend and x.grad.tolist() == [2.0, 2.0]
+    assert x.grad.device == cuda and x.grad.tolist() == [2.0, 2.0]
 
 
 def test_matmul_shape_error_quotes_both_shapes() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,24 @@ class Cli:
 def cli() -> Cli:
     """Invoke the trainer CLI in-process."""
     return Cli()
+
+
+@pytest.fixture
+def export_and_predict(cli: Cli):
+    """A function exporting a run in both formats and predicting its test images with each:
+    {format: (exported file, accuracy printed by `trainer predict`)}."""
+
+    def run(run_dir: Path, out_dir: Path) -> dict[str, tuple[Path, float]]:
+        images = run_dir / "data" / "t10k-images-idx3-ubyte"
+        labels = run_dir / "data" / "t10k-labels-idx1-ubyte"
+        found = {}
+        for fmt, name in (("script", "m.safetensors"), ("onnx", "m.onnx")):
+            result = cli("export", run_dir, "--format", fmt, "--out", out_dir / name)
+            assert result.exit_code == 0, result.output
+            result = cli("predict", out_dir / name, images, "--labels", labels)
+            assert result.exit_code == 0, result.output
+            accuracy = re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output)
+            found[fmt] = (out_dir / name, float(accuracy.group(1)))
+        return found
+
+    return run

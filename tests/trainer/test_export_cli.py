@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import re
 
 import numpy as np
 import pytest
@@ -27,18 +26,15 @@ def run(tiny_config):
     return run_dir, evaluate_run(run_dir, "last", "test")["acc"]
 
 
-def test_export_then_predict_reproduces_test_accuracy(run, tmp_path):
+def test_export_then_predict_reproduces_test_accuracy(run, tmp_path, export_and_predict):
     run_dir, acc = run
     images = run_dir / "data" / "t10k-images-idx3-ubyte"
     labels = run_dir / "data" / "t10k-labels-idx1-ubyte"
-    for fmt, name in (("script", "m.safetensors"), ("onnx", "m.onnx")):
-        result = _invoke("export", run_dir, "--format", fmt, "--out", tmp_path / name)
-        assert result.exit_code == 0, result.output
-        result = _invoke("predict", tmp_path / name, images, "--labels", labels)
-        assert result.exit_code == 0, result.output
-        found = float(re.search(r"accuracy: ([0-9.]+) \(100 images\)", result.output).group(1))
-        assert found == pytest.approx(acc, abs=1e-4)
-        assert predict_file(tmp_path / name, images, labels=labels)["accuracy"] == \
+    found = export_and_predict(run_dir, tmp_path)
+    assert set(found) == {"script", "onnx"}
+    for path, accuracy in found.values():
+        assert accuracy == pytest.approx(acc, abs=1e-4)
+        assert predict_file(path, images, labels=labels)["accuracy"] == \
             pytest.approx(acc, abs=1e-12)
 
 

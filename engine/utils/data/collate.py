@@ -91,31 +91,35 @@ def convert_raw(data: Any) -> Any:
     return data
 
 
-def _wrap(arr: Any, device: str | None) -> Tensor:
+def _wrap(arr: Any, device: str | None, pin: bool) -> Tensor:
     source = "cpu" if type(arr) is np.ndarray else backend.device_of(arr)
     if source == "cpu":
-        if not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
-            arr = arr.copy()
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
+        if pin:  # a C-ordered copy in page-locked memory
+            arr = backend.pinned_copy(arr)
+        elif not arr.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+            arr = arr.copy()
     t = Tensor._from_array(arr, source)
     return t if device is None or device == source else t.to(device)
 
 
-def tensorize(batch: Any, device: str | None = None) -> Any:
-    """Every raw array in batch (nested in lists, tuples, dicts) as a Tensor, on device if given."""
-    if isinstance(batch, np.ndarray) or (hasattr(batch, "__cuda_array_interface__")
-                                         and not isinstance(batch, Tensor)):
-        return _wrap(batch, device)
+def tensorize(batch: Any, device: str | None = None, pin: bool = False) -> Any:
+    """Every raw array in batch (nested in lists, tuples, dicts) as a Tensor, on device if given;
+    pin: host arrays are first copied into page-locked memory (DataLoader's pin_memory)."""
+    if isinstance(batch, np.ndarray) or backend.is_cupy_array(batch):
+        return _wrap(batch, device, pin)
     if isinstance(batch, Tensor):
+        if pin and batch._device == "cpu":
+            batch = batch.pin_memory()
         return batch if device is None else batch.to(device)
     if isinstance(batch, dict):
-        return type(batch)({k: tensorize(v, device) for k, v in batch.items()}) \
-            if type(batch) is not dict else {k: tensorize(v, device) for k, v in batch.items()}
+        items = {k: tensorize(v, device, pin) for k, v in batch.items()}
+        return items if type(batch) is dict else type(batch)(items)
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(tensorize(b, device) for b in batch))
+        return type(batch)(*(tensorize(b, device, pin) for b in batch))
     if isinstance(batch, list | tuple):
-        return type(batch)(tensorize(b, device) for b in batch)
+        return type(batch)(tensorize(b, device, pin) for b in batch)
     return batch
 
 

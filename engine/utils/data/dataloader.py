@@ -6,8 +6,8 @@ So num_workers, prefetching and in_order never change a batch, and ``state_dict`
 seed, the epoch and which batches the consumer has taken. ``seed=`` (else ``generator``'s seed,
 else a draw from engine's global RNG), ``device=`` (batches are moved there) and ``prefetch=``
 (main-process read-ahead on a thread when num_workers=0; 0: none) go beyond PyTorch's arguments.
-``pin_memory`` is accepted and does nothing: NumPy batches live in ordinary host memory, and
-copies to a GPU go through CuPy's own staging.
+``pin_memory`` puts a batch's host arrays in page-locked memory when a GPU is visible (a copy
+to the GPU then reads them directly); without one it changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from multiprocessing.context import BaseContext
 from typing import Any
 
+from engine import backend
 from engine.errors import DataError
 
 from ._fetch import Fetcher, as_index_array
@@ -208,9 +209,15 @@ class DataLoader:
         return Fetcher(self.dataset, self._auto_collation, self.collate_fn, self.drop_last,
                        self.batch_size, self.seed, self._iterable)
 
+    @property
+    def _pin(self) -> bool:
+        """Whether batches go to page-locked memory: pin_memory, with a GPU to read them."""
+        return bool(self.pin_memory) and backend.cuda_available()
+
     def _finish(self, raw: Any) -> Any:
-        return tensorize(raw, self.device) if self.collate_fn in (default_collate,
-                                                                  default_convert) else raw
+        if self.collate_fn not in (default_collate, default_convert):
+            return raw
+        return tensorize(raw, self.device, self._pin)
 
     def _epoch_tasks(self, epoch: int) -> Iterator[tuple[int, Any]]:
         sampler = self._index_sampler

@@ -34,19 +34,20 @@ def test_embedding(kw: dict, backend: str) -> None:
              engine_fn=lambda i, w: _lib(w).embedding(i, w, **kw))
 
 
-def test_embedding_max_norm_renormalises_looked_up_rows_in_place() -> None:
+def test_embedding_max_norm_renormalises_looked_up_rows_in_place(backend: str) -> None:
     torch_ = pytest.importorskip("torch")
     w = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32) * 2
     for norm_type in (2.0, 1.0):
-        ours, theirs = en.tensor(w.copy(), requires_grad=True), \
+        ours, theirs = en.tensor(w.copy(), device=backend, requires_grad=True), \
             torch_.tensor(w.copy(), requires_grad=True)
         idx = np.array([0, 3, 3, 5])
-        oe = F.embedding(en.tensor(idx), ours, max_norm=1.5, norm_type=norm_type)
+        oe = F.embedding(en.tensor(idx, device=backend), ours, max_norm=1.5, norm_type=norm_type)
         ot = TF.embedding(torch_.tensor(idx), theirs, max_norm=1.5, norm_type=norm_type)
-        np.testing.assert_allclose(oe.detach().numpy(), ot.detach().numpy(), rtol=1e-6)
-        np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(oe.detach().cpu().numpy(), ot.detach().numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours.detach().cpu().numpy(), theirs.detach().numpy(),
+                                   rtol=1e-6)
         assert ours._version == 1  # the weight changed in place
-        np.testing.assert_array_equal(ours.detach().numpy()[[1, 2, 4]], w[[1, 2, 4]])
+        np.testing.assert_array_equal(ours.detach().cpu().numpy()[[1, 2, 4]], w[[1, 2, 4]])
 
 
 def test_embedding_errors() -> None:

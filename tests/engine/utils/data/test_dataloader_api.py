@@ -101,6 +101,26 @@ def test_generator_and_seed_fix_the_shuffle(ds):
 def test_pin_memory_is_accepted_and_changes_nothing(ds):
     loader = DataLoader(ds, batch_size=4, pin_memory=True, pin_memory_device="")
     assert loader.pin_memory and labels(loader) == labels(DataLoader(ds, batch_size=4))
+    assert not any(b[0].is_pinned() for b in loader)  # no GPU here: nothing to pin for
+
+
+def test_pin_memory_with_a_gpu_pins_batches_and_device_moves_them(ds, fake_gpu):
+    plain = list(DataLoader(ds, batch_size=4))
+    pinned = list(DataLoader(ds, batch_size=4, pin_memory=True))
+    on_gpu = list(DataLoader(ds, batch_size=4, pin_memory=True, device="cuda"))
+    assert len(plain) == len(pinned) == len(on_gpu) == 3
+    for a, b, c in zip(plain, pinned, on_gpu, strict=True):
+        assert not a[0].is_pinned() and b[0].is_pinned() and b[1].is_pinned()
+        assert b[0].device == "cpu" and c[0].device == "cuda:0" and c[1].device == "cuda:0"
+        np.testing.assert_array_equal(b[0].numpy(), a[0].numpy())
+        np.testing.assert_array_equal(c[0].cpu().numpy(), a[0].numpy())
+        np.testing.assert_array_equal(c[1].cpu().numpy(), a[1].numpy())
+    t = en.arange(6.0).reshape(2, 3).t()  # not contiguous: pinned as a C-ordered copy
+    p = t.pin_memory()
+    assert p.is_pinned() and p.pin_memory() is p and not t.is_pinned()
+    np.testing.assert_array_equal(p.numpy(), t.numpy())
+    with pytest.raises(RuntimeError, match="only dense CPU tensors can be pinned"):
+        t.cuda().pin_memory()
 
 
 class Stream(IterableDataset):
