@@ -49,6 +49,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that runs on the cuda device `gpu`, so `pytest -m gpu` selects them:
+    on a GPU machine they run on the real device, elsewhere on the stand-in."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        on_cuda = "cuda" in names or "fake_gpu" in names or (
+            callspec is not None and callspec.params.get("backend") == "cuda")
+        if on_cuda:
+            item.add_marker(pytest.mark.gpu)
+
+
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     """Every test starts from the same global random state and with grad mode on."""
