@@ -58,10 +58,10 @@ def _cached(t: Any, key: str, mode: _Mode, make: Callable[[Any], Any]) -> Any:
         return make(t)
     cache = _local.cache
     hit = cache.get((id(t), key))
+    # The cast's node keeps no array (Cast and RoundBF16 free nothing), so every graph of the
+    # region may backward through it, each in its own backward call.
     if hit is not None and hit[0] is t and hit[1] == t._vc[0] and hit[2] == _GradState.enabled:
-        node = hit[3].grad_fn
-        if node is None or not node._freed:  # a node freed by backward cannot be reused
-            return hit[3]
+        return hit[3]
     out = make(t)
     cache[(id(t), key)] = (t, t._vc[0], _GradState.enabled, out)
     return out
@@ -72,7 +72,10 @@ def _to_half(t: Any) -> Any:
 
 
 def _lower(inputs: tuple, mode: _Mode) -> list | None:
-    if mode.dtype is dtypes.bfloat16:  # every float input is rounded (it may already be)
+    """Inputs cast to the region's dtype, or None when none is float16/float32 (left alone)."""
+    if mode.dtype is dtypes.bfloat16:  # every float16/32 input is rounded (it may already be)
+        if not any(_eligible(t) for t in inputs):
+            return None  # float64 and integer ops run as they are, their results unrounded
         return [_cached(t, "bf16", mode, RoundBF16.apply) if _eligible(t) else t for t in inputs]
     if not any(t._data.dtype.char == "f" for t in inputs):
         return None
@@ -105,8 +108,9 @@ def _hook(cls: type, inputs: tuple, kwargs: dict) -> Any:
     local.busy = True
     try:
         out = cls.apply(*cast, **kwargs)
-        if rule == policy.LOWER and mode.dtype is dtypes.bfloat16:
-            out = RoundBF16.apply(out)  # a bfloat16 op's result is bfloat16
+        if rule == policy.LOWER and mode.dtype is dtypes.bfloat16 and out._data.dtype.char == "f":
+            # a bfloat16 op's result is bfloat16; a float64 one (an input left alone) stays so
+            out = RoundBF16.apply(out)
     finally:
         local.busy = False
     return out
@@ -209,6 +213,7 @@ def get_autocast_dtype(device_type: str) -> dtypes.dtype:
     return mode.dtype if mode is not None else _DEFAULT_DTYPES[device_type]
 
 
-def autocasts(t: Any) -> bool:
-    """True when autocast is on for t's device type in this thread (mixed dtypes are expected)."""
-    return _device_type(t._device) in _local.modes
+def autocasts(t: Any, other: Any) -> bool:
+    """True when autocast, on for t's device type in this thread, casts t and other to one dtype
+    (both float16 or float32); float64 and integer tensors it leaves alone must match as is."""
+    return _eligible(t) and _eligible(other) and _device_type(t._device) in _local.modes

@@ -130,7 +130,8 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
             f"{weight.shape[1]}x{weight.shape[0]})"
         )
-    if input._data.dtype != weight._data.dtype and not autocasts(input):  # autocast casts both
+    # Inside a region autocast casts float16/float32 input and weight to one dtype
+    if input._data.dtype != weight._data.dtype and not autocasts(input, weight):
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
                            f"{input.dtype.name} and {weight.dtype.name}")
     args = (input, weight) if bias is None else (input, weight, bias)
@@ -159,7 +160,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
             f"{list(x.shape)} to have {weight.shape[1] * groups} channels, but got "
             f"{x.shape[1]} channels instead"
         )
-    if x._data.dtype != weight._data.dtype and not autocasts(x):
+    if x._data.dtype != weight._data.dtype and not autocasts(x, weight):
         raise RuntimeError(f"Input type ({x.dtype.name}) and weight type ({weight.dtype.name}) "
                            "should be the same: cast one with .to(dtype)")
     pads = conv_pads(padding, weight.shape[2:], stride, dilation)

@@ -117,7 +117,7 @@ class RNNBase(Module):
 
     def _check_input(self, input: Tensor) -> None:  # noqa: A002
         weight = self.weight_ih_l0
-        if input._data.dtype != weight._data.dtype and not autocasts(input):
+        if input._data.dtype != weight._data.dtype and not autocasts(input, weight):
             raise ValueError(f"RNN input dtype ({input.dtype}) does not match weight dtype "
                              f"({weight.dtype}). Convert input: input.to({weight.dtype}), or "
                              f"convert model: model.to({input.dtype})")

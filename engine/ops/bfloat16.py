@@ -35,3 +35,7 @@ class RoundBF16(Function):
 
     def backward(self, g: Any) -> Any:
         return round_to_bfloat16(g).astype(self.in_dtype, copy=False)
+
+    def _release(self) -> None:
+        # Only a dtype is kept: a cast cached by autocast serves several graphs' backwards.
+        pass

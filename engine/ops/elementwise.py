@@ -282,3 +282,8 @@ class Cast(Function):
 
     def backward(self, g: Any) -> Any:
         return g.astype(self.in_dtype, copy=False)
+
+    def _release(self) -> None:
+        # Only a dtype is kept, nothing to free: as PyTorch's ToCopyBackward0 (no saved tensor),
+        # several graphs may backward through one cast (autocast's cached casts of a weight).
+        pass
