@@ -31,11 +31,12 @@ class Amp:
         if grad_clip is not None:
             scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
             clip_grad_norm_(params, grad_clip)
-        before = scaler.get_scale()
         scaler.step(optimizer)
+        # The scaler's own record, read before update() clears it: a drop of the scale would
+        # miss a skip at an infinite scale (inf * backoff_factor is inf).
+        self.skipped = scaler.is_enabled() and any(
+            bool(flag) for flag in scaler._found_inf_per_device(optimizer).values())
         scaler.update()
-        # A skipped step is the only thing that lowers the scale (backoff_factor < 1).
-        self.skipped = scaler.get_scale() < before
 
     def state_dict(self) -> dict[str, Any] | None:
         """The scaler's state for state.json (None when there is no loss scaling)."""

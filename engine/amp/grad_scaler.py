@@ -53,10 +53,9 @@ class GradScaler:
         if not self._enabled:
             return
         _check_factors(growth_factor, backoff_factor, growth_interval)
-        if not (isinstance(init_scale, int | float) and math.isfinite(init_scale)
-                and init_scale > 0):
-            raise ValueError(f"GradScaler: init_scale must be a positive finite number, got "
-                             f"{init_scale!r}")
+        if not _usable_scale(init_scale):
+            raise ValueError(f"GradScaler: init_scale must be a positive finite number (its "
+                             f"float32 value and reciprocal too), got {init_scale!r}")
         self._init_scale = float(init_scale)
         self._scale: np.float32 | None = None  # set by the first scale(), as PyTorch does
         self._growth_factor = float(growth_factor)
@@ -219,6 +218,10 @@ class GradScaler:
             return 0
         return self._init_growth_tracker if self._growth_tracker is None else self._growth_tracker
 
+    def _found_inf_per_device(self, optimizer: Any) -> dict[str, Any]:
+        """{device: 0-d array, true where a gradient was inf/NaN} from this step's unscale_."""
+        return dict(self._per_optimizer_states[id(optimizer)]["found_inf"])
+
     def is_enabled(self) -> bool:
         """True when scaling is on."""
         return self._enabled
@@ -243,10 +246,9 @@ class GradScaler:
         if missing:
             raise KeyError(f"GradScaler state dict lacks '{missing[0]}'")
         scale, tracker = state_dict["scale"], state_dict["_growth_tracker"]
-        if isinstance(scale, bool) or not isinstance(scale, int | float) or \
-                not math.isfinite(scale) or scale < 0:
-            raise ValueError(f"GradScaler state dict: 'scale' must be a finite number >= 0, got "
-                             f"{scale!r}")
+        if not _usable_scale(scale):
+            raise ValueError(f"GradScaler state dict: 'scale' must be a number > 0 whose float32 "
+                             f"value and reciprocal are finite, got {scale!r}")
         if isinstance(tracker, bool) or not isinstance(tracker, int) or tracker < 0:
             raise ValueError(f"GradScaler state dict: '_growth_tracker' must be an integer >= 0, "
                              f"got {tracker!r}")
@@ -261,6 +263,21 @@ class GradScaler:
         self._init_growth_tracker = tracker
         if self._growth_tracker is not None:
             self._growth_tracker = tracker
+
+
+def _usable_scale(scale: Any) -> bool:
+    """True for a number whose float32 value (the one kept) and its float32 reciprocal (what
+    unscale_ multiplies by) are finite and > 0: about 2.9e-39 to 3.4e38."""
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        return False
+    with np.errstate(over="ignore"):  # overflow to inf is what is tested for
+        try:
+            kept = np.float32(float(scale))
+        except OverflowError:  # an int beyond float64
+            return False
+        if not (np.isfinite(kept) and kept > 0):  # 1e300 -> inf, 1e-46 -> 0
+            return False
+        return bool(np.isfinite(np.float32(1.0 / np.float64(kept))))  # 1e-45 -> 1/scale inf
 
 
 def _check_factors(growth: Any, backoff: Any, interval: Any) -> None:

@@ -107,6 +107,7 @@ def test_damaged_scaler_state_is_refused(cli, tiny_config: Path, tmp_path: Path)
     assert cli("train", tiny_config, "--run-dir", run, "--progress", "none", "train.amp=true",
                "train.stop_after_steps=3").exit_code == 130
     state_file = run / "checkpoints" / "last" / "state.json"
+    good = json.loads(state_file.read_text())
     for bad, message in (({"scale": 2.0}, "'scaler' must hold the GradScaler state"),
                          (None, "'scaler' must hold the GradScaler state"),
                          ("x", "'scaler' must be an object or null")):
@@ -117,6 +118,14 @@ def test_damaged_scaler_state_is_refused(cli, tiny_config: Path, tmp_path: Path)
         assert result.exit_code == 1, result.output
         out = result.output.strip()
         assert len(out.splitlines()) == 1 and f"{state_file} is damaged: {message}" in out, out
+    for scale in (0.0, 1e-45, 1e300):  # float32 makes them 0, a reciprocal of inf, and inf
+        state_file.write_text(json.dumps({**good, "scaler": {**good["scaler"], "scale": scale}}))
+        result = cli("train", run / "config.yaml", "--resume", run)
+        assert result.exit_code == 1, result.output
+        out = result.output.strip()
+        assert len(out.splitlines()) == 1 and out.endswith(
+            f"'scale' must be a number > 0 whose float32 value and reciprocal are finite, got "
+            f"{scale!r}"), out
 
 
 def _tiny_fit_parts():
@@ -142,6 +151,25 @@ def test_a_skipped_step_does_not_advance_the_scheduler() -> None:
     assert amp.scaler.get_scale() == 2.0**15
     assert sched.last_epoch == 5  # six iterations, five optimizer steps
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**5)
+
+
+def test_a_step_skipped_at_an_infinite_scale_is_seen() -> None:
+    """inf * backoff_factor is inf: the skip is read from the scaler, not from a lower scale."""
+    model, opt, loader = _tiny_fit_parts()
+    images, labels = next(iter(loader))
+    amp = amp_mod.Amp(True, "cpu")
+    train_step(model, opt, images, labels, None, amp)
+    assert not amp.skipped
+    amp.scaler.update(new_scale=float("inf"))
+    before = [p.detach().numpy().copy() for p in model.parameters()]
+    with np.errstate(invalid="ignore"):  # inf gradients times 1/inf
+        train_step(model, opt, images, labels, None, amp)
+    assert amp.skipped and amp.scaler.get_scale() == float("inf")
+    for p, old in zip(model.parameters(), before, strict=True):
+        np.testing.assert_array_equal(p.detach().numpy(), old)
+    bf16 = amp_mod.Amp("bf16", "cpu")  # no scaler: nothing is ever skipped
+    train_step(model, opt, images, labels, None, bf16)
+    assert not bf16.skipped
 
 
 def test_grad_clip_sees_unscaled_gradients(monkeypatch) -> None:

@@ -206,7 +206,7 @@ def test_state_dict_round_trip() -> None:
     np.testing.assert_array_equal(model2.weight.detach().numpy(), model.weight.detach().numpy())
     with pytest.raises(RuntimeError, match="The source state dict is empty"):
         GradScaler("cpu").load_state_dict({})
-    with pytest.raises(ValueError, match="'scale' must be a finite number >= 0, got 'big'"):
+    with pytest.raises(ValueError, match="'scale' must be a number > 0 .* got 'big'"):
         GradScaler("cpu").load_state_dict({**state, "scale": "big"})
     GradScaler("cpu", enabled=False).load_state_dict({})  # a disabled scaler ignores it
 
@@ -241,3 +241,40 @@ def test_same_scales_and_skips_as_torch() -> None:
         assert stepped[0] == stepped[1] == bool(np.isfinite(g).all())
     assert ours.state_dict() == theirs.state_dict()
     assert ours.get_scale() == 2.0**10 * 0.25**3 * 2.0**2  # three skips, two growths
+
+
+def test_scales_float32_cannot_hold_are_refused() -> None:
+    """A scale is kept as float32 and unscale_ multiplies by its float32 reciprocal: both must be
+    finite and > 0, or every step would be skipped (inf) or the gradients lost (0, 1/0)."""
+    state = GradScaler("cpu").state_dict()
+    for bad in (0.0, 1e-46, 1e-45, 2e-39, 3.5e38, 1e300, 10**400, math.inf, math.nan, -1.0,
+                True, "big"):
+        with pytest.raises(ValueError, match="'scale' must be a number > 0 whose float32 value "
+                                             "and reciprocal are finite, got "):
+            GradScaler("cpu").load_state_dict({**state, "scale": bad})
+        with pytest.raises(ValueError, match="init_scale must be a positive finite number"):
+            GradScaler("cpu", init_scale=bad)
+    for edge in (3e-39, 3.4e38):  # the ends of the usable range are kept
+        scaler = GradScaler("cpu")
+        scaler.load_state_dict({**state, "scale": edge})
+        assert scaler.get_scale() == edge
+
+
+def test_a_skip_at_an_infinite_scale_is_recorded_as_torch_records_it() -> None:
+    """update(new_scale=inf) is allowed (as in PyTorch); the skip it causes does not lower the
+    scale, so the per-device record of inf checks is what tells that the step was skipped."""
+    torch = pytest.importorskip("torch")
+    seen = []
+    for lib, scaler in ((en, GradScaler("cpu")), (torch, torch.amp.GradScaler("cpu"))):
+        param = lib.nn.Parameter(lib.zeros(2))
+        opt = lib.optim.SGD([param], lr=0.1)
+        scaler.scale(lib.ones(1))
+        scaler.update(new_scale=math.inf)
+        param.grad = scaler.scale(lib.ones(2))  # inf: overflowed gradients
+        with np.errstate(invalid="ignore"):  # unscaling inf by 1/inf = 0 gives NaN
+            scaler.step(opt)
+        found = scaler._found_inf_per_device(opt)
+        scaler.update()
+        seen.append(([str(d) for d in found], [float(v) for v in found.values()],
+                     scaler.get_scale(), param.detach().numpy().tolist()))
+    assert seen[0] == seen[1] == (["cpu"], [1.0], math.inf, [0.0, 0.0])
