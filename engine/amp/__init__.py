@@ -9,9 +9,11 @@ region's device type are cast, float64 ones never; casts are autograd nodes, so 
 float32 gradients. Within a region each parameter is cast once (cache_enabled).
 
 bfloat16 is emulated: NumPy and CuPy have no bfloat16 array type, so `dtype=engine.bfloat16`
-rounds the inputs and the result of each lower-precision op to bfloat16 (round to nearest even)
-and stores them as float32 (their gradients are rounded the same way). The values are bfloat16's;
-the memory and speed are float32's. A tensor cannot be made with dtype=engine.bfloat16.
+rounds the float16/float32 inputs and the result of each lower-precision op to bfloat16 (round to
+nearest even) and stores them as float32 (their gradients are rounded the same way): those values
+are bfloat16's. Other ops on them (x * 3, x + y, tanh, ...) compute and keep unrounded float32
+results, where PyTorch's would be bfloat16; the next lower-precision op rounds them again. The
+memory and speed are float32's. A tensor cannot be made with dtype=engine.bfloat16.
 
 float16 on the CPU is correct but slow (NumPy has no float16 BLAS): use it there for testing.
 """
