@@ -43,6 +43,7 @@ class InplaceOps:
 
     __slots__ = ()
 
+    @backend.runs_on_device  # compute and the write below run on self's GPU
     def _inplace(self, compute: Callable[[Tensor], Tensor], saves_self: bool = True) -> Tensor:
         """Write compute(self) into self's array; with grad on, self takes the new graph node."""
         if _GradState.enabled and self.requires_grad:
@@ -126,6 +127,7 @@ class InplaceOps:
         """Fill with a value in place; the gradient to the old values is zero."""
         return self._overwrite(value._data if isinstance(value, InplaceOps) else value)
 
+    @backend.runs_on_device
     def _overwrite(self, values: Any) -> Tensor:
         """Write values (an array or number) over self; the old values get a zero gradient."""
         if not _GradState.enabled or not self.requires_grad:
@@ -197,6 +199,7 @@ class InplaceOps:
                 high = 2 if dtype.kind == "b" else int(np.iinfo(dtype).max) + 1
         return self._random_fill(_random.generator().integers(low, high, self.shape))
 
+    @backend.runs_on_device
     def __setitem__(self, index: Any, value: Any) -> None:
         from engine.tensor import Tensor  # cycle: Tensor is built from this mixin
 

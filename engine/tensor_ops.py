@@ -194,6 +194,7 @@ class TensorOps(ReduceOps, ShapeOps, IndexingOps, MathOps, LogicOps, SelectOps, 
         return self
 
     # ----- comparisons (no gradient) ----------------------------------------------------
+    @backend.runs_on_device
     def _compare(self, other: Any, op: str) -> Tensor:
         a, b = self._coerce(other)
         return self._wrap(getattr(a._data, op)(b._data))

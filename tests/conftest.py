@@ -40,6 +40,13 @@ def cuda(request: pytest.FixtureRequest) -> str:
     return "cuda"
 
 
+@pytest.fixture
+def two_gpus(cuda: str) -> None:
+    """Skip unless two GPUs are visible (the stand-in has two); GPU 0 stays current."""
+    if en.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+
+
 @pytest.fixture(params=["cpu", "cuda"])
 def backend(request: pytest.FixtureRequest) -> str:
     """Device string to run on: 'cpu', and 'cuda': real CuPy when it sees a GPU, else the

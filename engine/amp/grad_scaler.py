@@ -102,11 +102,13 @@ class GradScaler:
                 if not allow_fp16 and grad._data.dtype == np.float16:
                     raise ValueError("Attempting to unscale FP16 gradients.")
                 xp = backend.get_array_module(grad._data)
-                bad = ~xp.isfinite(grad._data).all()  # stays on the device: no sync here
                 dev = grad._device
-                found[dev] = bad if dev not in found else found[dev] | bad
+                with backend.on_device(dev):  # each gradient is checked and scaled on its GPU
+                    bad = ~xp.isfinite(grad._data).all()  # stays on the device: no sync here
+                    found[dev] = bad if dev not in found else found[dev] | bad
+                    if inv_scale != 1:
+                        grad._data *= inv_scale.astype(grad._data.dtype)
                 if inv_scale != 1:
-                    grad._data *= inv_scale.astype(grad._data.dtype)
                     mark_written(grad)
         return found
 

@@ -45,11 +45,14 @@ def _roots(tensors: tuple, grad_tensors: Any) -> tuple[Any, tuple]:
         if g is None:
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
-            g = backend.array_module(t._device).ones(t.shape, dtype=t._data.dtype)
+            g = backend.full(t._device, t.shape, 1, t._data.dtype)  # made on t's GPU
         else:
             # a copy: .grad may keep the array, and it must not alias the caller's tensor
-            g = g._data.copy() if hasattr(g, "_data") else backend.to_device(
-                np.array(g, dtype=t._data.dtype), t._device)
+            if hasattr(g, "_data"):
+                with backend.array_device(g._data):  # CuPy copies onto the current GPU
+                    g = g._data.copy()
+            else:
+                g = backend.to_device(np.array(g, dtype=t._data.dtype), t._device)
             if tuple(g.shape) != tuple(t.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
                                    f"{tuple(g.shape)} and output[{i}] has a shape of "
@@ -111,7 +114,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
         g = capture[t._grad_node()]
         if g is None:
             if materialize_grads:
-                zeros = backend.array_module(t._device).zeros(t.shape, dtype=t._data.dtype)
+                zeros = backend.full(t._device, t.shape, 0, t._data.dtype)
                 result.append(Tensor._from_array(zeros, t._device))
                 continue
             if not allow_unused:
@@ -120,8 +123,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
                                    "desired behavior.")
             result.append(None)
         else:
-            result.append(Tensor._from_array(g if g.dtype == t._data.dtype
-                                             else g.astype(t._data.dtype), t._device))
+            if g.dtype != t._data.dtype:
+                with backend.array_device(g):
+                    g = g.astype(t._data.dtype)
+            result.append(Tensor._from_array(g, t._device))
     return tuple(result)
 
 

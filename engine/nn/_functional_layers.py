@@ -36,8 +36,10 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,  # 
     on_host = weight._device == "cpu"  # a GPU checks in the op (ops.embedding)
     if on_host and indices.size and (int(indices.min()) < 0 or int(indices.max()) >= rows):
         raise IndexError("index out of range in self")
-    if max_norm is not None and emb.renorm_rows_(weight._data, indices, max_norm, norm_type):
-        mark_written(weight)
+    if max_norm is not None:
+        with backend.on_device(weight._device):  # renorm_rows_ writes outside an op
+            if emb.renorm_rows_(weight._data, indices, max_norm, norm_type):
+                mark_written(weight)
     return emb.Embedding.apply(weight, indices=indices, padding_idx=padding_idx,
                                scale_grad_by_freq=scale_grad_by_freq)
 

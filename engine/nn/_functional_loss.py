@@ -113,7 +113,8 @@ def _pointwise(op: Any, input: Tensor, target: Any, reduction: str,  # noqa: A00
     if w is not None:
         if weighted_mean and tuple(w.shape) != tuple(x.shape):
             raise ValueError("Weights and input must have the same size.")
-        w = w.astype(x._data.dtype, copy=False)
+        with backend.on_device(x._device):
+            w = w.astype(x._data.dtype, copy=False)
     if weighted_mean and w is not None and reduction == "mean":
         divisor = w.sum()
     return op.apply(x, y, weight=w, reduction=reduction, divisor=divisor, **params)
@@ -232,7 +233,9 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     cos = prod / norms
     zeros = cos * 0
     t = _raw(target, cos)
-    loss = _where(t == 1, 1 - cos, zeros) + _where(t == -1, (cos - margin).clamp(min=0), zeros)
+    with backend.on_device(cos._device):  # raw comparisons, outside an op
+        positive, negative = t == 1, t == -1
+    loss = _where(positive, 1 - cos, zeros) + _where(negative, (cos - margin).clamp(min=0), zeros)
     return _reduce(loss, reduction)
 
 

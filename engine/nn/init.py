@@ -17,6 +17,7 @@ __all__ = ["calculate_gain", "constant_", "kaiming_normal_", "kaiming_uniform_",
            "eye_"]
 
 
+@backend.runs_on_device
 def _fill(tensor: Tensor, values: Any) -> Tensor:
     """Write CPU-drawn values into tensor in place (no graph), keeping dtype and device."""
     tensor._data[...] = backend.to_device(values.astype(tensor._data.dtype, copy=False),
@@ -86,7 +87,8 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
     """Fill with val."""
-    tensor._data[...] = val
+    with backend.on_device(tensor._device):
+        tensor._data[...] = val
     mark_written(tensor)
     return tensor
 

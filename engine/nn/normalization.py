@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import creation, dtypes
+from engine import backend, creation, dtypes
 from engine.nn import functional as F
 from engine.nn import init
 from engine.nn.module import Module
@@ -71,7 +71,8 @@ class _BatchNorm(Module):
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
-            self.num_batches_tracked._data += 1
+            with backend.on_device(self.num_batches_tracked._device):
+                self.num_batches_tracked._data += 1
             mark_written(self.num_batches_tracked)
             if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / int(self.num_batches_tracked.item())

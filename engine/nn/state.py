@@ -79,6 +79,7 @@ def load_state_dict(module: Module, state_dict: Any, strict: bool = True,
     return IncompatibleKeys(missing, unexpected)
 
 
+@backend.runs_on_device  # astype and the write run on target's GPU
 def _copy_into(target: Tensor, array: Any, assign: bool) -> None:
     """Write array's values into target in place (cast to its dtype, moved to its device)."""
     value = backend.to_device(array, target._device)

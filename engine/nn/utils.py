@@ -27,36 +27,58 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     params = _with_grads(parameters, "clip_grad_norm_", foreach)
     if not params:
         return Tensor(0.0)
-    device = params[0].grad._device
+    # Model parallelism puts gradients on several GPUs: as PyTorch does, each device sums its
+    # own, the partial sums meet on the first gradient's device, and each device scales its own.
+    groups: dict[str, list[Tensor]] = {}
+    for p in params:
+        groups.setdefault(p.grad._device, []).append(p)
+    device, norm_type = params[0].grad._device, float(norm_type)
+    partial = []
+    for dev, members in groups.items():
+        with backend.on_device(dev):
+            partial.append(backend.to_device(_partial_norm(members, dev, norm_type), device))
     with backend.on_device(device):
-        return _clip_grad_norm(params, device, float(max_norm), float(norm_type),
-                               error_if_nonfinite)
+        total, coef = _total_norm(partial, device, float(max_norm), norm_type,
+                                  error_if_nonfinite)
+    for dev, members in groups.items():
+        with backend.on_device(dev):
+            _scale(members, coef if dev == device else backend.to_device(coef, dev))
+    return Tensor._from_array(total, device)
 
 
-def _clip_grad_norm(params: list[Tensor], device: str, max_norm: float, norm_type: float,
-                    error_if_nonfinite: bool) -> Tensor:
+def _partial_norm(params: list[Tensor], device: str, norm_type: float) -> Any:
+    """max |g| (inf norm) or sum |g|**p over one device's gradients, as a 0-d array there."""
     xp = backend.array_module(device)
     if norm_type == float("inf"):
-        norms = [xp.abs(p.grad._data).max() for p in params]
-        total = xp.max(xp.stack(norms))
+        return xp.max(xp.stack([xp.abs(p.grad._data).max() for p in params]))
+    return xp.sum(xp.stack([xp.sum(xp.abs(p.grad._data) ** norm_type) for p in params]))
+
+
+def _total_norm(partial: list[Any], device: str, max_norm: float, norm_type: float,
+                error_if_nonfinite: bool) -> tuple[Any, Any]:
+    """The joint norm from the devices' partial results, and the clamped scale coefficient."""
+    xp = backend.array_module(device)
+    if norm_type == float("inf"):
+        total = xp.max(xp.stack(partial))
     else:
-        parts = [xp.sum(xp.abs(p.grad._data) ** norm_type) for p in params]
-        total = xp.sum(xp.stack(parts)) ** (1.0 / norm_type)
+        total = xp.sum(xp.stack(partial)) ** (1.0 / norm_type)
     if error_if_nonfinite and not (float(total) < float("inf")):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` "
                            "is non-finite, so it cannot be clipped. To disable this error and "
                            "scale the gradients by the non-finite norm anyway, set "
                            "`error_if_nonfinite=False`")
     if backend.is_numpy(xp):
-        coef: Any = min(max_norm / (float(total) + 1e-6), 1.0)
-    else:  # the same float64 arithmetic on the GPU: reading the norm back would stop it
-        coef = xp.minimum(max_norm / (total.astype(xp.float64) + 1e-6), 1.0)
+        return xp.asarray(total), min(max_norm / (float(total) + 1e-6), 1.0)
+    # the same float64 arithmetic on the GPU: reading the norm back would stop it
+    return xp.asarray(total), xp.minimum(max_norm / (total.astype(xp.float64) + 1e-6), 1.0)
+
+
+def _scale(params: list[Tensor], coef: Any) -> None:
+    """Multiply each gradient by coef in place (PyTorch multiplies even when coef is 1)."""
     for p in params:
-        # PyTorch always multiplies by the clamped coefficient (1.0 leaves values unchanged).
         dtype = p.grad._data.dtype
-        p.grad._data *= dtype.type(coef) if backend.is_numpy(xp) else coef.astype(dtype)
+        p.grad._data *= dtype.type(coef) if isinstance(coef, float) else coef.astype(dtype)
         mark_written(p.grad)
-    return Tensor._from_array(xp.asarray(total), device)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float,

@@ -68,6 +68,11 @@ class LBFGS(Optimizer):
     def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
         """Run up to max_iter L-BFGS iterations; closure clears grads, recomputes and
         backpropagates the loss, and returns it. Returns the loss before the step."""
+        # The flat vectors are made and updated outside the ops: on the parameters' GPU.
+        with backend.on_device(self._params[0]._device):
+            return self._iterate(closure)
+
+    def _iterate(self, closure: Callable[[], Any]) -> Any:
         group = self.param_groups[0]
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]

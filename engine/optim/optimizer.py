@@ -129,7 +129,8 @@ class Optimizer:
                 else:
                     if p.grad.grad_fn is not None:
                         p.grad = p.grad.detach()
-                    p.grad._data[...] = 0
+                    with backend.on_device(p._device):
+                        p.grad._data[...] = 0
                     mark_written(p.grad)
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -237,8 +238,8 @@ class Optimizer:
     @staticmethod
     def _zeros_state(p: Tensor, value: float = 0.0) -> Tensor:
         """A state tensor shaped, typed and placed like parameter p, filled with value."""
-        xp = backend.get_array_module(p._data)
-        return Tensor._from_array(xp.full(p._data.shape, value, dtype=p._data.dtype), p._device)
+        return Tensor._from_array(backend.full(p._device, p._data.shape, value, p._data.dtype),
+                                  p._device)
 
     @staticmethod
     def _step_tensor(value: float = 0.0) -> Tensor:

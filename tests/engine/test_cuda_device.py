@@ -13,12 +13,6 @@ import engine.nn.functional as F
 from engine import backend, nn, optim
 
 
-@pytest.fixture
-def two_gpus(cuda: str) -> None:
-    if en.cuda.device_count() < 2:
-        pytest.skip("needs two GPUs")
-
-
 def test_to_cuda_and_back_keeps_values_and_gradients(cuda: str) -> None:
     host = np.arange(6, dtype=np.float32).reshape(2, 3)
     x = en.tensor(host, requires_grad=True)
