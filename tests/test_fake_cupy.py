@@ -87,6 +87,14 @@ def test_scatter_and_masks() -> None:
     np.testing.assert_array_equal(x.get(), [2.0, 0.0, 0.0, 1.0])
     with pytest.raises(NotImplementedError, match="cupy_multiply.at"):
         fcp.multiply.at(x, 0, 2.0)
+    for ufunc, dtype in ((fcp.add, np.uint8), (fcp.add, np.int16), (fcp.add, np.bool_),
+                         (fcp.maximum, np.float16), (fcp.minimum, np.int8)):
+        small = fcp.zeros(4, dtype=dtype)
+        with pytest.raises(TypeError, match=f"cupy.{ufunc.__name__}.at only supports int32"):
+            ufunc.at(small, fcp.asarray(np.array([0, 1])), 1)
+    wide = fcp.zeros(4, dtype=np.int64)
+    fcp.maximum.at(wide, fcp.asarray(np.array([1, 1])), fcp.asarray(np.array([3, 5])))
+    np.testing.assert_array_equal(wide.get(), [0, 5, 0, 0])
     fcp._reset_counters()
     picked = x[x > 0]
     assert picked.shape == (2,) and fcp._counters()["sync"] == 1

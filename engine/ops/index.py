@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.backend import get_array_module
 from engine.function import Function
+from engine.ops.scatter_at import scatter_at
 from engine.ops.util import unbroadcast
 
 
@@ -81,10 +82,8 @@ class Scatter(Function):
         out = a.copy()
         if reduce is None:
             out[self.grid] = values
-        elif reduce == "add":
-            xp.add.at(out, self.grid, xp.broadcast_to(values, index.shape))
-        elif reduce == "multiply":
-            xp.multiply.at(out, self.grid, xp.broadcast_to(values, index.shape))
+        elif reduce in ("add", "multiply"):
+            scatter_at(reduce, out, self.grid, xp.broadcast_to(values, index.shape))
         else:
             raise RuntimeError(f"reduce argument must be either add or multiply. Got {reduce}")
         self.a, self.src = a, (src[0] if src else None)
@@ -128,7 +127,8 @@ class IndexAdd(Function):
         out = a.copy()
         moved = xp.moveaxis(out, axis, 0)  # a view: add.at writes into out
         values = xp.moveaxis(source, axis, 0)
-        xp.add.at(moved, index, values if alpha == 1 else values * a.dtype.type(alpha))
+        scatter_at("add", moved, index,
+                   values if alpha == 1 else values * a.dtype.type(alpha))
         return out
 
     def backward(self, g: Any) -> tuple:
@@ -175,7 +175,7 @@ class IndexPutAccumulate(Function):
         self.index, self.value_shape = index, value.shape
         out = a.copy()
         target_shape = out[index].shape
-        xp.add.at(out, index, xp.broadcast_to(value, target_shape))
+        scatter_at("add", out, index, xp.broadcast_to(value, target_shape))
         return out
 
     def backward(self, g: Any) -> tuple:
@@ -203,13 +203,13 @@ class ScatterReduce(Function):
                         "amax": -xp.inf if a.dtype.kind == "f" else xp.iinfo(a.dtype).min,
                         "amin": xp.inf if a.dtype.kind == "f" else xp.iinfo(a.dtype).max}[reduce]
             out[hit] = identity
-        ufunc = {"sum": xp.add, "mean": xp.add, "prod": xp.multiply, "amax": xp.maximum,
-                 "amin": xp.minimum}[reduce]
-        ufunc.at(out, grid, values)
+        ufunc = {"sum": "add", "mean": "add", "prod": "multiply", "amax": "maximum",
+                 "amin": "minimum"}[reduce]
+        scatter_at(ufunc, out, grid, values)
         if reduce == "mean":
             self.count = xp.ones(a.shape, dtype=a.dtype) if include_self else xp.zeros(
                 a.shape, dtype=a.dtype)
-            xp.add.at(self.count, grid, 1)
+            scatter_at("add", self.count, grid, 1)
             self.count = xp.maximum(self.count, 1)
             out = out / self.count if a.dtype.kind == "f" else out // self.count.astype(a.dtype)
         self.out = out

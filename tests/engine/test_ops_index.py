@@ -197,3 +197,45 @@ def test_scatter_reduce_ties_prod_and_integers() -> None:
     with pytest.raises(RuntimeError, match="reduce argument must be either sum, prod, mean, amax "
                                            "or amin, got max"):
         en.zeros(2).scatter_reduce(0, en.tensor([0]), en.ones(1), "max")
+
+
+def _scatter_cases(lib: object, dtype: str) -> dict:
+    """Scatters CuPy has no kernel for in this dtype (small integers, bool, float16, multiply)."""
+    d = getattr(lib, dtype)
+    idx = lib.tensor([[0, 2, 0, 0], [1, 1, 2, 1]])
+    src = lib.tensor([[3, 2, 2, 1], [2, 3, 1, 2]]).to(d)
+    base = lib.tensor([[1, 1, 1, 1], [2, 2, 2, 2], [3, 3, 3, 3]]).to(d)
+    flat = lib.tensor([0, 2, 0, 0])
+    return {
+        "scatter_add_": lambda: base.clone().scatter_add_(0, idx, src),
+        "index_add_": lambda: base.clone().index_add_(0, flat[:2], src),
+        "index_put_accumulate": lambda: base.clone().index_put_(
+            (flat,), lib.ones(4, 4).to(d), accumulate=True),
+        "amax": lambda: base.scatter_reduce(0, idx, src, "amax"),
+        "amin_exclude_self": lambda: base.scatter_reduce(0, idx, src, "amin", include_self=False),
+        "prod": lambda: base.scatter_reduce(0, idx, src, "prod"),
+        "prod_exclude_self": lambda: base.scatter_reduce(0, idx, src, "prod", include_self=False),
+        "mean": lambda: base.scatter_reduce(0, idx, src, "mean"),
+        "scatter_multiply": lambda: base.scatter(0, idx, src, reduce="multiply"),
+        "scatter_value_multiply": lambda: base.scatter(0, idx, 2, reduce="multiply"),
+    }
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "int64", "float16", "float32"])
+@pytest.mark.parametrize("case", list(_scatter_cases(en, "int8")))
+def test_scatters_in_every_dtype_match_torch(backend: str, case: str, dtype: str) -> None:
+    torch = pytest.importorskip("torch")
+    if case == "mean" and dtype == "uint8":
+        pytest.skip("torch's integer mean of uint8 is not defined the same way")
+    expected = _scatter_cases(torch, dtype)[case]()
+    with en.device(backend):
+        got = _scatter_cases(en, dtype)[case]()
+    assert got.device.type == backend and str(got.dtype)[7:] == str(expected.dtype)[6:]
+    np.testing.assert_array_equal(got.cpu().numpy(), expected.numpy())
+
+
+def test_scatter_add_of_bool_is_logical_or(backend: str) -> None:
+    base = en.tensor([False, False, True]).to(backend)
+    out = base.index_put_((en.tensor([0, 0, 1]).to(backend),), en.tensor([True, True, False])
+                          .to(backend), accumulate=True)
+    np.testing.assert_array_equal(out.cpu().numpy(), [True, False, True])

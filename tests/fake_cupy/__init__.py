@@ -43,6 +43,10 @@ bool = np.bool  # noqa: A001 - CuPy's name
 # CuPy supports ufunc.at only where it has a scatter kernel, and reduce only for add/multiply.
 _SCATTER = {"add", "maximum", "minimum", "bitwise_and", "bitwise_or", "bitwise_xor"}
 _REDUCE = {"add", "multiply"}
+# The dtypes CuPy 14.2's scatter kernels take (an integer index; a mask index takes any).
+_AT_DTYPES = {"add": ("int32", "int64", "float16", "float32", "float64", "uint32", "uint64"),
+              "maximum": ("int32", "int64", "float32", "float64", "uint32", "uint64")}
+_AT_DTYPES["minimum"] = _AT_DTYPES["maximum"]
 
 
 class ufunc:  # noqa: N801 - CuPy's name
@@ -68,7 +72,12 @@ class ufunc:  # noqa: N801 - CuPy's name
         if self._name not in _SCATTER:
             raise NotImplementedError(f"`{self.name}.at` is not supported yet")
         _check_devices([a, *_arrays_in([b])])
-        self._u.at(a._a, _index(indices, a)[0], _unwrap(b))
+        index, mask = _index(indices, a)
+        allowed = _AT_DTYPES.get(self._name)
+        if not mask and allowed is not None and a.dtype.name not in allowed:
+            raise TypeError(f"cupy.{self._name}.at only supports {', '.join(allowed)}, "
+                            "as data type")
+        self._u.at(a._a, index, _unwrap(b))
 
     def reduce(self, array: ndarray, axis: Any = 0, dtype: Any = None, out: Any = None,
                keepdims: bool = False) -> Any:
