@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine import backend
 from engine.amp.autocast_mode import autocasts
 from engine.creation import pad
@@ -296,15 +298,17 @@ def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:  # 
 
 @backend.runs_on_device
 def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
-    """int64 one-hot encoding along a new last dim."""
+    """int64 one-hot encoding along a new last dim (on a GPU with num_classes given, values are
+    not range-checked: that would read them back; num_classes=-1 reads the maximum, as PyTorch)."""
     xp = backend.array_module(tensor._device)
     idx = tensor._data
     if idx.dtype.kind not in "iu":
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    if idx.size and int(idx.min()) < 0:
+    checked = type(idx) is np.ndarray and idx.size
+    if checked and int(idx.min()) < 0:
         raise RuntimeError("Class values must be non-negative.")
     n = int(idx.max()) + 1 if num_classes == -1 else num_classes
-    if idx.size and int(idx.max()) >= n:
+    if checked and int(idx.max()) >= n:
         raise RuntimeError("Class values must be smaller than num_classes.")
     out = (idx[..., None] == xp.arange(n)).astype(xp.int64)
     return Tensor._from_array(out, tensor._device)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.backend import get_array_module
 from engine.function import Function
 from engine.ops.scatter_at import scatter_at
@@ -27,7 +29,9 @@ def index_grid(index: Any, axis: int) -> tuple:
 
 def check_index(name: str, a_shape: tuple, index: Any, axis: int, src_shape: tuple = ()) -> None:
     """PyTorch's checks: same number of dims, index no larger than input (and src) elsewhere,
-    and every index inside the dim."""
+    and every index inside the dim. That last one is made on the CPU only: on a GPU it would
+    read the index back each call, so an out-of-range index is not checked there (its result is
+    undefined, as the losses' class indices)."""
     if index.dtype.kind not in "iu":
         raise RuntimeError(f"{name}(): Expected dtype int64 for index")
     if index.ndim != len(a_shape) and not (index.ndim <= 1 and len(a_shape) <= 1):
@@ -41,7 +45,7 @@ def check_index(name: str, a_shape: tuple, index: Any, axis: int, src_shape: tup
             raise RuntimeError(f"Expected index {list(index.shape)} to be smaller than self "
                                f"{list(a_shape)} apart from dimension {axis} and to be smaller "
                                f"size than src {list(src_shape)}")
-    if index.size:
+    if index.size and type(index) is np.ndarray:
         low, high = int(index.min()), int(index.max())
         if low < 0 or high >= a_shape[axis]:  # no wrap-around of negative indices here
             raise RuntimeError(f"index {low if low < 0 else high} is out of bounds for "

@@ -239,3 +239,18 @@ def test_scatter_add_of_bool_is_logical_or(backend: str) -> None:
     out = base.index_put_((en.tensor([0, 0, 1]).to(backend),), en.tensor([True, True, False])
                           .to(backend), accumulate=True)
     np.testing.assert_array_equal(out.cpu().numpy(), [True, False, True])
+
+
+def test_index_ops_on_a_gpu_skip_the_bounds_readback(fake_gpu: object) -> None:
+    import engine.nn.functional as F  # noqa: PLC0415
+
+    x = en.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).to("cuda")
+    idx = en.tensor([[2, 0], [1, 1]]).to("cuda")
+    classes = en.tensor([0, 2, 1]).to("cuda")
+    fake_gpu._reset_counters()
+    got = [x.gather(1, idx), x.scatter(1, idx, 7.0), x.scatter_add(1, idx, x[:, :2]),
+           x.scatter_reduce(1, idx, x[:, :2], "amax"), F.one_hot(classes, 4)]
+    assert fake_gpu._counters() == {"h2d": 0, "d2h": 0, "sync": 0}
+    np.testing.assert_array_equal(got[0].cpu().numpy(), [[3.0, 1.0], [5.0, 5.0]])
+    np.testing.assert_array_equal(got[2].cpu().numpy(), [[3.0, 2.0, 4.0], [4.0, 14.0, 6.0]])
+    np.testing.assert_array_equal(got[4].cpu().numpy(), np.eye(4, dtype=np.int64)[[0, 2, 1]])
