@@ -45,11 +45,27 @@ def timeout() -> float:
 
 
 def start() -> None:
-    """Join the ranks the launcher started (once per process)."""
+    """Join the ranks the launcher started (once per process). A refused $TRAINER_DIST_TIMEOUT
+    stops every rank together: ConfigError on rank 0, a silent exit 2 on the others."""
     import engine.distributed as dist
 
-    if not dist.is_initialized():
-        dist.init_process_group("mpi", timeout=timeout())
+    if dist.is_initialized():
+        return
+    try:
+        seconds, refused = timeout(), ""
+    except ConfigError as exc:
+        seconds, refused = DEFAULT_TIMEOUT, str(exc)
+    # MPI starts even so: a rank leaving on its own would leave the others waiting in MPI's
+    # start-up, and the ranks' environments may differ (one machine's setting).
+    dist.init_process_group("mpi", timeout=seconds)
+    refusals = [(r, why) for r, why in enumerate(gather(refused)) if why]
+    if refusals:
+        if placement()[0] != 0:
+            from trainer.guard import EXIT_USAGE
+
+            raise SystemExit(EXIT_USAGE)  # rank 0 says why
+        r, why = refusals[0]
+        raise ConfigError(why if r == 0 else f"rank {r}: {why}")
 
 
 def placement() -> tuple[int, int]:
@@ -94,11 +110,15 @@ def step_totals(loss: float, correct: int, n: int) -> tuple[float, int, int]:
     return loss_sum / count, int(correct_sum), int(count)
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when flag is true on any (all ranks must call it together)."""
+def max_over_ranks(*values: float) -> tuple[float, ...]:
+    """Each value's largest over the ranks (all ranks must call it together)."""
     if not active():
-        return flag
-    return sum_over_ranks(float(flag))[0] > 0
+        return values
+    import engine.distributed as dist
+
+    most = np.array(values, dtype=np.float64)
+    dist.all_reduce(most, dist.ReduceOp.MAX)
+    return tuple(most.tolist())
 
 
 def gather(obj: Any) -> list[Any]:

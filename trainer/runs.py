@@ -61,17 +61,25 @@ class RunDir:
             raise ConfigError(f"--run-dir {base} exists and is not a folder; pass a new or an "
                               "empty folder")
         base.parent.mkdir(parents=True, exist_ok=True)
-        candidate, n, run = base, 1, None
-        while run is None:
-            try:
-                candidate.mkdir()  # atomic: two runs started in the same second get two folders
-                run = cls(candidate)
-                run.lock()  # a second process that raced for the same empty folder stops here
-            except FileExistsError:
-                if exact is not None and candidate == base:
-                    run = cls._claim_unstarted(candidate)  # an empty folder made for this run
-                candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
-        (run.path / "checkpoints").mkdir(exist_ok=True)
+        candidate, n, run, made = base, 1, None, None
+        try:
+            while run is None:
+                try:
+                    candidate.mkdir()  # atomic: two runs started in the same second get two
+                    made = candidate
+                    run = cls(candidate)
+                    run.lock()  # a second process that raced for the same empty folder stops
+                except FileExistsError:
+                    if exact is not None and candidate == base:
+                        run = cls._claim_unstarted(candidate)  # an empty folder made for it
+                    candidate, n = base.with_name(f"{base.name}-{n}"), n + 1
+            (run.path / "checkpoints").mkdir(exist_ok=True)
+        except KeyboardInterrupt:
+            if made is not None:  # Ctrl-C while making it: the empty folder goes, as it came
+                shutil.rmtree(made, ignore_errors=True)
+            if run is not None:
+                run.release()
+            raise
         return run
 
     @classmethod

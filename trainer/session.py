@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,10 @@ def open_run(cfg: Any, resume: str | Path | None,
     return RunDir.create(cfg.train.out_dir, cfg.name, exact=run_dir), None
 
 
-def run_session(cls: type[Session], cfg: Any, run: Any, ckpt: dict[str, Any] | None,
+def run_session(cls: Callable[..., Session], cfg: Any, run: Any, ckpt: dict[str, Any] | None,
                 quiet: bool) -> tuple[int, Path]:
-    """Run a cls session on run; the lock is released however it ends."""
+    """Run a cls session (a Session class, or a function making one) on run; the lock is
+    released however it ends."""
     session = None
     try:
         session = cls(cfg, run, ckpt, quiet=quiet)
@@ -213,7 +215,7 @@ class Session(Callbacks):
 
     def _interrupted(self) -> int:
         """Say where the stopped run's checkpoint is and how to resume; the exit code."""
-        cause = self._stop_signal or "stop_after_steps"
+        cause = self._stop_cause()
         self.progress.close()
         message = (f"interrupted ({cause}) at step {self.state.step}; checkpoint "
                    f"{self.run_dir.checkpoints / 'last'} written. Resume with:\n"
@@ -221,6 +223,10 @@ class Session(Callbacks):
         self.run_dir.log(message)
         print(message, file=sys.stderr, flush=True)  # shown even with --progress none
         return EXIT_INTERRUPTED
+
+    def _stop_cause(self) -> str:
+        """What stopped training: the signal's name, or the stop_after_steps test hook."""
+        return self._stop_signal or "stop_after_steps"
 
     def _finish(self) -> None:
         test = evaluate(self.model, self.data.test)
@@ -302,8 +308,12 @@ class Session(Callbacks):
 
     def stop_requested(self) -> bool:
         """A signal arrived, or the stop_after_steps test hook is due."""
+        return self._stop_signal is not None or self._steps_due()
+
+    def _steps_due(self) -> bool:
+        """The stop_after_steps test hook is due: this process has trained that many steps."""
         limit = self.cfg.train.stop_after_steps
-        return self._stop_signal is not None or (limit is not None and self._steps_here >= limit)
+        return limit is not None and self._steps_here >= limit
 
     # -- signals and failures ---------------------------------------------------------------
     def _install_signals(self) -> dict[int, Any]:

@@ -27,6 +27,12 @@ def queue_callback(callback: Callable[[], None]) -> None:
     _queued.append(callback)
 
 
+def is_queued(callback: Callable[[], None]) -> bool:
+    """Whether callback waits for the end of the backward pass in progress (the queue is emptied
+    when the pass ends, failed or not, so a failed pass leaves nothing behind)."""
+    return callback in _queued
+
+
 def _dependencies(root: Any) -> dict[Any, int]:
     """For every node below root, how many graph edges feed it a gradient."""
     deps: dict[Any, int] = {}

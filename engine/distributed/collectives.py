@@ -44,8 +44,11 @@ def _mark(tensor: Any) -> None:
         mark_written(tensor)
 
 
-def _mpi_op(op: ReduceOp, group: _Group) -> Any:
+def _mpi_op(op: ReduceOp, group: _Group, boolean: bool) -> Any:
     mpi = group.mpi
+    if boolean:  # as PyTorch's backends reduce bool: SUM and MAX are any, PRODUCT and MIN all
+        return {ReduceOp.SUM: mpi.MAX, ReduceOp.PRODUCT: mpi.MIN, ReduceOp.MIN: mpi.MIN,
+                ReduceOp.MAX: mpi.MAX}[op]
     return {ReduceOp.SUM: mpi.SUM, ReduceOp.AVG: mpi.SUM, ReduceOp.PRODUCT: mpi.PROD,
             ReduceOp.MIN: mpi.MIN, ReduceOp.MAX: mpi.MAX}[op]
 
@@ -54,7 +57,8 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
                async_op: bool = False) -> Work | None:
     """Combine tensor over every rank, in place: each ends holding the same result.
 
-    AVG is the sum divided by the world size (floating-point tensors only). With async_op the
+    AVG is the sum divided by the world size (floating-point tensors only). A bool tensor's SUM
+    and MAX are a logical or, PRODUCT and MIN a logical and (as in PyTorch). With async_op the
     collective still completes before returning; the Work returned says so.
     """
     g = _require(group)
@@ -66,7 +70,10 @@ def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None,
     if g.size == 1:
         return _done(async_op)
     buf, copied = _staged(array, g)
-    _wait(g.comm.Iallreduce(g.mpi.IN_PLACE, buf, op=_mpi_op(op, g)), "all_reduce", g)
+    boolean = buf.dtype.kind == "b"
+    # MPI's C bool type has only logical reductions: reduce its bytes (0 or 1) as uint8 instead.
+    target = buf.view(backend.get_array_module(buf).uint8) if boolean else buf
+    _wait(g.comm.Iallreduce(g.mpi.IN_PLACE, target, op=_mpi_op(op, g, boolean)), "all_reduce", g)
     if op is ReduceOp.AVG:
         buf /= g.size
     if copied:

@@ -77,7 +77,7 @@ def _done(async_op: bool) -> Work | None:
 
 
 _group: _Group | None = None
-_abort = [False]  # abort_on_exit() was called
+_abort: list[int | None] = [None]  # the exit code abort_on_exit() asked for
 _hooked = [False]
 
 
@@ -144,7 +144,8 @@ def init_process_group(backend: str | None = None, init_method: str | None = Non
         previous = sys.excepthook
 
         def excepthook(kind: Any, value: Any, tb: Any) -> None:
-            _abort[0] = True  # an uncaught error: the other ranks would wait for this one forever
+            if _abort[0] is None:  # an uncaught error: the others would wait for this rank forever
+                _abort[0] = 1
             previous(kind, value, tb)
 
         sys.excepthook = excepthook
@@ -175,7 +176,7 @@ def _cuda_aware() -> bool:
 
 def _exit_hook() -> None:
     group = _group
-    if group is not None and group.comm is not None and (group.broken or _abort[0]):
+    if group is not None and group.comm is not None and (group.broken or _abort[0] is not None):
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -184,13 +185,14 @@ def _exit_hook() -> None:
         # The launcher forwards output asynchronously and stops when it tears the job down:
         # give it a moment to pass on this rank's last lines (the error) first.
         time.sleep(0.2)
-        group.mpi.COMM_WORLD.Abort(1)
+        group.mpi.COMM_WORLD.Abort(1 if _abort[0] is None else _abort[0])
 
 
-def abort_on_exit() -> None:
-    """Make this process end every rank (MPI_Abort) when it exits: for a rank that stops on an
-    error it handled itself, which the others, waiting in a collective, would never learn of."""
-    _abort[0] = True
+def abort_on_exit(errorcode: int = 1) -> None:
+    """Make this process end every rank (MPI_Abort) when it exits, the launcher exiting with
+    errorcode: for a rank that stops on an error it handled itself, which the others, waiting in
+    a collective, would never learn of."""
+    _abort[0] = int(errorcode)
 
 
 def is_initialized() -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 
 from engine import backend
 from engine import distributed as dist
-from engine.autograd.backprop import queue_callback
+from engine.autograd.backprop import is_queued, queue_callback
 from engine.grad_mode import _GradState
 from engine.nn.module import Module
 from engine.tensor_inplace import mark_written
@@ -78,17 +78,22 @@ class _Reducer:
             groups.setdefault((p._device, p._data.dtype), []).append(p)
         self.buckets = [_Bucket(ps) for ps in groups.values()]
         self.after = after  # called once the gradients are averaged
-        self.queued = False
         self.last_seconds = 0.0  # time of the last averaging (for benchmarks)
 
+    @property
+    def queued(self) -> bool:
+        """Whether the averaging waits for the end of the backward pass in progress."""
+        # Asked of the autograd queue, not kept in a flag: a pass that fails drops its queued
+        # callbacks, and a flag left set would skip the averaging of every later pass.
+        return is_queued(self.run)
+
     def hook(self, grad: Any) -> None:
-        """Tensor hook on the wrapper's output: queue the averaging for the pass's end."""
+        """Tensor hook on the wrapper's output: queue the averaging for the pass's end (once,
+        however many of the outputs the pass goes through)."""
         if not self.queued:
-            self.queued = True
             queue_callback(self.run)
 
     def run(self) -> None:
-        self.queued = False
         start = time.perf_counter()
         world = dist.get_world_size()
         for bucket in self.buckets:

@@ -47,6 +47,10 @@ def collectives(rank: int, world: int) -> dict:
     version = counts._version
     dist.all_reduce(counts, dist.ReduceOp.MAX)
     out["int_max"], out["version_bumped"] = counts.tolist(), counts._version > version
+    for op in (dist.ReduceOp.SUM, dist.ReduceOp.PRODUCT, dist.ReduceOp.MIN, dist.ReduceOp.MAX):
+        flags = en.tensor([rank == 0, True, False])  # MPI's bool type takes no SUM, MIN...
+        dist.all_reduce(flags, op)
+        out[f"bool_{op.name}"] = flags.tolist()
     t = en.full((3,), float(rank))
     dist.broadcast(t, src=1)
     out["broadcast"] = t.tolist()
@@ -134,6 +138,31 @@ def no_sync_and_buffers(rank: int, world: int) -> dict:
             "running_mean_err": float(np.abs(net[1].running_mean.numpy() - stats[0]).max())}
 
 
+def after_a_failed_backward(rank: int, world: int) -> dict:
+    """A backward that raises once the output's hook queued the averaging: the next backward
+    is averaged (its gradients equal on every rank)."""
+    en.manual_seed(2)
+    net = nn.Linear(4, 2)
+    ddp = DistributedDataParallel(net)
+    en.manual_seed(30 + rank)
+    x = en.randn(6, 4)
+
+    def boom(grad: en.Tensor) -> None:
+        raise RuntimeError("boom")
+
+    handle = net.weight.register_hook(boom)
+    try:
+        ddp(x).square().mean().backward()
+    except RuntimeError:
+        pass
+    handle.remove()
+    net.zero_grad()
+    ddp(x).square().mean().backward()
+    grads: list = [None] * world
+    dist.all_gather_object(grads, net.weight.grad.numpy())
+    return {"failed_then_spread": float(np.abs(grads[0] - grads[1]).max())}
+
+
 def main() -> None:
     dist.init_process_group(backend="mpi", timeout=60)
     rank, world = dist.get_rank(), dist.get_world_size()
@@ -141,6 +170,7 @@ def main() -> None:
     report.update(collectives(rank, world))
     report.update(ddp_against_reference(rank, world))
     report.update(no_sync_and_buffers(rank, world))
+    report.update(after_a_failed_backward(rank, world))
     (Path(sys.argv[1]) / f"rank{rank}.json").write_text(json.dumps(report))
     dist.destroy_process_group()
 

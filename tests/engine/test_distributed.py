@@ -16,7 +16,7 @@ import engine.distributed as dist
 import engine.nn.functional as F
 from engine import nn
 from engine.distributed import group as group_mod
-from engine.nn.parallel import DistributedDataParallel
+from engine.nn.parallel import DistributedDataParallel, _Reducer
 
 
 @pytest.fixture
@@ -107,6 +107,35 @@ def test_ddp_of_one_process_is_the_module(alone: None) -> None:
     assert list(ddp.state_dict()) == ["module." + k for k in net.state_dict()]
 
 
+def test_a_failed_backward_leaves_the_next_one_averaged(alone: None) -> None:
+    """A pass that raises after the output's hook queued the averaging drops it; the next pass
+    must queue (and run) it again rather than find it still marked as queued."""
+    en.manual_seed(0)
+    net = nn.Linear(3, 2)
+    runs: list[int] = []
+    reducer = _Reducer(list(net.parameters()), lambda: runs.append(1))
+    x = en.randn(4, 3)
+
+    def boom(grad: en.Tensor) -> None:
+        raise RuntimeError("out of memory in backward")
+
+    out = net(x)
+    out.register_hook(reducer.hook)
+    handle = net.weight.register_hook(boom)  # runs after the output's hook
+    with pytest.raises(RuntimeError, match="out of memory in backward"):
+        out.sum().backward()
+    handle.remove()
+    assert not reducer.queued and runs == []
+    for expected in ([1], [1, 1]):
+        net.zero_grad()
+        out = net(x)
+        out.register_hook(reducer.hook)
+        (out.sum() + out.sum()).backward()
+        assert runs == expected and not reducer.queued
+    np.testing.assert_allclose(net.weight.grad.numpy(), 2 * x.numpy().sum(0)[None].repeat(2, 0),
+                               rtol=1e-6)
+
+
 @pytest.mark.mpi
 @needs_mpi
 def test_two_ranks(tmp_path: Path) -> None:
@@ -123,7 +152,9 @@ def test_two_ranks(tmp_path: Path) -> None:
                 "MAX": [2, -2], "strided": [[0, 9], [3, 12], [6, 15]], "int_max": [1, 10],
                 "broadcast": [1, 1, 1], "all_gather": [[0.5, 0.5], [1.5, 1.5]],
                 "objects": [[0, 2**70, [0, 0]], [1, 2**70 + 1, [1, 1]]],
-                "object_list": [[7, 8, 9], "from 0"]}
+                "object_list": [[7, 8, 9], "from 0"], "bool_SUM": [True, True, False],
+                "bool_PRODUCT": [False, True, False], "bool_MIN": [False, True, False],
+                "bool_MAX": [True, True, False], "failed_then_spread": 0.0}
     for report in (r0, r1):
         for key, value in expected.items():
             assert report[key] == value, key

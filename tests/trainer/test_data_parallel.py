@@ -36,8 +36,8 @@ def launch(args: list[str], cwd: Path, ranks: int = 2, flags: tuple[str, ...] = 
                             stderr=subprocess.STDOUT, text=True)
 
 
-def train(args: list[str], cwd: Path, expect: int = 0) -> str:
-    proc = launch(["train", *args], cwd)
+def train(args: list[str], cwd: Path, expect: int = 0, **env: str) -> str:
+    proc = launch(["train", *args], cwd, **env)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == expect, out[-3000:]
     return out
@@ -166,11 +166,13 @@ def _alive(pid: int) -> bool:
     ((), signal.SIGKILL, r"BAD TERMINATION.*Killed \(signal 9\)"),  # mpiexec ends the other
     ((), signal.SIGSTOP, r"error: \w+ timed out after 5 s on rank 0 of 2: another rank died, "
                          "hangs or is far behind"),
-], ids=["kill", "stop"])
+    # Ctrl-C reaching rank 1 alone: both stop after the same step, rank 0 saying why.
+    ((), signal.SIGINT, r"interrupted \(SIGINT to rank 1\) at step \d+; checkpoint "),
+], ids=["kill", "stop", "int"])
 def test_a_dead_or_stuck_rank_stops_the_other(tmp_path: Path, flags: tuple[str, ...],
                                               sig: signal.Signals, message: str) -> None:
-    """Acceptance 2: rank 1 killed (or stopped) mid-training: the job exits non-zero with a
-    clear message within 60 s, and rank 0's last checkpoint still loads."""
+    """Acceptance 2: rank 1 killed (or stopped, or interrupted) mid-training: the job exits
+    non-zero with a clear message within 60 s, and rank 0's last checkpoint still loads."""
     runs = tmp_path / "runs"
     proc = launch(["train", str(SMOKE), *SMALL, f"train.out_dir={runs}", "train.epochs=1000",
                    "--progress", "log"], tmp_path, flags=flags, TRAINER_DIST_TIMEOUT="5")
@@ -245,8 +247,85 @@ def test_a_sweep_refuses_mpiexec(tiny_config: Path, cli: object,
 
 @pytest.mark.mpi
 @needs_mpi
-def test_a_refused_config_stops_both_ranks_with_one_message(tmp_path: Path) -> None:
-    out = train([str(SMOKE), "optimizer.lr=-1", f"train.out_dir={tmp_path / 'runs'}"], tmp_path,
-                expect=2)
-    assert out.count("error:") == 1 and "optimizer.lr" in out, out
+@pytest.mark.parametrize(("override", "env", "said"), [
+    ("optimizer.lr=-1", {}, "optimizer.lr"),
+    ("optimizer.lr=0.001", {"TRAINER_DIST_TIMEOUT": "abc"},
+     "error: $TRAINER_DIST_TIMEOUT='abc': expected a positive number of seconds"),
+], ids=["config", "timeout"])
+def test_a_refused_config_stops_both_ranks_with_one_message(tmp_path: Path, override: str,
+                                                            env: dict[str, str],
+                                                            said: str) -> None:
+    out = train([str(SMOKE), override, f"train.out_dir={tmp_path / 'runs'}"], tmp_path,
+                expect=2, **env)
+    assert out.count("error:") == 1 and said in out, out
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_a_config_error_on_rank_1_stops_both_ranks_at_once(tmp_path: Path) -> None:
+    """The config file missing on the second machine (rank 1 alone, by MPMD): every rank stops
+    with exit 2 and one message naming the rank, rank 0's new folder removed, well before the
+    collectives' timeout."""
+    runs, missing = tmp_path / "runs", tmp_path / "elsewhere" / "smoke.yaml"
+
+    def rank(config: Path) -> list[str]:
+        return [sys.executable, "-m", "trainer.cli", "train", str(config), *SMALL,
+                f"train.out_dir={runs}", "--progress", "none"]
+
+    done = subprocess.run([mpiexec(), "-n", "1", *rank(SMOKE), ":", "-n", "1", *rank(missing)],
+                          cwd=tmp_path, env=mpi_env(TRAINER_DIST_TIMEOUT="30"), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert done.returncode == 2, done.stdout[-3000:]
+    assert done.stdout.count("error:") == 1, done.stdout
+    assert f"error: rank 1 of 2 could not start: config file {missing} not found" in done.stdout
+    assert list(runs.iterdir()) == []
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_ctrl_c_during_setup_exits_130_without_a_half_made_folder(tmp_path: Path) -> None:
+    """Ctrl-C on mpiexec (SIGINT to every rank) while rank 0 sets a new run up: as with one
+    process, exit 130 and no folder left without a checkpoint (rank 0 removes it before it ends
+    the job; rank 1 must not end it first)."""
+    runs = tmp_path / "runs"
+    proc = launch(["train", str(SMOKE), *SMALL, "data.synthetic_train=20000",
+                   f"train.out_dir={runs}", "--progress", "none"], tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while not (runs.is_dir() and any(runs.iterdir())):  # rank 0 made the run folder
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the run folder did not appear"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)  # mpiexec passes it on to both ranks
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, out[-3000:]
+    assert out.count("interrupted") == 1 and "error" not in out, out
+    left = list(runs.iterdir())  # setup takes far longer than the signal: normally none
+    assert left == [] or (left[0] / "checkpoints" / "last").is_dir(), left
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_an_amp_run_resumes_on_two_ranks_bit_identical(tmp_path: Path) -> None:
+    """train.amp=true: resumed on 2 ranks, rank 1 continues with rank 0's loss scale (its
+    scaled gradients are averaged with rank 0's), so the run ends as one that never stopped."""
+    args = [str(SMOKE), *SMALL, "train.epochs=1", "train.amp=true", "optimizer.lr=0.05",
+            "--progress", "none"]
+    train([*args, f"train.out_dir={tmp_path / 'whole'}"], tmp_path)
+    train([*args, f"train.out_dir={tmp_path / 'parts'}", "train.stop_after_steps=9"], tmp_path,
+          expect=130)
+    (whole,), (parts,) = (tmp_path / "whole").iterdir(), (tmp_path / "parts").iterdir()
+    stopped = json.loads((parts / "checkpoints" / "last" / "state.json").read_text())
+    assert stopped["scaler"]["scale"] < 65536.0  # backed off: a fresh GradScaler's differs
+    train([str(parts / "config.yaml"), "--resume", str(parts), "--progress", "none"], tmp_path)
+    assert "weights identical on all 2 ranks" in (parts / "train.log").read_text()
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        mine, theirs = (flat(engine.load(run / "checkpoints" / "last" / name))
+                        for run in (whole, parts))
+        for key, value in mine.items():
+            np.testing.assert_array_equal(value, theirs[key], err_msg=f"{name} {key}")

@@ -166,3 +166,28 @@ def test_two_starts_racing_for_one_run_dir_leave_one_writer(tiny_config: Path,
     assert "is in use by another trainer process" in next(o for c, o in outs if c == 2)
     rows = (run / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == len(set(rows)) and not (tmp_path / "runs" / "raced-1").exists()
+
+
+@pytest.mark.parametrize("where", ["lock", "checkpoints"])
+def test_ctrl_c_while_a_run_folder_is_made_removes_it(tmp_path: Path, where: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A KeyboardInterrupt inside RunDir.create leaves no empty folder behind, and a folder it
+    did not make (an empty --run-dir it claims) stays."""
+    from trainer import run_lock
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if where == "lock":
+        monkeypatch.setattr(run_lock, "acquire", interrupt)
+    else:
+        real_mkdir = Path.mkdir
+        monkeypatch.setattr(Path, "mkdir", lambda self, *a, **k: interrupt() if
+                            self.name == "checkpoints" else real_mkdir(self, *a, **k))
+    with pytest.raises(KeyboardInterrupt):
+        RunDir.create(tmp_path / "runs", "tiny")
+    assert list((tmp_path / "runs").iterdir()) == []
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        RunDir.create(tmp_path, "tiny", exact=tmp_path / "mine")
+    assert (tmp_path / "mine").is_dir()
