@@ -10,6 +10,7 @@ import numpy as np
 
 from engine import backend, dtypes
 from engine import random as _random
+from engine.function import device_mismatch
 from engine.memory_format import check_memory_format, preserve_format
 from engine.ops import elementwise as ew
 from engine.ops import movement as mv
@@ -268,6 +269,8 @@ def where(condition: Tensor, input: Any = None, other: Any = None) -> Any:  # no
         device = condition._device if isinstance(condition, Tensor) else None
         input = tensor(input, device=device)  # noqa: A001 - two scalars: PyTorch's dtype rules
     a, b = input._coerce(other) if isinstance(input, Tensor) else other._coerce(input)[::-1]
+    if isinstance(condition, Tensor) and condition._device != a._device:
+        raise device_mismatch(a._device, condition._device, "where")
     return ew.Where.apply(a, b, condition=cond)
 
 

@@ -35,6 +35,14 @@ _STRUCTURE = frozenset(
 )
 
 
+def device_mismatch(first: str, second: str, where: str) -> RuntimeError:
+    """PyTorch's error for operands of one op found on two devices (where: the op's name)."""
+    return RuntimeError(
+        "Expected all tensors to be on the same device, but found at least two devices, "
+        f"{first} and {second}! (in {where})"
+    )
+
+
 class Function:
     """Base of every primitive op; subclasses define forward(*arrays) and backward(grad)."""
 
@@ -79,10 +87,7 @@ class Function:
         device = inputs[0]._device
         for t in inputs:
             if t._device != device:
-                raise RuntimeError(
-                    "Expected all tensors to be on the same device, but found at least two "
-                    f"devices, {device} and {t._device}! (in {cls.__name__})"
-                )
+                raise device_mismatch(device, t._device, cls.__name__)
         try:
             if device == "cpu":
                 array = ctx.forward(*[t._data for t in inputs], **kwargs)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend
+from engine.function import device_mismatch
 from engine.ops import index as ix
 from engine.ops import movement as mv
 from engine.ops import scan
@@ -40,9 +41,11 @@ def _dim(dim: int, ndim: int) -> int:
     return 0 if axes is None else axes[0]
 
 
-def _index_array(index: Any, name: str) -> Any:
+def _index_array(self: Tensor, index: Any, name: str) -> Any:
     if not hasattr(index, "_data"):
         raise TypeError(f"{name}(): argument 'index' must be Tensor, not {type(index).__name__}")
+    if index._device != self._device:  # PyTorch wants the index where self is
+        raise device_mismatch(self._device, index._device, name)
     return index._data
 
 
@@ -153,7 +156,7 @@ class IndexingOps:
     # ----- gather / scatter --------------------------------------------------------------
     def gather(self, dim: int, index: Tensor) -> Tensor:
         """out[i][j] = self[index[i][j]][j] along dim 0 (likewise for other dims)."""
-        idx = _index_array(index, "gather")
+        idx = _index_array(self, index, "gather")
         axis = _dim(dim, self.ndim)
         ix.check_index("gather", self.shape, idx, axis)
         return ix.Gather.apply(self, index=idx, axis=axis)
@@ -165,7 +168,7 @@ class IndexingOps:
     def scatter(self, dim: int, index: Tensor, src: Any = None, *, value: Any = None,
                 reduce: str | None = None) -> Tensor:
         """A copy with self[index[i][j]][j] = src[i][j] along dim 0 (src a tensor or number)."""
-        idx = _index_array(index, "scatter")
+        idx = _index_array(self, index, "scatter")
         axis = _dim(dim, self.ndim)
         if src is None:
             src = value
@@ -188,7 +191,7 @@ class IndexingOps:
         if reduce not in ("sum", "prod", "mean", "amax", "amin"):
             raise RuntimeError("reduce argument must be either sum, prod, mean, amax or amin, got "
                                f"{reduce}")
-        idx = _index_array(index, "scatter_reduce")
+        idx = _index_array(self, index, "scatter_reduce")
         axis = _dim(dim, self.ndim)
         if src._data.dtype != self._data.dtype:
             raise RuntimeError("scatter(): Expected self.dtype to be equal to src.dtype")
@@ -198,7 +201,7 @@ class IndexingOps:
 
     def index_select(self, dim: int, index: Tensor) -> Tensor:
         """The entries of dim at the positions in a 1-D index tensor."""
-        idx = _index_array(index, "index_select")
+        idx = _index_array(self, index, "index_select")
         if idx.ndim > 1:
             raise IndexError("index_select(): Index is supposed to be a vector")
         if idx.dtype.kind not in "iu":

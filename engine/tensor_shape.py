@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine import dtypes
+from engine import backend, dtypes
 from engine.ops import movement as mv
 from engine.ops.util import normalize_axes
 
@@ -108,10 +108,21 @@ class ShapeOps:
 
         items = index if isinstance(index, tuple) else (index,)
         converted = tuple(
-            i._data if isinstance(i, Tensor) else (np.asarray(i) if isinstance(i, list) else i)
+            self._index_on_device(i) if isinstance(i, Tensor)
+            else (np.asarray(i) if isinstance(i, list) else i)
             for i in items
         )
         return converted if isinstance(index, tuple) else converted[0]
+
+    def _index_on_device(self, index: Any) -> Any:
+        """An index tensor's array on self's device: PyTorch takes host indices for a GPU
+        tensor (copied over) but refuses an index on any other GPU."""
+        if index._device == self._device:
+            return index._data
+        if index._device != "cpu":
+            raise RuntimeError("indices should be either on cpu or on the same device as the "
+                               f"indexed tensor ({self._device})")
+        return backend.to_device(index._data, self._device)
 
     def __getitem__(self, index: Any) -> Tensor:
         return mv.GetItem.apply(self, index=self._convert_index(index))

@@ -7,6 +7,7 @@ from typing import Any
 
 from engine import backend
 from engine.creation import where
+from engine.function import device_mismatch
 from engine.ops import loss as ops
 from engine.ops import loss_pointwise as pw
 from engine.tensor import Tensor
@@ -25,13 +26,15 @@ def _reduction(reduction: str, size_average: Any = None, reduce: Any = None) -> 
     return reduction
 
 
-def _raw(value: Any, like: Tensor) -> Any:
-    """A raw array on like's device (None stays None)."""
+def _raw(value: Any, like: Tensor, op: str) -> Any:
+    """A raw array on like's device (None stays None); a Tensor elsewhere is refused, as
+    PyTorch refuses it (moving it each step would hide a copy in the training loop)."""
     if value is None:
         return None
     if isinstance(value, Tensor):
-        # same device (every training step): no move to look up
-        return value._data if value._device == like._device else value.to(like._device)._data
+        if value._device != like._device:
+            raise device_mismatch(like._device, value._device, op)
+        return value._data
     return Tensor._from_data(value, device=like._device)._data
 
 
@@ -64,7 +67,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
     reduction = _reduction(reduction, size_average, reduce)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    t = _raw(target, input)
+    t = _raw(target, input, "cross_entropy")
     x = input._floating()
     if t.dtype.kind == "f":
         if tuple(t.shape) != tuple(x.shape):
@@ -72,7 +75,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,  
                                f"{list(x.shape)}, got {list(t.shape)}")
     else:
         _check_class_target(x, t, ignore_index)
-    return ops.CrossEntropy.apply(x, target=t, weight=_raw(weight, input),
+    return ops.CrossEntropy.apply(x, target=t, weight=_raw(weight, input, "cross_entropy"),
                                   ignore_index=ignore_index, reduction=reduction,
                                   label_smoothing=label_smoothing)
 
@@ -82,9 +85,9 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None,  # noq
              reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of class indices given log-probabilities (class dim 1)."""
     reduction = _reduction(reduction, size_average, reduce)
-    t = _raw(target, input)
+    t = _raw(target, input, "nll_loss")
     _check_class_target(input, t, ignore_index)
-    return ops.NLLLoss.apply(input, target=t, weight=_raw(weight, input),
+    return ops.NLLLoss.apply(input, target=t, weight=_raw(weight, input, "nll_loss"),
                              ignore_index=ignore_index, reduction=reduction)
 
 
@@ -109,7 +112,7 @@ def _pointwise(op: Any, input: Tensor, target: Any, reduction: str,  # noqa: A00
     x = input._floating()
     y = target if isinstance(target, Tensor) else Tensor(target, device=x._device)
     y = y if y.dtype == x.dtype else y.to(x.dtype)
-    w = _raw(weight, x)
+    w = _raw(weight, x, op.__name__)
     if w is not None:
         if weighted_mean and tuple(w.shape) != tuple(x.shape):
             raise ValueError("Weights and input must have the same size.")
@@ -201,7 +204,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,  # noqa: A00
     x = input._floating()
     y = target if isinstance(target, Tensor) else Tensor(target, device=x._device)
     y = y.to(x.dtype)
-    return ops.BCEWithLogits.apply(x, y, weight=_raw(weight, x), pos_weight=_raw(pos_weight, x),
+    name = "binary_cross_entropy_with_logits"
+    return ops.BCEWithLogits.apply(x, y, weight=_raw(weight, x, name),
+                                   pos_weight=_raw(pos_weight, x, name),
                                    reduction=reduction)
 
 
@@ -232,7 +237,7 @@ def cosine_embedding_loss(input1: Tensor, input2: Tensor, target: Tensor, margin
     norms = (((input1 * input1).sum(dim) + eps) * ((input2 * input2).sum(dim) + eps)).sqrt()
     cos = prod / norms
     zeros = cos * 0
-    t = _raw(target, cos)
+    t = _raw(target, cos, "cosine_embedding_loss")
     with backend.on_device(cos._device):  # raw comparisons, outside an op
         positive, negative = t == 1, t == -1
     loss = _where(positive, 1 - cos, zeros) + _where(negative, (cos - margin).clamp(min=0), zeros)

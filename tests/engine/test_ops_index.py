@@ -136,9 +136,11 @@ def test_gather_scatter_errors() -> None:
 
 
 INDEX_SELECT = {
-    "index_select_dim0": lambda a: a.index_select(0, lib_of(a).tensor([2, 0, 2])),
-    "index_select_dim1": lambda a: a.index_select(-1, lib_of(a).tensor([3, 1])),
-    "index_select_fn": lambda a: lib_of(a).index_select(a, 1, lib_of(a).tensor([0])),
+    # PyTorch wants the index on self's device
+    "index_select_dim0": lambda a: a.index_select(0, lib_of(a).tensor([2, 0, 2], device=a.device)),
+    "index_select_dim1": lambda a: a.index_select(-1, lib_of(a).tensor([3, 1], device=a.device)),
+    "index_select_fn": lambda a: lib_of(a).index_select(a, 1, lib_of(a).tensor([0],
+                                                                               device=a.device)),
     "masked_select": lambda a: a.masked_select(a > 0),
     "masked_select_broadcast": lambda a: a.masked_select(lib_of(a).tensor([True, False, True,
                                                                            False])),

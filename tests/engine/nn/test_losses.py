@@ -24,8 +24,9 @@ def _tw(array: np.ndarray | None) -> object:
     return None if array is None or torch is None else torch.tensor(array, dtype=torch.float32)
 
 
-def _ew(array: np.ndarray | None) -> object:
-    return None if array is None else en.tensor(array, dtype=en.float32)
+def _ew(array: np.ndarray | None, device: object = "cpu") -> object:
+    # PyTorch wants a loss weight on the input's device
+    return None if array is None else en.tensor(array, dtype=en.float32, device=device)
 
 
 CE_CASES = [
@@ -45,7 +46,7 @@ def test_cross_entropy_class_indices(kw: dict, backend: str) -> None:
     weight = kw.get("weight")
     rest = {k: v for k, v in kw.items() if k != "weight"}
     check_op([(5, 4), TARGETS],
-             engine_fn=lambda x, t: F.cross_entropy(x, t, weight=_ew(weight), **rest),
+             engine_fn=lambda x, t: F.cross_entropy(x, t, weight=_ew(weight, x.device), **rest),
              torch_fn=lambda x, t: TF.cross_entropy(x, t, weight=_tw(weight), **rest),
              device=backend)
 
@@ -86,7 +87,8 @@ def test_nll_loss(kw: dict, backend: str) -> None:
     weight = kw.get("weight")
     rest = {k: v for k, v in kw.items() if k != "weight"}
     check_op([(5, 4), TARGETS],
-             engine_fn=lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, weight=_ew(weight), **rest),
+             engine_fn=lambda x, t: F.nll_loss(F.log_softmax(x, 1), t, weight=_ew(weight, x.device),
+                                                    **rest),
              torch_fn=lambda x, t: TF.nll_loss(TF.log_softmax(x, 1), t, weight=_tw(weight),
                                                **rest), device=backend)
 
@@ -104,10 +106,14 @@ def test_regression_losses(reduction: str, backend: str) -> None:
                                 {"weight": np.array([2.0, 1.0, 0.5])}], ids=str)
 def test_bce_with_logits(kw: dict, backend: str) -> None:
     targets = (np.random.default_rng(1).random((4, 3)) > 0.5).astype(np.float64)
-    ours = {k: _ew(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
     theirs = {k: _tw(v) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+
+    def ours(x: en.Tensor, t: en.Tensor) -> en.Tensor:
+        weights = {k: _ew(v, x.device) if isinstance(v, np.ndarray) else v for k, v in kw.items()}
+        return F.binary_cross_entropy_with_logits(x, t, **weights)
+
     check_op([(4, 3), targets], requires_grad=[True, False], low=-30, high=30,
-             engine_fn=lambda x, t: F.binary_cross_entropy_with_logits(x, t, **ours),
+             engine_fn=ours,
              torch_fn=lambda x, t: TF.binary_cross_entropy_with_logits(x, t, **theirs),
              device=backend, gc_atol=1e-4)
 

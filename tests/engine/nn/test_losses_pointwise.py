@@ -28,8 +28,8 @@ def _t(a: np.ndarray | None) -> object:
     return None if a is None or torch is None else torch.tensor(a, dtype=torch.float32)
 
 
-def _e(a: np.ndarray | None) -> object:
-    return None if a is None else en.tensor(a, dtype=en.float32)
+def _e(a: np.ndarray | None, device: object = "cpu") -> object:
+    return None if a is None else en.tensor(a, dtype=en.float32, device=device)
 
 
 def _lib(x: object) -> object:
@@ -37,7 +37,8 @@ def _lib(x: object) -> object:
 
 
 def _w(x: object, a: np.ndarray | None) -> object:
-    return _e(a) if isinstance(x, en.Tensor) else _t(a)
+    # PyTorch wants a loss weight on the input's device
+    return _e(a, x.device) if isinstance(x, en.Tensor) else _t(a)
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
