@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backend import get_array_module, is_numpy
+from engine.backend import device_of, get_array_module, is_numpy, on_device
 from engine.errors import ExportError
 from engine.export import graph as G
 from engine.export.container import read_safetensors, write_safetensors
@@ -66,17 +66,18 @@ class ScriptModule:
         self.output_shape = self.shapes[graph["outputs"][0]]
         _check_classes(classes, self.output_shape, where)
         _check_preprocessing(self.preprocessing, self.input_spec["shape"], where)
-        self._programs: dict[bool, Program] = {}  # keyed by is_numpy of the array module
+        # keyed by device ('cpu', 'cuda:0', ...): a program holds its weights on one device
+        self._programs: dict[str, Program] = {}
         # rows per pass: bounds the im2col buffers and stays cache-friendly
         peak = max([per_sample(self.shapes[n["outputs"][0]]) for n in graph["nodes"]]
                    + [per_sample(self.input_spec["shape"])])
         self.chunk = max(1, min(512, _PASS_ELEMENTS // max(peak, 1)))
 
-    def _program(self, xp: Any) -> Program:
-        key = is_numpy(xp)
-        if key not in self._programs:
-            self._programs[key] = Program(self.graph, self.weights, self.shapes, xp)
-        return self._programs[key]
+    def _program(self, device: str, xp: Any) -> Program:
+        """The graph compiled for device (call within on_device(device))."""
+        if device not in self._programs:
+            self._programs[device] = Program(self.graph, self.weights, self.shapes, xp)
+        return self._programs[device]
 
     def __call__(self, x: Any) -> Any:
         """Run the graph on a batch shaped like the input spec; returns the first output."""
@@ -88,9 +89,14 @@ class ScriptModule:
                                                                                 strict=True)):
             raise ExportError(f"input of shape {list(x.shape)} does not match the exported "
                               f"input spec {spec} (None is the batch dimension)")
+        device = device_of(x)
+        with on_device(device):  # CuPy works on the current GPU: make it the input's
+            return self._run(self._program(device, xp), x)
+
+    def _run(self, prog: Program, x: Any) -> Any:
+        """Run prog over x in passes of at most self.chunk rows."""
         if x.dtype != np.float32:
             x = x.astype(np.float32)
-        prog = self._program(xp)
         n = x.shape[0]
         if n <= self.chunk:
             return prog.run(x)[0]
