@@ -34,8 +34,7 @@ class Amp:
         scaler.step(optimizer)
         # The scaler's own record, read before update() clears it: a drop of the scale would
         # miss a skip at an infinite scale (inf * backoff_factor is inf).
-        self.skipped = scaler.is_enabled() and any(
-            bool(flag) for flag in scaler._found_inf_per_device(optimizer).values())
+        self.skipped = scaler.is_enabled() and scaler._step_was_skipped(optimizer)
         scaler.update()
 
     def state_dict(self) -> dict[str, Any] | None:

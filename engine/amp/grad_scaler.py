@@ -220,6 +220,10 @@ class GradScaler:
             return 0
         return self._init_growth_tracker if self._growth_tracker is None else self._growth_tracker
 
+    def _step_was_skipped(self, optimizer: Any) -> bool:
+        """Whether this step's gradients were inf/NaN (the answer step() read; no new sync)."""
+        return self._skipped(self._per_optimizer_states[id(optimizer)])
+
     def _found_inf_per_device(self, optimizer: Any) -> dict[str, Any]:
         """{device: 0-d array, true where a gradient was inf/NaN} from this step's unscale_."""
         return dict(self._per_optimizer_states[id(optimizer)]["found_inf"])

@@ -3,8 +3,6 @@ which in float32, and which promote mixed float inputs to the widest."""
 
 from __future__ import annotations
 
-from typing import Any
-
 LOWER, FP32, PROMOTE = "lower", "fp32", "promote"
 
 # (module under engine.ops, class names) per rule. PyTorch lists functions; these are the
@@ -59,8 +57,3 @@ def rules() -> dict[type, str]:
 def op_names(rule: str) -> list[str]:
     """The class names of the ops under rule (for documentation and tests)."""
     return [name for _, names in _LISTS[rule] for name in names]
-
-
-def describe(cls: Any) -> str | None:
-    """The rule of op class cls, or None for ops that run in their inputs' dtype."""
-    return rules().get(cls)
