@@ -162,6 +162,12 @@ def is_cupy_array(value: Any) -> bool:
     """True for a raw CuPy array."""
     if type(value) is np.ndarray:
         return False
+    # Only a value of CuPy's own type (or of a served stand-in's) reaches _cupy(): NumPy scalars
+    # and Python numbers must not import CuPy and start CUDA in CPU-only work.
+    if _served is not None:
+        return isinstance(value, _served.ndarray)
+    if not type(value).__module__.startswith("cupy"):
+        return False
     cp = _cupy()
     return cp is not None and isinstance(value, cp.ndarray)
 
@@ -189,7 +195,7 @@ def is_array(value: Any) -> bool:
 def get_array_module(*arrays: Any) -> ModuleType:
     """numpy or cupy, whichever owns the given arrays (Chainer's name for it)."""
     for a in arrays:
-        if type(a) is not np.ndarray and is_cupy_array(a):
+        if is_cupy_array(a):
             return _cupy()
     return np
 
