@@ -10,7 +10,6 @@ started, so a one-process run is unchanged.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -199,13 +198,9 @@ def check_world(ckpt: dict[str, Any], world: int) -> None:
 def weights_digest(state_dict: dict[str, Any]) -> str:
     """SHA-256 over a state dict's names, dtypes, shapes and bytes (ranks compare theirs)."""
     from engine import backend
+    from engine.serialization import _digest  # the digest checkpoint files carry
 
-    h = hashlib.sha256()
-    for name in sorted(state_dict):
-        array = np.ascontiguousarray(backend.to_numpy(state_dict[name]._data))
-        h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
-        h.update(array.tobytes())
-    return h.hexdigest()
+    return _digest({}, {name: backend.to_numpy(t._data) for name, t in state_dict.items()})
 
 
 class RankView:

@@ -209,11 +209,12 @@ class RankSession(Session):
                             "they share")
 
     def _sync_from_rank0(self) -> list[Any] | None:
-        """Rank 0's model, optimizer, scheduler, GradScaler and counters on every rank; the
-        ranks' saved RNG and loader states when resuming (None for a new run)."""
+        """Rank 0's optimizer, scheduler, GradScaler and counters on every rank; the ranks' saved
+        RNG and loader states when resuming (None for a new run). The model's parameters and
+        buffers come from rank 0 when DistributedDataParallel wraps it, right after."""
         if self.rank == 0:
             ranks = self.ckpt["state"].get("ranks") if self.ckpt is not None else None
-            payload = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            payload = {"optimizer": self.optimizer.state_dict(),
                        "train": self.state.to_dict(), "ranks": ranks,
                        "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                        # the loss scale: the ranks' scaled gradients are averaged together
@@ -222,7 +223,6 @@ class RankSession(Session):
             payload = None
         payload = parallel.share(payload)
         if self.rank != 0:
-            self.model.load_state_dict(payload["model"])
             self.optimizer.load_state_dict(payload["optimizer"])
             if self.scheduler is not None and payload["scheduler"] is not None:
                 self.scheduler.load_state_dict(payload["scheduler"])

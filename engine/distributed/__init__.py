@@ -28,7 +28,6 @@ from engine.distributed.group import (
     is_available,
     is_initialized,
     is_mpi_available,
-    launched_rank,
     launched_world_size,
 )
 from engine.distributed.objects import all_gather_object, broadcast_object_list
@@ -37,4 +36,4 @@ __all__ = ["Backend", "DistBackendError", "DistError", "ReduceOp", "Work", "abor
            "all_gather", "all_gather_object", "all_reduce", "barrier", "broadcast",
            "broadcast_object_list", "default_pg_timeout", "destroy_process_group", "get_backend",
            "get_rank", "get_world_size", "init_process_group", "is_available", "is_initialized",
-           "is_mpi_available", "launched_rank", "launched_world_size"]
+           "is_mpi_available", "launched_world_size"]

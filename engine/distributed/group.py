@@ -20,7 +20,6 @@ default_pg_timeout = timedelta(minutes=30)  # PyTorch's default
 # Variables by which MPI launchers (MPICH/Hydra and Intel MPI, Open MPI, MVAPICH) give each process
 # the world size and its rank, read without importing mpi4py.
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-_RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK")
 _SPIN_SECONDS = 0.01  # poll flat out this long (a step's all-reduce), then sleep between polls
 _NAP_SECONDS = 0.0002
 
@@ -98,15 +97,6 @@ def launched_world_size() -> int | None:
         if value.isdigit():
             return int(value)
     return None
-
-
-def launched_rank() -> int:
-    """This process's rank as the MPI launcher gave it (0 without one)."""
-    for name in _RANK_VARS:
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return 0
 
 
 def init_process_group(backend: str | None = None, init_method: str | None = None,
