@@ -6,7 +6,9 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from engine.nn.activation import ReLU
 from engine.nn.module import Module
+from engine.nn.pooling import relu_then_max_pool
 
 
 def _index(idx: int, size: int, kind: str) -> int:
@@ -35,10 +37,21 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:  # noqa: A002
-        """Feed input through every module in turn."""
+        """Feed input through every module in turn (a ReLU then MaxPool2d as one fused op where
+        that gives the same values and gradients: see pooling.relu_then_max_pool)."""
+        relu = None  # a ReLU held back to see whether a MaxPool2d follows it
         for module in self._modules.values():
+            if relu is not None:
+                fused = relu_then_max_pool(relu, module, input)
+                input = relu(input) if fused is None else fused  # noqa: A001
+                relu = None
+                if fused is not None:
+                    continue
+            if type(module) is ReLU:
+                relu = module
+                continue
             input = module(input)  # noqa: A001
-        return input
+        return input if relu is None else relu(input)
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):

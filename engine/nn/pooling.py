@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine import function
 from engine.nn import functional as F
+from engine.nn.activation import ReLU
 from engine.nn.module import Module
+from engine.ops import pool
+from engine.ops.util import pair
 from engine.tensor import Tensor
 
 
@@ -64,3 +68,22 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
+
+
+def relu_then_max_pool(relu: Module, pooling: Module, input: Any) -> Tensor | None:  # noqa: A002
+    """pooling(relu(input)) as one fused op (one pass forward, one back, no ReLU mask), or None
+    where that would differ from calling the two: hooks, an in-place ReLU (whose write to input
+    callers may see), indices asked for, an export trace (which records each op), or an input
+    the compiled 2x2 path does not take. Sequential calls it for each ReLU, MaxPool2d pair."""
+    if (type(pooling) is not MaxPool2d or type(relu) is not ReLU or relu.inplace
+            or pooling.return_indices or relu._forward_hooks or relu._forward_pre_hooks
+            or pooling._forward_hooks or pooling._forward_pre_hooks
+            or function.trace_hook is not None or type(input) is not Tensor or input.ndim != 4):
+        return None
+    kernel, stride, padding = F._pool_args(pooling.kernel_size, pooling.stride, pooling.padding,
+                                           "effective kernel")
+    dilation = pair(pooling.dilation, "dilation")
+    if not pool.fuses_relu(input._data, kernel, stride, padding, dilation, pooling.ceil_mode):
+        return None
+    return pool.MaxPool2d.apply(input, kernel=kernel, stride=stride, padding=padding,
+                                dilation=dilation, ceil_mode=pooling.ceil_mode, relu=True)

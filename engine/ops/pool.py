@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.backend import get_array_module, is_numpy
 from engine.function import Function
+from engine.ops import jit
 from engine.ops.conv import Pads, offset_view, pad_nchw
 from engine.ops.util import records_grad
 
@@ -117,6 +120,18 @@ def _tiled_max(xp: Any, x: Any, kernel: Pair, out_hw: Pair) -> Any:
     return out
 
 
+def fuses_relu(x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+               ceil_mode: bool) -> bool:
+    """Whether MaxPool2d can take relu=True for x: 2x2 tiles on the compiled path, where
+    max(relu(x)) is relu(max(x)) in one pass and the backward needs no ReLU mask."""
+    h, w = x.shape[2:]
+    out_hw = tuple(pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
+                   zip((h, w), padding, kernel, stride, dilation, strict=True))
+    return (kernel == (2, 2) and x.ndim == 4 and _tiles(x.shape, kernel, stride, padding, dilation,
+                                                         out_hw)
+            and jit.plain_float(x) and jit.kernels() is not None)
+
+
 def _is_index(index: Any, k: int) -> Any:
     """Where index (bool for two positions, else an integer array) equals k."""
     if index.dtype == bool:
@@ -139,7 +154,7 @@ class MaxPool2d(Function):
     saves_inputs = False
 
     def forward(self, x: Any, kernel: Pair, stride: Pair, padding: Pair = (0, 0),
-                dilation: Pair = (1, 1), ceil_mode: bool = False) -> Any:
+                dilation: Pair = (1, 1), ceil_mode: bool = False, relu: bool = False) -> Any:
         xp = get_array_module(x)
         h, w = x.shape[2:]
         oh, ow = (pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
@@ -149,7 +164,12 @@ class MaxPool2d(Function):
         keep = records_grad(self)
         kh, kw = kernel
         tiles = _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow))
-        self.tiled, self.index = keep and tiles, None
+        self.tiled, self.index, self.tile_winner = keep and tiles, None, None
+        fast = jit.kernels() if tiles and kernel == (2, 2) and jit.plain_float(x) else None
+        if fast is not None:
+            return self._compiled_2x2(fast, x, relu, keep)
+        if relu:
+            raise RuntimeError("MaxPool2d(relu=True) runs only where fuses_relu() holds")
         if tiles and not keep:
             return _tiled_max(xp, x, kernel, (oh, ow))
         if self.tiled:
@@ -165,7 +185,23 @@ class MaxPool2d(Function):
         self.index = index
         return out if len(views) > 1 else out.copy()
 
+    def _compiled_2x2(self, fast: Any, x: Any, relu: bool, keep: bool) -> Any:
+        """2x2 tiles in one compiled pass (with relu: relu then pool, fused; only where
+        fuses_relu said yes). Keeps a uint8 winner per tile for backward."""
+        out = np.empty(x.shape[:2] + self.out_hw, dtype=x.dtype)
+        if keep:
+            self.tile_winner = np.empty(out.shape, dtype=np.uint8)
+            fast.max_pool_2x2(x, relu, out, self.tile_winner)
+        else:
+            fast.max_pool_2x2_values(x, relu, out)
+        return out
+
     def backward(self, g: Any) -> Any:
+        if self.tile_winner is not None:
+            (oh, ow), (h, w) = self.out_hw, self.x_shape[2:]
+            gx = (np.empty if (2 * oh, 2 * ow) == (h, w) else np.zeros)(self.x_shape, g.dtype)
+            jit.kernels().max_pool_2x2_backward(np.ascontiguousarray(g), self.tile_winner, gx)
+            return gx
         if self.tiled:
             return self._tiled_backward(g)
         xp = get_array_module(g)

@@ -1,0 +1,106 @@
+"""Compiled CPU loops (numba) for the steps NumPy can only run as several full-array passes.
+
+Imported only through engine.ops.jit, on first use: importing numba costs ~0.3 s, which the
+CLI's --help and CuPy-only work must not pay. Each kernel is one pass over C-contiguous arrays,
+single-threaded (the CLI gives BLAS the cores it wants), and computes what the NumPy path beside
+it computes: the same float operations in the same order, so results are bitwise equal. The
+compiled code is cached on disk (cache=True): a process after the first loads it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# error_model="numpy": a float division by zero gives inf/NaN, as in NumPy, instead of the
+# per-element check that Python's model adds (measured 10x slower: it blocks vectorising).
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+NO_WINNER = 4  # index of a 2x2 window whose ReLU'd maximum is 0: no gradient flows back
+
+
+@numba.njit(**_JIT)
+def adam_step(param, grad, exp_avg, exp_avg_sq, beta1, one_minus_beta1, beta2,
+              one_minus_beta2, eps_scaled, step_scale):  # pragma: no cover - compiled
+    """One Adam update of 1-D arrays in place, engine.optim.adam._adam_math's formula:
+    m = b1 m + (1 - b1) g; v = b2 v + ((1 - b2) g) g; p += m / (sqrt(v) + eps') * scale."""
+    for i in range(param.shape[0]):
+        g = grad[i]
+        m = exp_avg[i] * beta1 + g * one_minus_beta1
+        v = exp_avg_sq[i] * beta2 + (g * one_minus_beta2) * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        param[i] += (m / (np.sqrt(v) + eps_scaled)) * step_scale
+
+
+@numba.njit(**_JIT)
+def max_pool_2x2(x, relu, out, index):  # pragma: no cover - compiled
+    """out = max of each 2x2 tile of x (N, C, H, W), and index = its first maximum (0..3, in
+    row-major order; a NaN wins, the last one if several, as in PyTorch). With relu, out is
+    relu(max) = max(relu) and a window whose max is <= 0 gets index NO_WINNER."""
+    n, c, oh, ow = out.shape
+    for a in range(n):
+        for b in range(c):
+            plane, out_plane, index_plane = x[a, b], out[a, b], index[a, b]
+            for i in range(oh):
+                top, bottom = plane[2 * i], plane[2 * i + 1]
+                out_row, index_row = out_plane[i], index_plane[i]
+                for j in range(ow):
+                    best, k = top[2 * j], 0
+                    v = top[2 * j + 1]
+                    if v > best or v != v:
+                        best, k = v, 1
+                    v = bottom[2 * j]
+                    if v > best or v != v:
+                        best, k = v, 2
+                    v = bottom[2 * j + 1]
+                    if v > best or v != v:
+                        best, k = v, 3
+                    if relu and best <= 0:
+                        best, k = 0, NO_WINNER
+                    out_row[j] = best
+                    index_row[j] = k
+
+
+@numba.njit(**_JIT)
+def max_pool_2x2_values(x, relu, out):  # pragma: no cover - compiled
+    """max_pool_2x2 without the index, for no-grad forwards (eval)."""
+    n, c, oh, ow = out.shape
+    for a in range(n):
+        for b in range(c):
+            plane, out_plane = x[a, b], out[a, b]
+            for i in range(oh):
+                top, bottom, out_row = plane[2 * i], plane[2 * i + 1], out_plane[i]
+                for j in range(ow):
+                    best = top[2 * j]
+                    v = top[2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                    v = bottom[2 * j]
+                    if v > best or v != v:
+                        best = v
+                    v = bottom[2 * j + 1]
+                    if v > best or v != v:
+                        best = v
+                    if relu and best <= 0:
+                        best = 0
+                    out_row[j] = best
+
+
+@numba.njit(**_JIT)
+def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
+    """gx (N, C, H, W) = g routed to each tile's winner, zero elsewhere. Rows and columns past
+    the last whole tile are left alone (the caller zeroes them)."""
+    n, c, oh, ow = g.shape
+    zero = gx.dtype.type(0)
+    for a in range(n):
+        for b in range(c):
+            g_plane, index_plane, gx_plane = g[a, b], index[a, b], gx[a, b]
+            for i in range(oh):
+                g_row, index_row = g_plane[i], index_plane[i]
+                top, bottom = gx_plane[2 * i], gx_plane[2 * i + 1]
+                for j in range(ow):
+                    k, v = index_row[j], g_row[j]
+                    top[2 * j] = v if k == 0 else zero
+                    top[2 * j + 1] = v if k == 1 else zero
+                    bottom[2 * j] = v if k == 2 else zero
+                    bottom[2 * j + 1] = v if k == 3 else zero

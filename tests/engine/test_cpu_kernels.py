@@ -1,0 +1,177 @@
+"""The compiled CPU kernels (numba) against the NumPy code they replace and against PyTorch:
+Adam's fused step, 2x2 max pooling and the ReLU + MaxPool2d fusion in Sequential; bitwise equal
+to the NumPy path, and the switch that turns them off."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import engine as en
+from engine import nn, optim
+from engine.ops import jit, pool
+
+pytest.importorskip("numba")
+
+
+@pytest.fixture
+def numpy_path() -> Iterator[None]:
+    """The NumPy code for one test, the compiled kernels again afterwards."""
+    jit.set_enabled(False)
+    try:
+        yield
+    finally:
+        jit.set_enabled(True)
+
+
+def both_paths(run: callable) -> tuple:
+    """run() with the kernels, then with the NumPy code."""
+    assert jit.kernels() is not None
+    compiled = run()
+    jit.set_enabled(False)
+    try:
+        assert jit.kernels() is None
+        plain = run()
+    finally:
+        jit.set_enabled(True)
+    return compiled, plain
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"weight_decay": 0.1}, {"maximize": True},
+                                     {"weight_decay": 0.1, "decoupled_weight_decay": True}])
+def test_adam_compiled_step_is_bitwise_the_numpy_step(dtype: type, options: dict) -> None:
+    def run() -> list[np.ndarray]:
+        rng = np.random.default_rng(0)
+        params = [en.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True)
+                  for s in [(300, 200), (200,), (7, 3, 2)]]
+        opt = optim.Adam(params, lr=1e-2, **options)
+        for _ in range(5):
+            for p in params:
+                p.grad = en.tensor(rng.standard_normal(p.shape).astype(dtype))
+            opt.step()
+        return [p.detach().numpy() for p in params] + [
+            opt.state[p][k].numpy() for p in params for k in ("exp_avg", "exp_avg_sq")]
+
+    compiled, plain = both_paths(run)
+    for a, b in zip(compiled, plain, strict=True):
+        assert a.dtype == dtype and np.array_equal(a, b)
+    assert not np.array_equal(compiled[0], np.random.default_rng(0).standard_normal((300, 200)))
+
+
+def test_adam_compiled_step_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    start = rng.standard_normal((50, 40)).astype(np.float32)
+    grads = [rng.standard_normal((50, 40)).astype(np.float32) for _ in range(4)]
+    ours, theirs = en.tensor(start, requires_grad=True), torch.tensor(start, requires_grad=True)
+    opt_ours, opt_theirs = optim.Adam([ours], lr=1e-2), torch.optim.Adam([theirs], lr=1e-2)
+    for g in grads:
+        ours.grad, theirs.grad = en.tensor(g), torch.tensor(g)
+        opt_ours.step()
+        opt_theirs.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-6,
+                               atol=1e-7)
+
+
+def pool_case(shape: tuple, seed: int = 0, nan: bool = False, dtype: type = np.float32):
+    rng = np.random.default_rng(seed)
+    x = (np.round(rng.standard_normal(shape) * 2) / 2).astype(dtype)  # many ties and zeros
+    if nan:
+        x.flat[rng.choice(x.size, 5, replace=False)] = np.nan
+    g = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2)).astype(dtype)
+    return x, g
+
+
+def relu_pool_net() -> nn.Sequential:
+    return nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 6), (1, 2, 7, 9), (3, 1, 2, 2)])
+@pytest.mark.parametrize("fused", [False, True], ids=["pool", "relu+pool"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_2x2_pool_is_bitwise_the_numpy_pool(shape: tuple, fused: bool,
+                                                     dtype: type) -> None:
+    x, g = pool_case(shape, dtype=dtype)
+    net = relu_pool_net() if fused else nn.MaxPool2d(2)
+
+    def run() -> tuple:
+        t = en.tensor(x, requires_grad=True)
+        out = net(t)
+        out.backward(en.tensor(g))
+        return out.detach().numpy(), t.grad.numpy()
+
+    (out, grad), (out_plain, grad_plain) = both_paths(run)
+    assert out.dtype == dtype and np.array_equal(out, out_plain)
+    assert np.array_equal(grad, grad_plain)
+    assert (grad != 0).sum() > 0
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["pool", "relu+pool"])
+def test_compiled_2x2_pool_matches_torch_with_ties_and_nan(fused: bool) -> None:
+    torch = pytest.importorskip("torch")
+    x, g = pool_case((2, 3, 8, 7), seed=5, nan=True)
+    t = en.tensor(x, requires_grad=True)
+    out = (relu_pool_net() if fused else nn.MaxPool2d(2))(t)
+    out.backward(en.tensor(g))
+    tt = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.max_pool2d(torch.relu(tt) if fused else tt, 2)
+    ref.backward(torch.tensor(g))
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    assert np.isnan(out.detach().numpy()).any()
+
+
+def test_relu_then_pool_is_one_node_only_where_fusing_is_invisible() -> None:
+    x = en.tensor(pool_case((2, 3, 8, 8))[0], requires_grad=True)
+    fused = relu_pool_net()(x)
+    assert fused.grad_fn.name() == "MaxPool2DWithIndicesBackward0"
+    assert fused.grad_fn.next_functions[0][0].variable is x  # no ReLU node between
+
+    seen = []
+    hooked = relu_pool_net()
+    hooked[0].register_forward_hook(lambda m, i, o: seen.append(o))
+    out = hooked(x)
+    assert len(seen) == 1 and seen[0].grad_fn.name() == "ReluBackward0"
+    assert out.grad_fn.name() == "MaxPool2DWithIndicesBackward0"
+
+    inplace = nn.Sequential(nn.ReLU(inplace=True), nn.MaxPool2d(2))
+    y = x * 1
+    inplace(y)
+    assert (y.detach().numpy() >= 0).all()  # the in-place ReLU still wrote its input
+
+    padded = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, padding=1))
+    assert padded(x).grad_fn.next_functions[0][0].name() == "ReluBackward0"
+
+
+def test_relu_pool_fusion_needs_the_compiled_path(numpy_path: None) -> None:
+    x = en.tensor(pool_case((1, 2, 4, 4))[0], requires_grad=True)
+    out = relu_pool_net()(x)
+    assert out.grad_fn.next_functions[0][0].name() == "ReluBackward0"
+    with pytest.raises(RuntimeError, match="relu=True"):
+        pool.MaxPool2d.apply(x, kernel=(2, 2), stride=(2, 2), relu=True)
+
+
+def test_gradwell_jit_0_turns_the_kernels_off() -> None:
+    code = ("from engine.ops import jit; import sys; "
+            "print(jit.kernels() is None, 'numba' in sys.modules)")
+    env = {**os.environ, "GRADWELL_JIT": "0"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert off.stdout.split() == ["True", "False"]
+    env["GRADWELL_JIT"] = "1"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                        check=True)
+    assert on.stdout.split() == ["False", "True"]
+
+
+def test_importing_engine_does_not_import_numba() -> None:
+    code = "import engine, engine.nn, engine.optim, sys; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
