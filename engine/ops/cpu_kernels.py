@@ -104,3 +104,43 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
                     top[2 * j + 1] = v if k == 1 else 0
                     bottom[2 * j] = v if k == 2 else 0
                     bottom[2 * j + 1] = v if k == 3 else 0
+
+
+@numba.njit(**_JIT)
+def log_softmax_nll(z, target, ignore_index, logp):  # pragma: no cover - compiled
+    """logp = log_softmax(z) over each row of z (rows, classes), ops.loss.CrossEntropy's
+    formula (z - max) - log(sum(exp(z - max))). Returns (the sum over rows of -logp[row, target],
+    in float64; whether a target is ignore_index or outside 0..classes-1: then nothing is
+    computed and the caller takes the general path)."""
+    rows, classes = z.shape
+    for r in range(rows):
+        t = target[r]
+        if t == ignore_index or t < 0 or t >= classes:
+            return 0.0, True
+    total = 0.0
+    for r in range(rows):
+        row, out = z[r], logp[r]
+        top = row[0]
+        for c in range(1, classes):
+            if row[c] > top or row[c] != row[c]:
+                top = row[c]
+        s = np.exp(row[0] - top)  # summed in the row's dtype, left to right
+        for c in range(1, classes):
+            s += np.exp(row[c] - top)
+        log_s = np.log(s)
+        for c in range(classes):
+            out[c] = (row[c] - top) - log_s
+        total -= out[target[r]]
+    return total, False
+
+
+@numba.njit(**_JIT)
+def softmax_nll_backward(logp, target, scale, grad):  # pragma: no cover - compiled
+    """grad = (exp(logp) - onehot(target)) * scale: the cross-entropy gradient for every row
+    weighted 1 (no class weights, smoothing or ignored targets)."""
+    rows, classes = logp.shape
+    for r in range(rows):
+        src, out, t = logp[r], grad[r], target[r]
+        for c in range(classes):
+            p = np.exp(src[c])
+            out[c] = (p - 1 if c == t else p) * scale

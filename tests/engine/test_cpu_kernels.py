@@ -175,3 +175,48 @@ def test_importing_engine_does_not_import_numba() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_cross_entropy_matches_the_numpy_path_and_torch(reduction: str,
+                                                                  dtype: type) -> None:
+    rng = np.random.default_rng(2)
+    logits = (rng.standard_normal((64, 10)) * 4).astype(dtype)
+    logits[3, 2] = 80.0  # a large logit: the max shift keeps exp finite
+    target = rng.integers(0, 10, 64)
+
+    def run() -> tuple:
+        x = en.tensor(logits, requires_grad=True)
+        loss = nn.functional.cross_entropy(x, en.tensor(target), reduction=reduction)
+        (loss * 3).backward()
+        return loss.item(), x.grad.numpy()
+
+    (loss, grad), (loss_plain, grad_plain) = both_paths(run)
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(loss, loss_plain, rtol=1e-6)
+    # exp(logp) - 1 cancels near p = 1: a one-ulp difference in p is ~1e-7 absolute, times 3
+    tol = {"rtol": 1e-5, "atol": 1e-6 if dtype == np.float32 else 1e-12}
+    np.testing.assert_allclose(grad, grad_plain, **tol)
+    torch = pytest.importorskip("torch")
+    tx = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(tx, torch.tensor(target), reduction=reduction)
+    (ref * 3).backward()
+    np.testing.assert_allclose(loss, ref.item(), rtol=1e-6)
+    np.testing.assert_allclose(grad, tx.grad.numpy(), **tol)
+
+
+def test_compiled_cross_entropy_leaves_ignored_and_bad_targets_to_the_general_path() -> None:
+    torch = pytest.importorskip("torch")
+    logits = np.random.default_rng(4).standard_normal((6, 4)).astype(np.float32)
+    target = np.array([0, 3, -100, 1, -100, 2])
+    x = en.tensor(logits, requires_grad=True)
+    loss = nn.functional.cross_entropy(x, en.tensor(target))
+    loss.backward()
+    tx = torch.tensor(logits, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(tx, torch.tensor(target))
+    ref.backward()
+    np.testing.assert_allclose(loss.item(), ref.item(), rtol=1e-6)
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(IndexError, match="Target 4 is out of bounds"):
+        nn.functional.cross_entropy(x, en.tensor(np.array([0, 4, 1, 1, 1, 1])))
