@@ -124,12 +124,17 @@ def fuses_relu(x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
                ceil_mode: bool) -> bool:
     """Whether MaxPool2d can take relu=True for x: 2x2 tiles on the compiled path, where
     max(relu(x)) is relu(max(x)) in one pass and the backward needs no ReLU mask."""
-    h, w = x.shape[2:]
+    if x.ndim != 4:
+        return False
     out_hw = tuple(pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
-                   zip((h, w), padding, kernel, stride, dilation, strict=True))
-    return (kernel == (2, 2) and x.ndim == 4 and _tiles(x.shape, kernel, stride, padding, dilation,
-                                                         out_hw)
-            and jit.plain_float(x) and jit.kernels() is not None)
+                   zip(x.shape[2:], padding, kernel, stride, dilation, strict=True))
+    tiles = _tiles(x.shape, kernel, stride, padding, dilation, out_hw)
+    return _compiled_2x2(x, kernel, tiles) is not None
+
+
+def _compiled_2x2(x: Any, kernel: Pair, tiles: bool) -> Any:
+    """The compiled kernels where they pool x (2x2 tiles of a NumPy float array), else None."""
+    return jit.kernels() if tiles and kernel == (2, 2) and jit.plain_float(x) else None
 
 
 def _is_index(index: Any, k: int) -> Any:
@@ -165,9 +170,9 @@ class MaxPool2d(Function):
         kh, kw = kernel
         tiles = _tiles(x.shape, kernel, stride, padding, dilation, (oh, ow))
         self.tiled, self.index, self.tile_winner = keep and tiles, None, None
-        fast = jit.kernels() if tiles and kernel == (2, 2) and jit.plain_float(x) else None
+        fast = _compiled_2x2(x, kernel, tiles)
         if fast is not None:
-            return self._compiled_2x2(fast, x, relu, keep)
+            return self._pool_2x2(fast, x, relu, keep)
         if relu:
             raise RuntimeError("MaxPool2d(relu=True) runs only where fuses_relu() holds")
         if tiles and not keep:
@@ -185,7 +190,7 @@ class MaxPool2d(Function):
         self.index = index
         return out if len(views) > 1 else out.copy()
 
-    def _compiled_2x2(self, fast: Any, x: Any, relu: bool, keep: bool) -> Any:
+    def _pool_2x2(self, fast: Any, x: Any, relu: bool, keep: bool) -> Any:
         """2x2 tiles in one compiled pass (with relu: relu then pool, fused; only where
         fuses_relu said yes). Keeps a uint8 winner per tile for backward."""
         out = np.empty(x.shape[:2] + self.out_hw, dtype=x.dtype)
