@@ -32,11 +32,48 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, beta1, one_minus_beta1, beta2,
         param[i] += (m / (np.sqrt(v) + eps_scaled)) * step_scale
 
 
-@numba.njit(**_JIT)
-def max_pool_2x2(x, relu, out, index):  # pragma: no cover - compiled
+def max_pool_2x2(x, relu, out, index):
     """out = max of each 2x2 tile of x (N, C, H, W), and index = its first maximum (0..3, in
     row-major order; a NaN wins, the last one if several, as in PyTorch). With relu, out is
     relu(max) = max(relu) and a window whose max is <= 0 gets index NO_WINNER."""
+    if _max_pool_2x2_no_nan(x, relu, out, index):
+        _max_pool_2x2_nan(x, relu, out, index)  # a NaN in x: redo it all the careful way
+
+
+@numba.njit(**_JIT)
+def _max_pool_2x2_no_nan(x, relu, out, index):  # pragma: no cover - compiled
+    """max_pool_2x2 for an x without NaN, with no branch on the data: random comparisons
+    mispredict half the time, which made a branching loop 10x slower, measured. The maximum is
+    a chain of selects in the branching loop's order (ties keep the first) and the index is the
+    first element equal to it. Returns whether x held a NaN, where the results are wrong."""
+    n, c, oh, ow = out.shape
+    saw_nan = False
+    for p in range(n):
+        for q in range(c):
+            plane, out_plane, index_plane = x[p, q], out[p, q], index[p, q]
+            for i in range(oh):
+                top, bottom = plane[2 * i], plane[2 * i + 1]
+                out_row, index_row = out_plane[i], index_plane[i]
+                for j in range(ow):
+                    a, b = top[2 * j], top[2 * j + 1]
+                    c_, d = bottom[2 * j], bottom[2 * j + 1]
+                    best = a
+                    best = b if b > best else best
+                    best = c_ if c_ > best else best
+                    best = d if d > best else best
+                    saw_nan |= (a != a) | (b != b) | (c_ != c_) | (d != d)
+                    # 0 if a is the maximum, else 1 if b is, else 2 if c is, else 3
+                    k = np.uint8(a != best) * (np.uint8(1) + np.uint8(b != best)
+                                               * (np.uint8(1) + np.uint8(c_ != best)))
+                    none = relu & (best <= 0)  # stores of a literal 0: best stays in x's dtype
+                    out_row[j] = 0 if none else best
+                    index_row[j] = np.uint8(NO_WINNER) if none else k
+    return saw_nan
+
+
+@numba.njit(**_JIT)
+def _max_pool_2x2_nan(x, relu, out, index):  # pragma: no cover - compiled
+    """max_pool_2x2 as a branching loop that lets NaN win, for inputs holding one."""
     n, c, oh, ow = out.shape
     for a in range(n):
         for b in range(c):
@@ -73,17 +110,14 @@ def max_pool_2x2_values(x, relu, out):  # pragma: no cover - compiled
             for i in range(oh):
                 top, bottom, out_row = plane[2 * i], plane[2 * i + 1], out_plane[i]
                 for j in range(ow):
-                    best = top[2 * j]
+                    best = top[2 * j]  # selects, not branches (see _max_pool_2x2_no_nan)
                     v = top[2 * j + 1]
-                    if v > best or v != v:
-                        best = v
+                    best = v if (v > best) | (v != v) else best
                     v = bottom[2 * j]
-                    if v > best or v != v:
-                        best = v
+                    best = v if (v > best) | (v != v) else best
                     v = bottom[2 * j + 1]
-                    if v > best or v != v:
-                        best = v
-                    out_row[j] = 0 if relu and best <= 0 else best
+                    best = v if (v > best) | (v != v) else best
+                    out_row[j] = 0 if relu & (best <= 0) else best
 
 
 @numba.njit(**_JIT)
@@ -97,13 +131,20 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
             for i in range(oh):
                 g_row, index_row = g_plane[i], index_plane[i]
                 top, bottom = gx_plane[2 * i], gx_plane[2 * i + 1]
+                # Zero both rows, then one store per tile at its winner: a literal 0, not
+                # dtype.type(0), which made the loop 3x slower; four selects per tile were 4x
+                # slower than this, measured.
+                for j in range(2 * ow):
+                    top[j] = 0
+                    bottom[j] = 0
                 for j in range(ow):
-                    k, v = index_row[j], g_row[j]
-                    # A literal 0, not dtype.type(0): that zero made the loop 3x slower, measured.
-                    top[2 * j] = v if k == 0 else 0
-                    top[2 * j + 1] = v if k == 1 else 0
-                    bottom[2 * j] = v if k == 2 else 0
-                    bottom[2 * j + 1] = v if k == 3 else 0
+                    k = index_row[j]
+                    v = g_row[j] if k < NO_WINNER else 0  # NO_WINNER stores 0 at offset 0
+                    col = 2 * j + (k & 1)
+                    if k & 2:
+                        bottom[col] = v
+                    else:
+                        top[col] = v
 
 
 @numba.njit(**_JIT)

@@ -112,10 +112,11 @@ def test_compiled_2x2_pool_is_bitwise_the_numpy_pool(shape: tuple, fused: bool,
     assert (grad != 0).sum() > 0
 
 
+@pytest.mark.parametrize("nan", [False, True], ids=["ties", "ties+nan"])
 @pytest.mark.parametrize("fused", [False, True], ids=["pool", "relu+pool"])
-def test_compiled_2x2_pool_matches_torch_with_ties_and_nan(fused: bool) -> None:
+def test_compiled_2x2_pool_matches_torch_with_ties_and_nan(fused: bool, nan: bool) -> None:
     torch = pytest.importorskip("torch")
-    x, g = pool_case((2, 3, 8, 7), seed=5, nan=True)
+    x, g = pool_case((2, 3, 8, 7), seed=5, nan=nan)
     t = en.tensor(x, requires_grad=True)
     out = (relu_pool_net() if fused else nn.MaxPool2d(2))(t)
     out.backward(en.tensor(g))
@@ -124,7 +125,30 @@ def test_compiled_2x2_pool_matches_torch_with_ties_and_nan(fused: bool) -> None:
     ref.backward(torch.tensor(g))
     np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
     np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
-    assert np.isnan(out.detach().numpy()).any()
+    assert np.isnan(out.detach().numpy()).any() == nan
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_branch_free_pool_kernel_is_bitwise_the_branching_one(relu: bool, dtype: type) -> None:
+    kernels = jit.kernels()
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    x, _ = pool_case((3, 4, 10, 12), seed=2, dtype=dtype)
+    x[x == 0] = np.where(np.random.default_rng(3).random((x == 0).sum()) < 0.5, -0.0, 0.0)
+    shape = (3, 4, 5, 6)
+    fast = (np.full(shape, 7, dtype), np.full(shape, 9, np.uint8))
+    slow = (np.full(shape, 7, dtype), np.full(shape, 9, np.uint8))
+    assert not kernels._max_pool_2x2_no_nan(x, relu, *fast)
+    kernels._max_pool_2x2_nan(x, relu, *slow)
+    assert fast[0].tobytes() == slow[0].tobytes()  # signed zeros too
+    assert np.array_equal(fast[1], slow[1]) and set(np.unique(fast[1])) >= {0, 1, 2, 3}
+    x[1, 2, 3, 4] = np.nan  # flagged, and the public kernel redoes it with NaN winning
+    assert kernels._max_pool_2x2_no_nan(x, relu, *fast)
+    kernels.max_pool_2x2(x, relu, *fast)
+    kernels._max_pool_2x2_nan(x, relu, *slow)
+    assert fast[0].tobytes() == slow[0].tobytes() and np.isnan(fast[0][1, 2, 1, 2])
+    assert fast[1][1, 2, 1, 2] == 2 and np.array_equal(fast[1], slow[1])
 
 
 def test_relu_then_pool_is_one_node_only_where_fusing_is_invisible() -> None:
