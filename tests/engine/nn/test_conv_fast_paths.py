@@ -99,6 +99,11 @@ def test_relu_keeps_no_mask_without_grad() -> None:
     ((2, 3, 7, 9), (4, 3, 3, 2), (2, 1, 0, 1), (2, 1), 1),  # asymmetric pads, dilation
     ((2, 2, 5, 6), (3, 2, 1, 1), 0, 1, 1),  # 1x1 kernel: one shift, no adds
     ((1, 1, 4, 4), (2, 1, 4, 4), 0, 1, 1),  # kernel as large as the input: 1x1 output
+    # Neighbours share padding: one side far wider than the other, and padding past the
+    # kernel's reach, where the output is wider than the shared grid would be.
+    ((3, 2, 6, 5), (2, 2, 3, 3), (0, 3, 2, 0), 2, 1),
+    ((2, 1, 3, 3), (2, 1, 2, 2), 3, 1, 1),
+    ((2, 2, 4, 5), (3, 2, 3, 2), (4, 1, 1, 3), (1, 2), 1),
 ], ids=str)
 def test_stride_one_backward_on_the_padded_grid_matches_torch(case: tuple) -> None:
     xs, ws, p, d, g = case
