@@ -89,8 +89,13 @@ def test_lstm_matches_torch_bfloat16_autocast() -> None:
     with en.autocast("cpu", dtype=en.bfloat16):
         out, _ = lstm(en.tensor(x))
     out.sum().backward()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        t_out, _ = twin(torch.tensor(x))
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            t_out, _ = twin(torch.tensor(x))
+    except RuntimeError as error:  # the reference itself: oneDNN's bf16 LSTM needs AVX-512
+        if "primitive descriptor" not in str(error):
+            raise
+        pytest.skip(f"torch cannot run a bfloat16 LSTM on this CPU: {error}")
     t_out.float().sum().backward()
     np.testing.assert_allclose(out.detach().numpy(), t_out.detach().float().numpy(), atol=1e-2)
     for (name, p), (_, q) in zip(lstm.named_parameters(), twin.named_parameters(), strict=True):
