@@ -5,6 +5,12 @@ CLI's --help and CuPy-only work must not pay. Each kernel is one pass over C-con
 single-threaded (the CLI gives BLAS the cores it wants), and computes what the NumPy path beside
 it computes: the same float operations in the same order, so results are bitwise equal. The
 compiled code is cached on disk (cache=True): a process after the first loads it in milliseconds.
+
+Every kernel is compiled when this module is imported, for exactly the argument types in its
+signatures (float32 and float64, C-contiguous and writeable, int64 class targets): nothing
+compiles in the middle of a step, and callers check those types and take the NumPy path for
+anything else. engine.ops.jit holds Ctrl-C back during that import: numba's compiler calls back
+into Python, and a KeyboardInterrupt raised there is printed and dropped, not raised.
 """
 
 from __future__ import annotations
@@ -16,9 +22,27 @@ import numpy as np
 # per-element check that Python's model adds (measured 10x slower: it blocks vectorising).
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 NO_WINNER = 4  # index of a 2x2 window whose ReLU'd maximum is 0: no gradient flows back
+_FLOATS = (numba.float32, numba.float64)
 
 
-@numba.njit(**_JIT)
+def _compiled(*signature: object):
+    """numba.njit for exactly these argument types, once per float type. An entry is a numba
+    type, "float" (the float type), or (element type or "float", ndim): a C-contiguous,
+    writeable array."""
+    def types_for(dtype: object) -> list:
+        out = []
+        for entry in signature:
+            if isinstance(entry, tuple):  # (element type or "float", ndim)
+                element = dtype if entry[0] == "float" else entry[0]
+                out.append(numba.types.Array(element, entry[1], "C"))
+            else:
+                out.append(dtype if entry == "float" else entry)
+        return out
+
+    return numba.njit([tuple(types_for(dtype)) for dtype in _FLOATS], **_JIT)
+
+
+@_compiled(*[("float", 1)] * 4, *["float"] * 6)
 def adam_step(param, grad, exp_avg, exp_avg_sq, beta1, one_minus_beta1, beta2,
               one_minus_beta2, eps_scaled, step_scale):  # pragma: no cover - compiled
     """One Adam update of 1-D arrays in place, engine.optim.adam._adam_math's formula:
@@ -40,7 +64,7 @@ def max_pool_2x2(x, relu, out, index):
         _max_pool_2x2_nan(x, relu, out, index)  # a NaN in x: redo it all the careful way
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 4), numba.boolean, ("float", 4), (numba.uint8, 4))
 def _max_pool_2x2_no_nan(x, relu, out, index):  # pragma: no cover - compiled
     """max_pool_2x2 for an x without NaN, with no branch on the data: random comparisons
     mispredict half the time, which made a branching loop 10x slower, measured. The maximum is
@@ -71,7 +95,7 @@ def _max_pool_2x2_no_nan(x, relu, out, index):  # pragma: no cover - compiled
     return saw_nan
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 4), numba.boolean, ("float", 4), (numba.uint8, 4))
 def _max_pool_2x2_nan(x, relu, out, index):  # pragma: no cover - compiled
     """max_pool_2x2 as a branching loop that lets NaN win, for inputs holding one."""
     n, c, oh, ow = out.shape
@@ -100,7 +124,7 @@ def _max_pool_2x2_nan(x, relu, out, index):  # pragma: no cover - compiled
                         index_row[j] = k
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 4), numba.boolean, ("float", 4))
 def max_pool_2x2_values(x, relu, out):  # pragma: no cover - compiled
     """max_pool_2x2 without the index, for no-grad forwards (eval)."""
     n, c, oh, ow = out.shape
@@ -120,7 +144,7 @@ def max_pool_2x2_values(x, relu, out):  # pragma: no cover - compiled
                     out_row[j] = 0 if relu & (best <= 0) else best
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 4), (numba.uint8, 4), ("float", 4))
 def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
     """gx (N, C, H, W) = g routed to each tile's winner, zero elsewhere. Rows and columns past
     the last whole tile are left alone (the caller zeroes them)."""
@@ -147,7 +171,7 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
                         top[col] = v
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 2), (numba.int64, 1), numba.int64, ("float", 2))
 def log_softmax_nll(z, target, ignore_index, logp):  # pragma: no cover - compiled
     """logp = log_softmax(z) over each row of z (rows, classes), ops.loss.CrossEntropy's
     formula (z - max) - log(sum(exp(z - max))). Returns (the sum over rows of -logp[row, target],
@@ -175,7 +199,7 @@ def log_softmax_nll(z, target, ignore_index, logp):  # pragma: no cover - compil
     return total, False
 
 
-@numba.njit(**_JIT)
+@_compiled(("float", 2), (numba.int64, 1), "float", ("float", 2))
 def softmax_nll_backward(logp, target, scale, grad):  # pragma: no cover - compiled
     """grad = (exp(logp) - onehot(target)) * scale: the cross-entropy gradient for every row
     weighted 1 (no class weights, smoothing or ignored targets)."""

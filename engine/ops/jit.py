@@ -8,6 +8,7 @@ never asks. Results are the same either way; only the speed differs.
 from __future__ import annotations
 
 import os
+import signal
 from types import ModuleType
 from typing import Any
 
@@ -24,12 +25,33 @@ def kernels() -> ModuleType | None:
     if _kernels is _UNLOADED:
         _kernels = None
         if os.environ.get("GRADWELL_JIT", "1").strip().lower() not in ("0", "false", "no", "off"):
-            try:
-                from engine.ops import cpu_kernels
-            except ImportError:  # numba missing, or built for another NumPy
-                pass
-            else:
-                _kernels = cpu_kernels
+            _kernels = _import_holding_ctrl_c()
+    return _kernels
+
+
+def _import_holding_ctrl_c() -> ModuleType | None:
+    """Import cpu_kernels (it compiles: seconds the first time) with SIGINT held back and
+    delivered once the module is in place: numba's compiler calls back into Python, and a
+    KeyboardInterrupt raised in that callback is printed and dropped, so a Ctrl-C during a
+    first run's compile was lost. None where numba is missing or built for another NumPy."""
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not the main thread, which alone receives signals
+        previous = received = None
+    global _kernels
+    try:
+        from engine.ops import cpu_kernels
+        _kernels = cpu_kernels  # before the held signal: an interrupted import still loaded
+    except ImportError:
+        pass
+    finally:
+        if received is not None:
+            # None: a handler set outside Python, which can't be put back; the default then
+            signal.signal(signal.SIGINT,
+                          signal.default_int_handler if previous is None else previous)
+            if received:
+                signal.raise_signal(signal.SIGINT)
     return _kernels
 
 
@@ -42,8 +64,14 @@ def set_enabled(enabled: bool) -> None:
 
 
 def plain_float(*arrays: Any) -> bool:
-    """Every array a C-contiguous NumPy float32/float64 array, all of one dtype: what the
-    kernels take."""
+    """Every array a C-contiguous, writeable NumPy float32/float64 array, all of one dtype:
+    what the kernels are compiled for."""
     dtype = arrays[0].dtype
     return all(type(a) is np.ndarray and a.dtype == dtype and a.flags.c_contiguous
-               for a in arrays) and dtype in FLOATS
+               and a.flags.writeable for a in arrays) and dtype in FLOATS
+
+
+def plain_int64(array: Any) -> bool:
+    """A C-contiguous, writeable NumPy int64 array: the class targets the kernels take."""
+    return type(array) is np.ndarray and array.dtype == np.int64 and \
+        array.flags.c_contiguous and array.flags.writeable

@@ -91,7 +91,7 @@ class CrossEntropy(_ClassLoss):
             return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
         self.q = None
         if weight is None and not label_smoothing and reduction != "none" and x.ndim == 2 \
-                and jit.plain_float(x) and type(target) is np.ndarray and target.ndim == 1:
+                and jit.plain_float(x) and jit.plain_int64(target) and target.ndim == 1:
             loss = self._compiled_forward(x, target, ignore_index, reduction)
             if loss is not None:
                 return loss
@@ -136,7 +136,8 @@ class CrossEntropy(_ClassLoss):
         scale = _row_scale(g, self.reduction, self.denominator, rows)
         if self.q is None and self.rows_all and scale.size == 1 and \
                 scale.dtype == self.logp.dtype and jit.plain_float(self.logp) and \
-                len(self.in_shape) == 2 and (fast := jit.kernels()) is not None:
+                jit.plain_int64(self.tgt) and len(self.in_shape) == 2 and \
+                (fast := jit.kernels()) is not None:
             grad = np.empty_like(self.logp)
             fast.softmax_nll_backward(self.logp, self.tgt, scale.reshape(-1)[0], grad)
             return grad

@@ -204,8 +204,10 @@ class MaxPool2d(Function):
     def backward(self, g: Any) -> Any:
         if self.tile_winner is not None:
             (oh, ow), (h, w) = self.out_hw, self.x_shape[2:]
+            if not jit.plain_float(g):  # what the kernel is compiled for
+                g = np.array(g, dtype=g.dtype if g.dtype in jit.FLOATS else np.float64, order="C")
             gx = (np.empty if (2 * oh, 2 * ow) == (h, w) else np.zeros)(self.x_shape, g.dtype)
-            jit.kernels().max_pool_2x2_backward(np.ascontiguousarray(g), self.tile_winner, gx)
+            jit.kernels().max_pool_2x2_backward(g, self.tile_winner, gx)
             return gx
         if self.tiled:
             return self._tiled_backward(g)

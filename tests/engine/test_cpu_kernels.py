@@ -244,3 +244,64 @@ def test_compiled_cross_entropy_leaves_ignored_and_bad_targets_to_the_general_pa
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
     with pytest.raises(IndexError, match="Target 4 is out of bounds"):
         nn.functional.cross_entropy(x, en.tensor(np.array([0, 4, 1, 1, 1, 1])))
+
+
+def test_kernels_compile_at_import_for_their_types_only() -> None:
+    kernels = jit.kernels()
+    if kernels is None:
+        pytest.skip("numba is not installed")
+    assert len(kernels.adam_step.signatures) == 2  # float32 and float64, compiled on import
+    with pytest.raises(TypeError):  # nothing compiles later, in the middle of a step
+        kernels.max_pool_2x2_backward(np.zeros((1, 1, 1, 1), np.int32),
+                                      np.zeros((1, 1, 1, 1), np.uint8),
+                                      np.zeros((1, 1, 2, 2), np.int32))
+    readonly = np.ones((2, 2), np.float32)
+    readonly.flags.writeable = False
+    assert not jit.plain_float(readonly) and jit.plain_float(np.ones((2, 2), np.float32))
+    assert jit.plain_int64(np.arange(3)) and not jit.plain_int64(np.arange(6)[::2])
+    assert not jit.plain_int64(np.arange(3, dtype=np.int32))
+
+
+def test_inputs_the_kernels_do_not_take_give_the_same_results() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 2, 6, 6)).astype(np.float32)
+    logits = rng.standard_normal((6, 5)).astype(np.float32)
+    targets = rng.integers(0, 5, 12)
+
+    def run(readonly: bool) -> list:
+        images, z = x.copy(), logits.copy()
+        images.flags.writeable = z.flags.writeable = not readonly
+        t = en.from_numpy(images).requires_grad_()  # shares the array: read-only reaches the op
+        out = relu_pool_net()(t)
+        g = np.ones(out.shape, np.float32)
+        g.flags.writeable = not readonly
+        out.backward(en.from_numpy(g))
+        zt = en.from_numpy(z).requires_grad_()
+        results = [out.detach().numpy(), t.grad.numpy()]
+        for tgt in (targets[::2], targets[:6].astype(np.int32)):  # strided, int32
+            loss = nn.functional.cross_entropy(zt, en.from_numpy(tgt))
+            loss.backward()
+            results += [loss.item(), zt.grad.numpy().copy()]
+        return results
+
+    for ours, plain in zip(run(readonly=True), run(readonly=False), strict=True):
+        np.testing.assert_array_equal(ours, plain)
+
+
+def test_ctrl_c_during_the_first_compile_is_delivered_after_it(tmp_path) -> None:
+    pytest.importorskip("numba")
+    script = (  # a fresh cache: the import compiles for seconds, and Ctrl-C comes meanwhile
+        "import os, signal, threading\n"
+        "from engine.ops import jit\n"
+        "threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()\n"
+        "try:\n"
+        "    jit.kernels()\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted; loaded:', jit.kernels() is not None)\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "GRADWELL_JIT": "1"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "interrupted; loaded: True", result.stderr
+    assert "Exception ignored" not in result.stderr
