@@ -75,11 +75,16 @@ class CrossEntropy(_ClassLoss):
         xp = get_array_module(x)
         z = _classes_last(x)
         rows, classes = z.shape
-        shifted = z - z.max(axis=1, keepdims=True)
-        self.logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         self.in_shape, self.reduction, self.eps = x.shape, reduction, label_smoothing
         w_row = None if weight is None else weight.astype(x.dtype, copy=False).reshape(1, classes)
-        self.w_row = w_row
+        self.w_row, self.q = w_row, None
+        if weight is None and not label_smoothing and reduction != "none" and x.ndim == 2 \
+                and jit.plain_float(x) and jit.plain_int64(target) and target.ndim == 1:
+            loss = self._compiled_forward(x, target, ignore_index, reduction)
+            if loss is not None:  # before the NumPy log-softmax below, which it replaces
+                return loss
+        shifted = z - z.max(axis=1, keepdims=True)
+        self.logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
         if target.dtype.kind == "f":  # class probabilities
             self.rows_all = False
             q = _classes_last(target).astype(x.dtype, copy=False)
@@ -90,11 +95,6 @@ class CrossEntropy(_ClassLoss):
             self.denominator = rows
             return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
         self.q = None
-        if weight is None and not label_smoothing and reduction != "none" and x.ndim == 2 \
-                and jit.plain_float(x) and jit.plain_int64(target) and target.ndim == 1:
-            loss = self._compiled_forward(x, target, ignore_index, reduction)
-            if loss is not None:
-                return loss
         # Whether any target is ignored is read on the host, so a GPU always takes the masks.
         self.rows_all = weight is None and not label_smoothing and is_numpy(xp) and \
             not (target == ignore_index).any()
