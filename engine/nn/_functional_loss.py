@@ -8,6 +8,7 @@ from typing import Any
 from engine import backend
 from engine.creation import where
 from engine.function import device_mismatch
+from engine.ops import jit
 from engine.ops import loss as ops
 from engine.ops import loss_pointwise as pw
 from engine.tensor import Tensor
@@ -38,6 +39,13 @@ def _raw(value: Any, like: Tensor, op: str) -> Any:
     return Tensor._from_data(value, device=like._device)._data
 
 
+def _all_classes(target: Any, classes: int) -> bool:
+    """Whether every target (a NumPy array) is a class index 0..classes-1."""
+    if target.ndim == 1 and jit.plain_int64(target) and (fast := jit.kernels()) is not None:
+        return fast.all_classes(target, classes)  # one compiled pass: ~10 us less per step
+    return 0 <= int(target.min()) and int(target.max()) < classes
+
+
 def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None:  # noqa: A002
     shape = input._data.shape  # the raw tuple: this check runs every step
     batch_in = shape[0] if input.ndim > 1 else 1
@@ -52,7 +60,7 @@ def _check_class_target(input: Tensor, target: Any, ignore_index: int) -> None: 
     classes = shape[1] if input.ndim > 1 else shape[0]
     if not backend.is_numpy(backend.get_array_module(target)):
         return  # reading the targets back would stop the GPU each step (see ops.loss._targets)
-    if target.size and 0 <= int(target.min()) and int(target.max()) < classes:
+    if target.size and _all_classes(target, classes):
         return  # every target is a class (the usual case): no mask of ignored ones needed
     valid = target[target != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= classes):

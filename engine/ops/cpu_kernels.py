@@ -209,3 +209,13 @@ def softmax_nll_backward(logp, target, scale, grad):  # pragma: no cover - compi
         for c in range(classes):
             p = np.exp(src[c])
             out[c] = (p - 1 if c == t else p) * scale
+
+
+@numba.njit([(numba.types.Array(numba.int64, 1, "C"), numba.int64)], **_JIT)
+def all_classes(target, classes):  # pragma: no cover - compiled
+    """Whether every target is a class index 0..classes-1 (one pass; NumPy's min and max are
+    two, plus their Python-level overhead, every step)."""
+    for i in range(target.shape[0]):
+        if target[i] < 0 or target[i] >= classes:
+            return False
+    return True

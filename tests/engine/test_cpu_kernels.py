@@ -244,6 +244,10 @@ def test_compiled_cross_entropy_leaves_ignored_and_bad_targets_to_the_general_pa
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
     with pytest.raises(IndexError, match="Target 4 is out of bounds"):
         nn.functional.cross_entropy(x, en.tensor(np.array([0, 4, 1, 1, 1, 1])))
+    with pytest.raises(IndexError, match="Target -1 is out of bounds"):  # checked compiled
+        nn.functional.cross_entropy(x, en.tensor(np.array([0, -1, 1, 1, 1, 1])))
+    assert jit.kernels().all_classes(np.array([0, 3, 1]), 4)
+    assert not jit.kernels().all_classes(np.array([0, 4, 1]), 4)
 
 
 def test_kernels_compile_at_import_for_their_types_only() -> None:
