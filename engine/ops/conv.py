@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from engine.backend import get_array_module, is_numpy
 from engine.function import Function
 from engine.ops.util import records_grad
@@ -85,6 +87,17 @@ def _col2im_flat(xp: Any, g_t: Any, wmat_t: Any, pad_shape: tuple[int, int, int,
 
 
 _CHUNK = 1 << 18  # column-buffer elements per step of a no-grad forward (1 MB in float32: cache)
+_PER_IMAGE_K = 32  # columns per output up to which per-image GEMMs win (K 9, 27: 1.1-1.3x)
+
+
+def _per_image_gemm(wmat: Any, cols: Any, bias: Any, into: Any) -> Any:
+    """into (N, O, OH, OW) = wmat (O, K) @ each image's columns (N, K, L), plus bias."""
+    n, o = into.shape[:2]
+    flat = into.reshape(n, o, -1)
+    np.matmul(wmat, cols, out=flat)
+    if bias is not None:
+        flat += bias.reshape(o, 1)
+    return into
 
 
 def _columns(win: Any, groups: int, buf: Any = None) -> Any:
@@ -138,7 +151,13 @@ class Conv2d(Function):
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         wmat = weight.reshape(groups, o // groups, cg * kh * kw)
         out = xp.empty((n, o, oh, ow), dtype=x.dtype)
+        # Few columns per output (a first layer's K = 9): one GEMM per image writes NCHW itself,
+        # where the single large GEMM runs at half speed and needs a reorder pass after it.
+        self.per_image = groups == 1 and cg * kh * kw <= _PER_IMAGE_K and is_numpy(xp)
         if records_grad(self, 1):  # the weight gradient needs every column
+            if self.per_image:
+                self.cols = win.reshape(n, cg * kh * kw, oh * ow)  # a copy: windows overlap
+                return _per_image_gemm(wmat[0], self.cols, bias, out)
             self.cols = _columns(win, groups)
             return _to_nchw(xp.matmul(wmat, self.cols), bias, out)
         # Without it, columns for a few images at a time in one reused buffer: eval batches of
@@ -148,8 +167,13 @@ class Conv2d(Function):
         buf = xp.empty(win[:step].size, dtype=x.dtype)
         for i in range(0, n, step):
             part = win[i:i + step]
-            _to_nchw(xp.matmul(wmat, _columns(part, groups, buf[:part.size])), bias,
-                     out[i:i + step])
+            if self.per_image:
+                cols = buf[:part.size].reshape(len(part), cg * kh * kw, oh * ow)
+                cols.reshape(part.shape)[...] = part
+                _per_image_gemm(wmat[0], cols, bias, out[i:i + step])
+            else:
+                _to_nchw(xp.matmul(wmat, _columns(part, groups, buf[:part.size])), bias,
+                         out[i:i + step])
         return out
 
     def backward(self, g: Any) -> tuple:
@@ -158,10 +182,20 @@ class Conv2d(Function):
         n, o, oh, ow = g.shape
         groups, weight = self.groups, self.weight
         og, cg, kh, kw = o // groups, *weight.shape[1:]
-        g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * oh * ow)
         gx = gw = gb = None
+        if self.per_image and not needs[0]:  # a first layer: no (O, N*L) copy of g needed
+            if needs[1]:
+                gw = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1))
+                gw = gw.sum(axis=0).reshape(weight.shape)
+            if len(needs) > 2 and needs[2]:
+                gb = g.sum(axis=(0, 2, 3))
+            return (gx, gw, gb)[: len(needs)]
+        g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * oh * ow)
         if needs[1]:
-            gw = xp.matmul(g_t, self.cols.transpose(0, 2, 1)).reshape(weight.shape)
+            cols = self.cols
+            if self.per_image:  # (N, K, L) -> (1, K, N*L), the layout of the large GEMM
+                cols = cols.transpose(1, 0, 2).reshape(1, cols.shape[1], -1)
+            gw = xp.matmul(g_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
             gb = g_t.sum(axis=2).reshape(o)
         if needs[0]:

@@ -72,7 +72,10 @@ def test_frozen_weight_gives_input_gradient_only(case: tuple,
 def test_grad_forward_keeps_columns_and_no_grad_forward_does_not() -> None:
     x, w, b = data((2, 3, 5, 5), (4, 3, 3, 3))
     xt, wt = en.tensor(x), en.tensor(w, requires_grad=True)
-    assert F.conv2d(xt, wt, padding=1).grad_fn.cols.shape == (1, 27, 50)
+    assert F.conv2d(xt, wt, padding=1).grad_fn.cols.shape == (2, 27, 25)  # per image: K small
+    wide = en.tensor(np.zeros((5, 4, 3, 3), np.float32), requires_grad=True)
+    assert F.conv2d(en.tensor(np.zeros((2, 4, 5, 5), np.float32)), wide,
+                    padding=1).grad_fn.cols.shape == (1, 36, 50)  # one large GEMM
     bare = conv.Conv2d.__new__(conv.Conv2d)  # a forward with no graph, as export calls ops
     out = bare.forward(x, w, b, pads=(1, 1, 1, 1))
     assert not hasattr(bare, "cols")
@@ -133,3 +136,23 @@ def test_relu_clip_keeps_dtype_and_matches_torch_signs(dtype: str) -> None:
     assert out.dtype == ref.dtype
     np.testing.assert_array_equal(out, ref)
     np.testing.assert_array_equal(np.signbit(out), np.signbit(ref))  # -0.0 kept, as PyTorch
+
+
+@pytest.mark.parametrize("case", CASES + [((6, 1, 10, 10), (5, 1, 3, 3), 1, 1, 1, 1)], ids=str)
+@pytest.mark.parametrize("input_grad", [False, True], ids=["first layer", "inner layer"])
+def test_weight_and_bias_gradients_match_torch(case: tuple, input_grad: bool) -> None:
+    xs, ws, s, p, d, g = case
+    x, w, b = data(xs, ws, seed=5)
+    t = en.tensor(x, requires_grad=input_grad)
+    tw, tb = en.tensor(w, requires_grad=True), en.tensor(b, requires_grad=True)
+    out = F.conv2d(t, tw, tb, s, p, d, g)
+    grad = np.random.default_rng(6).standard_normal(out.shape).astype(np.float32)
+    out.backward(en.tensor(grad))
+    rx = torch.tensor(x, requires_grad=input_grad)
+    rw, rb = torch.tensor(w, requires_grad=True), torch.tensor(b, requires_grad=True)
+    TF.conv2d(rx, rw, rb, s, p, d, g).backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(tw.grad.numpy(), rw.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(tb.grad.numpy(), rb.grad.numpy(), rtol=1e-4, atol=1e-3)
+    assert (t.grad is None) != input_grad
+    if input_grad:
+        np.testing.assert_allclose(t.grad.numpy(), rx.grad.numpy(), rtol=1e-4, atol=1e-3)
