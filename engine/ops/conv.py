@@ -90,6 +90,17 @@ _CHUNK = 1 << 18  # column-buffer elements per step of a no-grad forward (1 MB i
 _PER_IMAGE_K = 32  # columns per output up to which per-image GEMMs win (K 9, 27: 1.1-1.3x)
 
 
+def _columns_per_image(win: Any, ones: bool) -> Any:
+    """The (N, K, L) columns of each image of a window view (N, C, kh, kw, OH, OW), with a last
+    row of ones (K + 1 rows) when asked: a copy, as windows overlap."""
+    n, c, kh, kw, oh, ow = win.shape
+    cols = np.empty((n, c * kh * kw + ones, oh * ow), dtype=win.dtype)
+    cols[:, :c * kh * kw].reshape(win.shape)[...] = win
+    if ones:
+        cols[:, -1] = 1
+    return cols
+
+
 def _per_image_gemm(wmat: Any, cols: Any, bias: Any, into: Any) -> Any:
     """into (N, O, OH, OW) = wmat (O, K) @ each image's columns (N, K, L), plus bias."""
     n, o = into.shape[:2]
@@ -156,8 +167,10 @@ class Conv2d(Function):
         self.per_image = groups == 1 and cg * kh * kw <= _PER_IMAGE_K and is_numpy(xp)
         if records_grad(self, 1):  # the weight gradient needs every column
             if self.per_image:
-                self.cols = win.reshape(n, cg * kh * kw, oh * ow)  # a copy: windows overlap
-                return _per_image_gemm(wmat[0], self.cols, bias, out)
+                self.cols = _columns_per_image(win, bias is not None)
+                if bias is not None:  # a row of ones: the GEMM adds the bias, and backward's
+                    wmat = np.concatenate([wmat[0], bias.reshape(o, 1)], axis=1)[None]
+                return _per_image_gemm(wmat[0], self.cols, None, out)  # gives its gradient
             self.cols = _columns(win, groups)
             return _to_nchw(xp.matmul(wmat, self.cols), bias, out)
         # Without it, columns for a few images at a time in one reused buffer: eval batches of
@@ -183,18 +196,18 @@ class Conv2d(Function):
         groups, weight = self.groups, self.weight
         og, cg, kh, kw = o // groups, *weight.shape[1:]
         gx = gw = gb = None
+        k = cg * kh * kw
         if self.per_image and not needs[0]:  # a first layer: no (O, N*L) copy of g needed
-            if needs[1]:
-                gw = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1))
-                gw = gw.sum(axis=0).reshape(weight.shape)
-            if len(needs) > 2 and needs[2]:
-                gb = g.sum(axis=(0, 2, 3))
+            if needs[1] or (len(needs) > 2 and needs[2]):
+                gwb = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1)).sum(0)
+                gw = gwb[:, :k].reshape(weight.shape) if needs[1] else None
+                gb = gwb[:, k] if len(needs) > 2 and needs[2] else None  # the ones row's
             return (gx, gw, gb)[: len(needs)]
         g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * oh * ow)
         if needs[1]:
             cols = self.cols
             if self.per_image:  # (N, K, L) -> (1, K, N*L), the layout of the large GEMM
-                cols = cols.transpose(1, 0, 2).reshape(1, cols.shape[1], -1)
+                cols = cols[:, :k].transpose(1, 0, 2).reshape(1, k, -1)
             gw = xp.matmul(g_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
         if len(needs) > 2 and needs[2]:
             gb = g_t.sum(axis=2).reshape(o)
