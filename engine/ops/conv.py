@@ -1,4 +1,5 @@
-"""2-D convolution via im2col: strided window views, one batched matmul, col2im by slice-adds."""
+"""2-D convolution via im2col: strided window views, one large matmul (one per image where
+each output reads few columns), col2im by slice-adds."""
 
 from __future__ import annotations
 

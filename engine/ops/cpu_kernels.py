@@ -4,7 +4,8 @@ Imported only through engine.ops.jit, on first use: importing numba costs ~0.3 s
 CLI's --help and CuPy-only work must not pay. Each kernel is one pass over C-contiguous arrays,
 single-threaded (the CLI gives BLAS the cores it wants), and computes what the NumPy path beside
 it computes: the same float operations in the same order, so results are bitwise equal. The
-compiled code is cached on disk (cache=True): a process after the first loads it in milliseconds.
+compiled code is cached on disk (cache=True): a process after the first loads it in well under
+a second (numba's own import included) instead of compiling for ~5 s.
 
 Every kernel is compiled when this module is imported, for exactly the argument types in its
 signatures (float32 and float64, C-contiguous and writeable, int64 class targets): nothing
