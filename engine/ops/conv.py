@@ -91,11 +91,12 @@ _CHUNK = 1 << 18  # column-buffer elements per step of a no-grad forward (1 MB i
 _PER_IMAGE_K = 32  # columns per output up to which per-image GEMMs win (K 9, 27: 1.1-1.3x)
 
 
-def _columns_per_image(win: Any, ones: bool) -> Any:
+def _columns_per_image(win: Any, ones: bool, buf: Any = None) -> Any:
     """The (N, K, L) columns of each image of a window view (N, C, kh, kw, OH, OW), with a last
-    row of ones (K + 1 rows) when asked: a copy, as windows overlap."""
+    row of ones (K + 1 rows) when asked: a copy (windows overlap), into buf if given."""
     n, c, kh, kw, oh, ow = win.shape
-    cols = np.empty((n, c * kh * kw + ones, oh * ow), dtype=win.dtype)
+    shape = (n, c * kh * kw + ones, oh * ow)
+    cols = np.empty(shape, dtype=win.dtype) if buf is None else buf.reshape(shape)
     cols[:, :c * kh * kw].reshape(win.shape)[...] = win
     if ones:
         cols[:, -1] = 1
@@ -182,8 +183,7 @@ class Conv2d(Function):
         for i in range(0, n, step):
             part = win[i:i + step]
             if self.per_image:
-                cols = buf[:part.size].reshape(len(part), cg * kh * kw, oh * ow)
-                cols.reshape(part.shape)[...] = part
+                cols = _columns_per_image(part, False, buf[:part.size])
                 _per_image_gemm(wmat[0], cols, bias, out[i:i + step])
             else:
                 _to_nchw(xp.matmul(wmat, _columns(part, groups, buf[:part.size])), bias,

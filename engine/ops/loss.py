@@ -94,7 +94,6 @@ class CrossEntropy(_ClassLoss):
             per_row = -(self.q * self.logp).sum(axis=1)
             self.denominator = rows
             return _reduce(per_row, reduction, rows, target.shape[:1] + target.shape[2:])
-        self.q = None
         # Whether any target is ignored is read on the host, so a GPU always takes the masks.
         self.rows_all = weight is None and not label_smoothing and is_numpy(xp) and \
             not (target == ignore_index).any()
