@@ -170,9 +170,10 @@ class Conv2d(Function):
         if records_grad(self, 1):  # the weight gradient needs every column
             if self.per_image:
                 self.cols = _columns_per_image(win, bias is not None)
+                w2d = wmat[0]
                 if bias is not None:  # a row of ones: the GEMM adds the bias, and backward's
-                    wmat = np.concatenate([wmat[0], bias.reshape(o, 1)], axis=1)[None]
-                return _per_image_gemm(wmat[0], self.cols, None, out)  # gives its gradient
+                    w2d = np.concatenate([w2d, bias.reshape(o, 1)], axis=1)  # gives its gradient
+                return _per_image_gemm(w2d, self.cols, None, out)
             self.cols = _columns(win, groups)
             return _to_nchw(xp.matmul(wmat, self.cols), bias, out)
         # Without it, columns for a few images at a time in one reused buffer: eval batches of
@@ -198,11 +199,12 @@ class Conv2d(Function):
         og, cg, kh, kw = o // groups, *weight.shape[1:]
         gx = gw = gb = None
         k = cg * kh * kw
+        needs_bias = len(needs) > 2 and needs[2]
         if self.per_image and not needs[0]:  # a first layer: no (O, N*L) copy of g needed
-            if needs[1] or (len(needs) > 2 and needs[2]):
+            if needs[1] or needs_bias:
                 gwb = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1)).sum(0)
                 gw = gwb[:, :k].reshape(weight.shape) if needs[1] else None
-                gb = gwb[:, k] if len(needs) > 2 and needs[2] else None  # the ones row's
+                gb = gwb[:, k] if needs_bias else None  # the ones row's
             return (gx, gw, gb)[: len(needs)]
         g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * oh * ow)
         if needs[1]:
@@ -210,7 +212,7 @@ class Conv2d(Function):
             if self.per_image:  # (N, K, L) -> (1, K, N*L), the layout of the large GEMM
                 cols = cols[:, :k].transpose(1, 0, 2).reshape(1, k, -1)
             gw = xp.matmul(g_t, cols.transpose(0, 2, 1)).reshape(weight.shape)
-        if len(needs) > 2 and needs[2]:
+        if needs_bias:
             gb = g_t.sum(axis=2).reshape(o)
         if needs[0]:
             wmat_t = weight.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
