@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -141,7 +141,9 @@ class Optimizer:
                 loss = closure()
         states, update = self.state, self._update
         for index, group in enumerate(self.param_groups):
-            done = step_small(self, index, group) if self._flat_small else ()
+            done = self._step_together(index, group)
+            if len(done) == len(group["params"]):
+                continue
             for i, p in enumerate(group["params"]):
                 grad = p._grad  # the raw slot: this loop runs for every parameter every step
                 if grad is not None and i not in done:
@@ -158,6 +160,11 @@ class Optimizer:
     def _update(self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]) -> None:
         """Step parameter p in place given its raw gradient array; each optimizer defines it."""
         raise NotImplementedError
+
+    def _step_together(self, index: int, group: dict[str, Any]) -> Collection[int]:
+        """Step the parameters of group `index` that can go faster than one _update call each;
+        returns their indices (step() gives the rest _update one by one)."""
+        return step_small(self, index, group) if self._flat_small else ()
 
     # ----- helpers for subclasses ------------------------------------------------------------
     def _implementation_flags(self, **flags: Any) -> dict[str, Any]:

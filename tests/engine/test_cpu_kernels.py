@@ -64,6 +64,36 @@ def test_adam_compiled_step_is_bitwise_the_numpy_step(dtype: type, options: dict
     assert not np.array_equal(compiled[0], np.random.default_rng(0).standard_normal((300, 200)))
 
 
+def test_adam_kernel_steps_take_each_parameter_they_can_and_leave_the_rest() -> None:
+    # One group mixing what the per-parameter kernel calls take (float32 and float64, C order)
+    # with what they leave to _update (a transposed array, a read-only gradient, a first step):
+    # every parameter must end bitwise where the NumPy updates put it, with its own step count.
+    def run() -> tuple[list[np.ndarray], optim.Adam]:
+        rng = np.random.default_rng(3)
+        arrays = [rng.standard_normal(s).astype(d) for s, d in
+                  [((40, 30), np.float32), ((30,), np.float64), ((6, 8), np.float32),
+                   ((5,), np.float32)]]
+        arrays[2] = np.ascontiguousarray(arrays[2]).T  # a strided leaf, shared by from_numpy
+        params = [en.from_numpy(a).requires_grad_() for a in arrays]
+        opt = optim.AdamW(params, lr=1e-2, weight_decay=0.05)
+        for step in range(4):
+            for i, p in enumerate(params):
+                g = rng.standard_normal(p.shape).astype(arrays[i].dtype)
+                g.flags.writeable = i != 1 or step != 2  # read-only once: _update takes it
+                p.grad = None if (i, step) == (3, 1) else en.from_numpy(g)
+            opt.step()
+        return [p.detach().numpy() for p in params] + [
+            opt.state[p][k].numpy() for p in params for k in ("exp_avg", "exp_avg_sq", "step")
+        ], opt
+
+    (compiled, opt), (plain, _) = both_paths(run)
+    assert not opt._flat  # with the kernels, no flat layout beside the per-parameter calls
+    for a, b in zip(compiled, plain, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert [float(opt.state[p]["step"]) for g in opt.param_groups for p in g["params"]] == \
+        [4.0, 4.0, 4.0, 3.0]
+
+
 def test_adam_compiled_step_matches_torch() -> None:
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(3)
