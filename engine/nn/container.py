@@ -7,8 +7,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from engine.nn.activation import ReLU
+from engine.nn.linear import Linear, linear_then_relu
 from engine.nn.module import Module
 from engine.nn.pooling import relu_then_max_pool
+
+
+def _fused(first: Module, second: Module, input: Any) -> Any:  # noqa: A002
+    """second(first(input)) as one fused op, or None where the pair does not fuse."""
+    if type(first) is Linear:
+        return linear_then_relu(first, second, input)
+    return relu_then_max_pool(first, second, input)
 
 
 def _index(idx: int, size: int, kind: str) -> int:
@@ -37,21 +45,23 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:  # noqa: A002
-        """Feed input through every module in turn (a ReLU then MaxPool2d as one fused op where
-        that gives the same values and gradients: see pooling.relu_then_max_pool)."""
-        relu = None  # a ReLU held back to see whether a MaxPool2d follows it
+        """Feed input through every module in turn. A Linear then ReLU, and a ReLU then
+        MaxPool2d, run as one fused op where that gives the same values and gradients (see
+        linear.linear_then_relu and pooling.relu_then_max_pool)."""
+        held = None  # a Linear or ReLU held back to see whether the next module fuses with it
         for module in self._modules.values():
-            if relu is not None:
-                fused = relu_then_max_pool(relu, module, input)
-                input = relu(input) if fused is None else fused  # noqa: A001
-                relu = None
+            if held is not None:
+                fused = _fused(held, module, input)
                 if fused is not None:
+                    input, held = fused, None  # noqa: A001
                     continue
-            if type(module) is ReLU:
-                relu = module
+                input = held(input)  # noqa: A001
+                held = None
+            if type(module) is ReLU or type(module) is Linear:
+                held = module
                 continue
             input = module(input)  # noqa: A001
-        return input if relu is None else relu(input)
+        return input if held is None else held(input)
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):

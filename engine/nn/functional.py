@@ -127,6 +127,13 @@ def _dim(x: Tensor, dim: int | None) -> int:
 # ----- linear and convolution ------------------------------------------------------------------
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
     """x @ weight.T + bias as one fused op."""
+    check_linear(input, weight)
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return lin.Linear.apply(*args)
+
+
+def check_linear(input: Tensor, weight: Tensor) -> None:  # noqa: A002
+    """PyTorch's errors for an input that linear(input, weight) cannot multiply."""
     if input._data.shape[-1] != weight._data.shape[-1]:  # raw shapes: this runs every step
         raise RuntimeError(
             f"mat1 and mat2 shapes cannot be multiplied ({_mat(input.shape)} and "
@@ -136,8 +143,6 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if input._data.dtype != weight._data.dtype and not autocasts(input, weight):
         raise RuntimeError(f"mat1 and mat2 must have the same dtype, but got "
                            f"{input.dtype.name} and {weight.dtype.name}")
-    args = (input, weight) if bias is None else (input, weight, bias)
-    return lin.Linear.apply(*args)
 
 
 def _mat(shape: tuple[int, ...]) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine import creation
+from engine import creation, function
 from engine.nn import functional as F
 from engine.nn import init
+from engine.nn.activation import ReLU
 from engine.nn.module import Module
 from engine.nn.parameter import Parameter
+from engine.ops import linear as lin
 from engine.tensor import Tensor
 
 
@@ -68,6 +70,23 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+def linear_then_relu(linear: Module, relu: Module, input: Any) -> Tensor | None:  # noqa: A002
+    """relu(linear(input)) as one node (ops.linear.LinearRelu), or None where that could differ
+    from calling the two: hooks, an export trace (which records each op), an autocast region
+    (which casts per op), a subclass's own forward, an input that is not a Tensor. Sequential
+    calls it for each Linear, ReLU pair; an in-place ReLU fuses too, as nobody else holds the
+    Linear's output it would write. Saves a node, a tensor and a pass of a small MLP's step."""
+    if (type(linear) is not Linear or type(relu) is not ReLU or type(input) is not Tensor
+            or linear._forward_hooks or linear._forward_pre_hooks or relu._forward_hooks
+            or relu._forward_pre_hooks or function.trace_hook is not None
+            or function.autocast_hook is not None):
+        return None
+    weight, bias = linear.weight, linear.bias
+    F.check_linear(input, weight)
+    return lin.LinearRelu.apply(input, weight) if bias is None else \
+        lin.LinearRelu.apply(input, weight, bias)
 
 
 class Flatten(Module):

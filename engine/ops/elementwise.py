@@ -191,19 +191,24 @@ class Sigmoid(Function):
         return g * self.out * (1 - self.out)
 
 
+def relu_values(a: Any, out: Any = None) -> Any:
+    """max(a, 0) with PyTorch's values, into out if given (which may be a itself)."""
+    # Not a * mask: that gives -0.0 for negatives and NaN for -inf. For floats, clip to
+    # [0, inf] (PyTorch's values, -0.0 and NaN kept) runs 3x faster than maximum(a, 0) in
+    # NumPy's float32 loops, measured.
+    xp = get_array_module(a)
+    if a.dtype.kind == "f":
+        return xp.clip(a, 0.0, xp.inf, out=out)
+    return xp.maximum(a, a.dtype.type(0), out=out)
+
+
 class Relu(Function):
     saves_inputs = False  # keeps a private mask, not the input array
 
     def forward(self, a: Any) -> Any:
         if records_grad(self):  # no mask in eval or for an input without grad
             self.mask = a > 0
-        # Not a * mask: that gives -0.0 for negatives and NaN for -inf. For floats, clip to
-        # [0, inf] (PyTorch's values, -0.0 and NaN kept) runs 3x faster than maximum(a, 0) in
-        # NumPy's float32 loops, measured.
-        xp = get_array_module(a)
-        if a.dtype.kind == "f":
-            return xp.clip(a, 0.0, xp.inf)
-        return xp.maximum(a, a.dtype.type(0))
+        return relu_values(a)
 
     def backward(self, g: Any) -> Any:
         return g * self.mask

@@ -1,10 +1,13 @@
-"""Fused affine map y = x @ W.T + b (one node instead of transpose, matmul and add)."""
+"""Fused affine map y = x @ W.T + b (one node instead of transpose, matmul and add), and the
+same followed by a ReLU."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from engine.function import Function
+from engine.grad_mode import _GradState
+from engine.ops.elementwise import relu_values
 
 
 class Linear(Function):
@@ -29,3 +32,22 @@ class Linear(Function):
             gw = g2.T @ x2
         gb = g2.sum(axis=0) if len(needs) > 2 and needs[2] else None
         return (gx, gw, gb)[: len(needs)]
+
+
+class LinearRelu(Linear):
+    """relu(x @ W.T + b) as one node, for Sequential's Linear, ReLU pairs: the values and
+    gradients of the two ops (the same NumPy passes in the same order), one node and one tensor
+    fewer, and the ReLU applied in place to the fresh GEMM output."""
+
+    _torch_name = "ReluBackward0"  # the node PyTorch's graph ends in
+
+    def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
+        out = super().forward(x, weight, bias)
+        # Relu's mask (pre-activation > 0), where backward can run; a bare forward call (the
+        # export runner's) has no needs_input_grad
+        if _GradState.enabled and True in getattr(self, "needs_input_grad", ()):
+            self.mask = out > 0
+        return relu_values(out, out)
+
+    def backward(self, g: Any) -> tuple:
+        return super().backward(g * self.mask)
