@@ -9,6 +9,7 @@ import numpy as np
 
 from engine.backend import get_array_module, is_numpy
 from engine.function import Function
+from engine.ops import jit
 from engine.ops.util import records_grad
 
 Pads = tuple[int, int, int, int]  # top, bottom, left, right
@@ -113,16 +114,22 @@ def _per_image_gemm(wmat: Any, cols: Any, bias: Any, into: Any) -> Any:
     return into
 
 
-def _columns(win: Any, groups: int, buf: Any = None) -> Any:
+def _columns(win: Any, groups: int, buf: Any = None, xpad: Any = None) -> Any:
     """The (G, Cg*kh*kw, N*OH*OW) im2col matrix of a window view: its one copy, into buf if given.
-    One large GEMM per group beats a batched matmul of N small ones by about 2x on OpenBLAS."""
+    One large GEMM per group beats a batched matmul of N small ones by about 2x on OpenBLAS.
+    xpad, where given, is the padded input whose stride-1, dilation-1 windows win is: then the
+    compiled copy makes the matrix where it takes xpad's type (2x faster, the same values)."""
     c, kh, kw = win.shape[1:4]
     n, oh, ow = win.shape[0], *win.shape[4:]
     moved = win.transpose(1, 2, 3, 0, 4, 5)
-    if buf is None:
+    kernels = jit.kernels() if xpad is not None and jit.plain_float(xpad) else None
+    if buf is None and kernels is None:
         return moved.reshape(groups, c // groups * kh * kw, n * oh * ow)
-    buf = buf.reshape(moved.shape)
-    buf[...] = moved
+    buf = np.empty(moved.shape, dtype=win.dtype) if buf is None else buf.reshape(moved.shape)
+    if kernels is None:
+        buf[...] = moved
+    else:
+        kernels.im2col_stride_1(xpad, buf)
     return buf.reshape(groups, c // groups * kh * kw, n * oh * ow)
 
 
@@ -159,7 +166,10 @@ class Conv2d(Function):
                 f"conv2d: kernel size ({kh}x{kw}) can't be greater than the padded input size "
                 f"({h + pads[0] + pads[1]}x{w + pads[2] + pads[3]})"
             )
-        win = windows(pad_nchw(x, pads), (kh, kw), stride, dilation, (oh, ow))
+        xpad = pad_nchw(x, pads)
+        win = windows(xpad, (kh, kw), stride, dilation, (oh, ow))
+        # The compiled im2col takes stride 1, dilation 1 (NumPy arrays only: jit checks)
+        unit = tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and is_numpy(xp)
         self.weight, self.x_shape = weight, x.shape
         self.stride, self.pads, self.dilation, self.groups = stride, pads, dilation, groups
         wmat = weight.reshape(groups, o // groups, cg * kh * kw)
@@ -174,7 +184,7 @@ class Conv2d(Function):
                 if bias is not None:  # a row of ones: the GEMM adds the bias, and backward's
                     w2d = np.concatenate([w2d, bias.reshape(o, 1)], axis=1)  # gives its gradient
                 return _per_image_gemm(w2d, self.cols, None, out)
-            self.cols = _columns(win, groups)
+            self.cols = _columns(win, groups, xpad=xpad if unit else None)
             return _to_nchw(xp.matmul(wmat, self.cols), bias, out)
         # Without it, columns for a few images at a time in one reused buffer: eval batches of
         # 1000 would otherwise make a 100+ MB column matrix and a second full pass over the
@@ -187,8 +197,9 @@ class Conv2d(Function):
                 cols = _columns_per_image(part, False, buf[:part.size])
                 _per_image_gemm(wmat[0], cols, bias, out[i:i + step])
             else:
-                _to_nchw(xp.matmul(wmat, _columns(part, groups, buf[:part.size])), bias,
-                         out[i:i + step])
+                cols = _columns(part, groups, buf[:part.size],
+                                xpad[i:i + step] if unit else None)
+                _to_nchw(xp.matmul(wmat, cols), bias, out[i:i + step])
         return out
 
     def backward(self, g: Any) -> tuple:

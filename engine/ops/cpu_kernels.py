@@ -172,6 +172,25 @@ def max_pool_2x2_backward(g, index, gx):  # pragma: no cover - compiled
                         top[col] = v
 
 
+@_compiled(("float", 4), ("float", 6))
+def im2col_stride_1(xpad, cols):  # pragma: no cover - compiled
+    """cols (C, kh, kw, N, OH, OW) = every kernel window of the padded input xpad (N, C, Hp, Wp)
+    at stride 1 and dilation 1: ops.conv._columns's copy, one destination row at a time with no
+    branch in the loop (2x faster than NumPy's 6-D strided copy at (64, 16, 14, 14), measured;
+    a general-stride loop was 2.5x slower than this one, so only stride 1 comes here)."""
+    n, c = xpad.shape[:2]
+    kh, kw, _, oh, ow = cols.shape[1:]
+    for q in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for p in range(n):
+                    plane, dst = xpad[p, q], cols[q, i, j, p]
+                    for y in range(oh):
+                        src, row = plane[y + i], dst[y]
+                        for x in range(ow):
+                            row[x] = src[x + j]
+
+
 @_compiled(("float", 2), (numba.int64, 1), numba.int64, ("float", 2))
 def log_softmax_nll(z, target, ignore_index, logp):  # pragma: no cover - compiled
     """logp = log_softmax(z) over each row of z (rows, classes), ops.loss.CrossEntropy's
