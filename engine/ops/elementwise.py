@@ -202,13 +202,20 @@ def relu_values(a: Any, out: Any = None) -> Any:
     return xp.maximum(a, a.dtype.type(0), out=out)
 
 
+def relu_mask(out: Any) -> Any:
+    """Where ReLU's gradient passes, from its output: everywhere but the zeros, so a NaN passes
+    it, as in PyTorch (whose backward tests output <= 0); a mask of input > 0 stopped it."""
+    return out != 0
+
+
 class Relu(Function):
     saves_inputs = False  # keeps a private mask, not the input array
 
     def forward(self, a: Any) -> Any:
+        out = relu_values(a)
         if records_grad(self):  # no mask in eval or for an input without grad
-            self.mask = a > 0
-        return relu_values(a)
+            self.mask = relu_mask(out)
+        return out
 
     def backward(self, g: Any) -> Any:
         return g * self.mask

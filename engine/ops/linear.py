@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.function import Function
 from engine.grad_mode import _GradState
-from engine.ops.elementwise import relu_values
+from engine.ops.elementwise import relu_mask, relu_values
 
 
 class Linear(Function):
@@ -43,11 +43,12 @@ class LinearRelu(Linear):
 
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         out = super().forward(x, weight, bias)
-        # Relu's mask (pre-activation > 0), where backward can run; a bare forward call (the
-        # export runner's) has no needs_input_grad
+        relu_values(out, out)  # in place: the GEMM's output is fresh
+        # Relu's mask, where backward can run; a bare forward call (the export runner's) has no
+        # needs_input_grad
         if _GradState.enabled and True in getattr(self, "needs_input_grad", ()):
-            self.mask = out > 0
-        return relu_values(out, out)
+            self.mask = relu_mask(out)
+        return out
 
     def backward(self, g: Any) -> tuple:
         return super().backward(g * self.mask)

@@ -131,3 +131,25 @@ def test_fused_pair_keeps_linear_errors_and_the_saved_value_check() -> None:
         net[0].weight.mul_(2)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+def test_relu_gradient_passes_a_nan_and_stops_at_zeros_as_in_torch() -> None:
+    values = [float("nan"), 1.5, -1.0, -0.0, 0.0]
+    expected = [1.0, 1.0, 0.0, 0.0, 0.0]  # PyTorch's: its backward tests output <= 0
+    for relu in (en.relu, nn.ReLU(), nn.ReLU(inplace=True)):
+        x = en.tensor(values, requires_grad=True)
+        relu(x * 1).sum().backward()
+        assert x.grad.tolist() == expected
+    net = nn.Sequential(nn.Linear(1, 5), nn.ReLU())  # fused: the NaN reaches the ReLU's input
+    with en.no_grad():
+        net[0].weight.copy_(en.ones(5, 1))
+        net[0].bias.copy_(en.tensor(values))
+    x = en.zeros(1, 1, requires_grad=True)
+    out = net(x)
+    assert out.grad_fn.name() == "ReluBackward0"
+    out.sum().backward()
+    assert net[0].bias.grad.tolist() == expected
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(values, requires_grad=True)
+    torch.relu(t * 1).sum().backward()
+    assert t.grad.tolist() == expected
