@@ -7,9 +7,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from engine.nn.activation import ReLU
+from engine.nn.conv import Conv2d
 from engine.nn.linear import Linear, linear_then_relu
 from engine.nn.module import Module
-from engine.nn.pooling import relu_then_max_pool
+from engine.nn.pooling import conv_relu_pool, relu_then_max_pool
 
 
 def _fused(first: Module, second: Module, input: Any) -> Any:  # noqa: A002
@@ -45,23 +46,26 @@ class Sequential(Module):
                 self.add_module(str(i), module)
 
     def forward(self, input: Any) -> Any:  # noqa: A002
-        """Feed input through every module in turn. A Linear then ReLU, and a ReLU then
-        MaxPool2d, run as one fused op where that gives the same values and gradients (see
-        linear.linear_then_relu and pooling.relu_then_max_pool)."""
-        held = None  # a Linear or ReLU held back to see whether the next module fuses with it
-        for module in self._modules.values():
-            if held is not None:
-                fused = _fused(held, module, input)
-                if fused is not None:
-                    input, held = fused, None  # noqa: A001
-                    continue
-                input = held(input)  # noqa: A001
-                held = None
-            if type(module) is ReLU or type(module) is Linear:
-                held = module
-                continue
-            input = module(input)  # noqa: A001
-        return input if held is None else held(input)
+        """Feed input through every module in turn. A Conv2d, ReLU, MaxPool2d run, a Linear then
+        ReLU, and a ReLU then MaxPool2d, run as one fused op where that gives the same values and
+        gradients (see pooling.conv_relu_pool, linear.linear_then_relu and
+        pooling.relu_then_max_pool)."""
+        modules = list(self._modules.values())
+        i, count = 0, len(modules)
+        while i < count:
+            module = modules[i]
+            fused = None
+            if i + 2 < count and type(module) is Conv2d:
+                fused = conv_relu_pool(module, modules[i + 1], modules[i + 2], input)
+                taken = 3
+            elif i + 1 < count and (type(module) is Linear or type(module) is ReLU):
+                fused, taken = _fused(module, modules[i + 1], input), 2
+            if fused is None:
+                input, taken = module(input), 1  # noqa: A001
+            else:
+                input = fused  # noqa: A001
+            i += taken
+        return input
 
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):

@@ -160,6 +160,15 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     if x.ndim != 4:
         raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to conv2d, but got "
                            f"input of size: {list(input.shape)}")
+    stride, pads, dilation = conv2d_arguments(x, weight, stride, padding, dilation, groups)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    out = conv.Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
+    return out.squeeze(0) if unbatched else out
+
+
+def conv2d_arguments(x: Tensor, weight: Tensor, stride: Any, padding: Any, dilation: Any,
+                     groups: int) -> tuple[tuple[int, int], conv.Pads, tuple[int, int]]:
+    """(stride, pads, dilation) for ops.conv.Conv2d on a 4-D x, after PyTorch's checks."""
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     if x.shape[1] != weight.shape[1] * groups:
         raise RuntimeError(
@@ -170,10 +179,7 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     if x._data.dtype != weight._data.dtype and not autocasts(x, weight):
         raise RuntimeError(f"Input type ({x.dtype.name}) and weight type ({weight.dtype.name}) "
                            "should be the same: cast one with .to(dtype)")
-    pads = conv_pads(padding, weight.shape[2:], stride, dilation)
-    args = (x, weight) if bias is None else (x, weight, bias)
-    out = conv.Conv2d.apply(*args, stride=stride, pads=pads, dilation=dilation, groups=groups)
-    return out.squeeze(0) if unbatched else out
+    return stride, conv_pads(padding, weight.shape[2:], stride, dilation), dilation
 
 
 def conv_pads(padding: Any, kernel: tuple[int, ...], stride: tuple[int, int],

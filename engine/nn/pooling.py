@@ -7,8 +7,9 @@ from typing import Any
 from engine import function
 from engine.nn import functional as F
 from engine.nn.activation import ReLU
+from engine.nn.conv import Conv2d
 from engine.nn.module import Module
-from engine.ops import pool
+from engine.ops import conv_pool, pool
 from engine.ops.util import pair
 from engine.tensor import Tensor
 
@@ -87,3 +88,28 @@ def relu_then_max_pool(relu: Module, pooling: Module, input: Any) -> Tensor | No
         return None
     return pool.MaxPool2d.apply(input, kernel=kernel, stride=stride, padding=padding,
                                 dilation=dilation, ceil_mode=pooling.ceil_mode, relu=True)
+
+
+def conv_relu_pool(conv: Module, relu: Module, pooling: Module, input: Any) -> Tensor | None:  # noqa: A002
+    """pooling(relu(conv(input))) as one node (ops.conv_pool.ConvReluPool), or None where that
+    could differ from calling the three: hooks, an export trace or autocast region (which see
+    each op), indices asked for, a subclass's own forward, an input the compiled 2x2 pooling does
+    not take. An in-place ReLU fuses too: nobody else holds the convolution's output. Sequential
+    calls it for each Conv2d, ReLU, MaxPool2d run."""
+    if (type(conv) is not Conv2d or type(relu) is not ReLU or type(pooling) is not MaxPool2d
+            or pooling.return_indices or type(input) is not Tensor or input.ndim != 4
+            or function.trace_hook is not None or function.autocast_hook is not None
+            or any(m._forward_hooks or m._forward_pre_hooks for m in (conv, relu, pooling))):
+        return None
+    weight, bias = conv.weight, conv.bias
+    stride, pads, dilation = F.conv2d_arguments(input, weight, conv.stride, conv.padding,
+                                                conv.dilation, conv.groups)
+    kernel, pool_stride, padding = F._pool_args(pooling.kernel_size, pooling.stride,
+                                                pooling.padding, "effective kernel")
+    pool_options = (kernel, pool_stride, padding, pair(pooling.dilation, "dilation"),
+                    pooling.ceil_mode)
+    if not conv_pool.fuses(input._data, weight._data, pads, stride, dilation, pool_options):
+        return None
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return conv_pool.ConvReluPool.apply(*args, stride=stride, pads=pads, dilation=dilation,
+                                        groups=conv.groups)
