@@ -157,8 +157,11 @@ def test_a_fifo_in_a_run_is_refused_without_blocking(cli, tiny_config: Path, tmp
 def test_two_starts_racing_for_one_run_dir_leave_one_writer(tiny_config: Path,
                                                              tmp_path: Path) -> None:
     run = tmp_path / "runs" / "raced"
+    # 1000 steps keep the winner training ~0.6 s after it claims the folder: on a loaded machine
+    # the second start can reach its claim that much later (with 60 steps the first had once
+    # finished by then, and the second rightly made raced-1)
     procs = [_start(["train", str(tiny_config), "--run-dir", str(run), "--progress", "none",
-                     "train.epochs=1000", "train.stop_after_steps=60"]) for _ in range(2)]
+                     "train.epochs=1000", "train.stop_after_steps=1000"]) for _ in range(2)]
     outs = [(p.wait(120), p.stdout.read()) for p in procs]
     for p in procs:
         p.stdout.close()
