@@ -168,3 +168,16 @@ def check_op(
     if gradcheck and any(grads):
         en.autograd.gradcheck(engine_fn, t64, eps=gc_eps, atol=gc_atol, rtol=gc_rtol)
     return outs
+
+
+def torch_twin_results(net: Any, twin: Any, x: np.ndarray) -> list[np.ndarray]:
+    """twin (the torch module of net's layers) given net's weights and dtype and run on x: its
+    output, then the gradients for x and each parameter of sum(out * linspace(-1, 1))."""
+    twin = twin.to(torch.float64 if x.dtype == np.float64 else torch.float32)
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                          for k, v in net.state_dict().items()})
+    t = torch.tensor(x, requires_grad=True)
+    out = twin(t)
+    weights = np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(x.dtype)
+    (out * torch.from_numpy(weights)).sum().backward()
+    return [out.detach().numpy(), t.grad.numpy()] + [p.grad.numpy() for p in twin.parameters()]

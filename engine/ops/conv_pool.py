@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.grad_mode import _GradState
-from engine.ops import jit
+from engine.ops import jit, pool
 from engine.ops.conv import Conv2d, out_size
+from engine.ops.util import records_any_grad
 
 
 def fuses(x: Any, weight: Any, pads: tuple[int, int, int, int], stride: tuple[int, int],
@@ -47,24 +47,11 @@ class ConvReluPool(Conv2d):
         self.channel_major = not y.flags.c_contiguous
         planes = y.transpose(1, 0, 2, 3) if self.channel_major else y
         self.planes_shape = planes.shape
-        out = np.empty(planes.shape[:2] + (planes.shape[2] // 2, planes.shape[3] // 2), y.dtype)
-        kernels = jit.kernels()
         # Where backward can run, it routes g to each tile's winner
-        if _GradState.enabled and True in getattr(self, "needs_input_grad", ()):
-            self.tile_winner = np.empty(out.shape, dtype=np.uint8)
-            kernels.max_pool_2x2(planes, True, out, self.tile_winner)
-        else:
-            kernels.max_pool_2x2_values(planes, True, out)
+        out, self.tile_winner = pool.pool_2x2(jit.kernels(), planes, True, records_any_grad(self))
         return np.ascontiguousarray(out.transpose(1, 0, 2, 3)) if self.channel_major else out
 
     def backward(self, g: Any) -> tuple:
         g_planes = g.transpose(1, 0, 2, 3) if self.channel_major else g
-        if not (jit.plain_float(g_planes) and g_planes.dtype == self.weight.dtype):
-            g_planes = np.array(g_planes, dtype=self.weight.dtype, order="C")  # the one copy
-        h, w = self.planes_shape[2:]
-        oh, ow = self.tile_winner.shape[2:]
-        # Rows and columns past the last whole tile get no gradient
-        gy = (np.empty if (2 * oh, 2 * ow) == (h, w) else np.zeros)(self.planes_shape,
-                                                                     g_planes.dtype)
-        jit.kernels().max_pool_2x2_backward(g_planes, self.tile_winner, gy)
+        gy = pool.pool_2x2_backward(g_planes, self.tile_winner, self.planes_shape)
         return super().backward(gy.transpose(1, 0, 2, 3) if self.channel_major else gy)

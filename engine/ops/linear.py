@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from engine.function import Function
-from engine.grad_mode import _GradState
 from engine.ops.elementwise import relu_mask, relu_values
+from engine.ops.util import records_any_grad
 
 
 class Linear(Function):
@@ -46,7 +46,7 @@ class LinearRelu(Linear):
         relu_values(out, out)  # in place: the GEMM's output is fresh
         # Relu's mask, where backward can run; a bare forward call (the export runner's) has no
         # needs_input_grad
-        if _GradState.enabled and True in getattr(self, "needs_input_grad", ()):
+        if records_any_grad(self):
             self.mask = relu_mask(out)
         return out
 

@@ -137,6 +137,28 @@ def _compiled_2x2(x: Any, kernel: Pair, tiles: bool) -> Any:
     return jit.kernels() if tiles and kernel == (2, 2) and jit.plain_float(x) else None
 
 
+def pool_2x2(fast: Any, x: Any, relu: bool, keep: bool) -> tuple[Any, Any]:
+    """(max of each whole 2x2 tile of x, (N, C, H, W) planes in memory order, with relu: of
+    relu(x); the uint8 winner per tile where keep, else None), in one compiled pass."""
+    out = np.empty(x.shape[:2] + (x.shape[2] // 2, x.shape[3] // 2), dtype=x.dtype)
+    if not keep:
+        fast.max_pool_2x2_values(x, relu, out)
+        return out, None
+    winner = np.empty(out.shape, dtype=np.uint8)
+    fast.max_pool_2x2(x, relu, out, winner)
+    return out, winner
+
+
+def pool_2x2_backward(g: Any, winner: Any, x_shape: tuple[int, ...]) -> Any:
+    """The input gradient of pool_2x2: g routed to each tile's winner, zeros elsewhere."""
+    if not jit.plain_float(g):  # what the kernel is compiled for
+        g = np.array(g, dtype=g.dtype if g.dtype in jit.FLOATS else np.float64, order="C")
+    (oh, ow), (h, w) = winner.shape[2:], x_shape[2:]
+    gx = (np.empty if (2 * oh, 2 * ow) == (h, w) else np.zeros)(x_shape, g.dtype)
+    jit.kernels().max_pool_2x2_backward(g, winner, gx)
+    return gx
+
+
 def _is_index(index: Any, k: int) -> Any:
     """Where index (bool for two positions, else an integer array) equals k."""
     if index.dtype == bool:
@@ -193,22 +215,12 @@ class MaxPool2d(Function):
     def _pool_2x2(self, fast: Any, x: Any, relu: bool, keep: bool) -> Any:
         """2x2 tiles in one compiled pass (with relu: relu then pool, fused; only where
         fuses_relu said yes). Keeps a uint8 winner per tile for backward."""
-        out = np.empty(x.shape[:2] + self.out_hw, dtype=x.dtype)
-        if keep:
-            self.tile_winner = np.empty(out.shape, dtype=np.uint8)
-            fast.max_pool_2x2(x, relu, out, self.tile_winner)
-        else:
-            fast.max_pool_2x2_values(x, relu, out)
+        out, self.tile_winner = pool_2x2(fast, x, relu, keep)
         return out
 
     def backward(self, g: Any) -> Any:
         if self.tile_winner is not None:
-            (oh, ow), (h, w) = self.out_hw, self.x_shape[2:]
-            if not jit.plain_float(g):  # what the kernel is compiled for
-                g = np.array(g, dtype=g.dtype if g.dtype in jit.FLOATS else np.float64, order="C")
-            gx = (np.empty if (2 * oh, 2 * ow) == (h, w) else np.zeros)(self.x_shape, g.dtype)
-            jit.kernels().max_pool_2x2_backward(g, self.tile_winner, gx)
-            return gx
+            return pool_2x2_backward(g, self.tile_winner, self.x_shape)
         if self.tiled:
             return self._tiled_backward(g)
         xp = get_array_module(g)

@@ -27,6 +27,11 @@ def records_grad(ctx: Any, index: int = 0) -> bool:
     return _GradState.enabled and getattr(ctx, "needs_input_grad", (False,) * (index + 1))[index]
 
 
+def records_any_grad(ctx: Any) -> bool:
+    """Whether backward can run for any input of this op (what records_grad asks per input)."""
+    return _GradState.enabled and True in getattr(ctx, "needs_input_grad", ())
+
+
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum grad over the axes that broadcasting added or stretched, back to an input's shape."""
     if grad.shape == shape:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import torch_twin_results
 
 import engine as en
 from engine import nn
@@ -66,16 +67,9 @@ def test_fused_run_is_bitwise_the_three_ops_and_matches_torch(dtype: type, bias:
         assert a.dtype == dtype and a.tobytes() == b.tobytes()
     assert (fused[0] != 0).any() and (fused[1] != 0).any()
     torch = pytest.importorskip("torch")
-    twin = torch.nn.Sequential(torch.nn.Conv2d(channels, 6, 3, bias=bias, **options),
-                               torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten())
-    twin = twin.to(torch.float64 if dtype == np.float64 else torch.float32)
-    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                          for k, v in net.state_dict().items()})
-    t = torch.tensor(x, requires_grad=True)
-    out = twin(t)
-    weights = np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(dtype)
-    (out * torch.from_numpy(weights)).sum().backward()
-    theirs = [out.detach().numpy(), t.grad.numpy()] + [p.grad.numpy() for p in twin.parameters()]
+    theirs = torch_twin_results(net, torch.nn.Sequential(
+        torch.nn.Conv2d(channels, 6, 3, bias=bias, **options), torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2), torch.nn.Flatten()), x)
     tol = 1e-4 if dtype == np.float32 else 1e-12
     for a, b in zip(fused, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)

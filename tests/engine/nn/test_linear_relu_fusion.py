@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import torch_twin_results
 
 import engine as en
 from engine import nn
@@ -46,16 +47,8 @@ def test_fused_pair_is_bitwise_the_two_ops_and_matches_torch(dtype: type, bias: 
         assert a.dtype == dtype and a.tobytes() == b.tobytes()
     assert (fused[0] != 0).any() and (fused[1] != 0).any()
     torch = pytest.importorskip("torch")
-    twin = torch.nn.Sequential(torch.nn.Linear(5, 4, bias=bias), torch.nn.ReLU(),
-                               torch.nn.Linear(4, 3)).to(torch.float64 if dtype == np.float64
-                                                         else torch.float32)
-    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                          for k, v in net.state_dict().items()})
-    t = torch.tensor(x, requires_grad=True)
-    out = twin(t)
-    weights = np.linspace(-1, 1, out.numel()).reshape(out.shape).astype(dtype)
-    (out * torch.from_numpy(weights)).sum().backward()
-    theirs = [out.detach().numpy(), t.grad.numpy()] + [p.grad.numpy() for p in twin.parameters()]
+    theirs = torch_twin_results(net, torch.nn.Sequential(
+        torch.nn.Linear(5, 4, bias=bias), torch.nn.ReLU(), torch.nn.Linear(4, 3)), x)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(fused, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
