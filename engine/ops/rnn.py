@@ -92,7 +92,8 @@ class RNNSequence(Function):
         dh = xp.zeros_like(self.h0)
         for t in _steps(out.shape[0], not self.reverse):
             dh = grad[t] + dh
-            d = dh * (out[t] > 0) if self.relu else dh * (1 - out[t] * out[t])
+            # out != 0, as ReLU's own backward: a NaN output passes the gradient, as in PyTorch
+            d = dh * (out[t] != 0) if self.relu else dh * (1 - out[t] * out[t])
             d_pre[t] = d
             dh = d @ w_hh
         prev = _previous_hidden(xp, out, self.h0, self.reverse)

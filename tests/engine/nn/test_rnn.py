@@ -240,3 +240,17 @@ def test_saturated_gates_stay_finite_and_match_pytorch() -> None:
     t_out, (t_h, t_c) = theirs(torch.from_numpy(x))
     np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), atol=1e-5)
     np.testing.assert_allclose(c_n.detach().numpy(), t_c.detach().numpy(), atol=1e-4)
+
+
+def test_relu_rnn_gradient_passes_a_nan_output_as_pytorch() -> None:
+    # ReLU's backward lets the gradient through a NaN output (PyTorch tests output <= 0); a mask
+    # of output > 0 stopped it, zeroing the input gradient of every step up to the NaN.
+    ours, theirs = _pair("rnn_relu")
+    x = np.random.default_rng(0).standard_normal((T, B, IN)).astype(np.float32)
+    x[2, 0, :] = np.nan
+    xo, xt = en.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    ours(xo)[0].sum().backward()
+    theirs(xt)[0].sum().backward()
+    expected = xt.grad.numpy()
+    assert np.isfinite(expected[:, 0]).all()  # the case this test is about
+    np.testing.assert_allclose(xo.grad.numpy(), expected, atol=1e-5, rtol=1e-4)
