@@ -106,8 +106,8 @@ def _columns_per_image(win: Any, ones: bool, buf: Any = None) -> Any:
 
 def _per_image_gemm(wmat: Any, cols: Any, bias: Any, into: Any) -> Any:
     """into (N, O, OH, OW) = wmat (O, K) @ each image's columns (N, K, L), plus bias."""
-    n, o = into.shape[:2]
-    flat = into.reshape(n, o, -1)
+    n, o, oh, ow = into.shape
+    flat = into.reshape(n, o, oh * ow)  # not -1: an empty batch has no size to infer it from
     np.matmul(wmat, cols, out=flat)
     if bias is not None:
         flat += bias.reshape(o, 1)
@@ -136,7 +136,7 @@ def _columns(win: Any, groups: int, buf: Any = None, xpad: Any = None) -> Any:
 def _to_nchw(out: Any, bias: Any, into: Any) -> Any:
     """(G, O/G, N*OH*OW) GEMM output plus bias, reordered into `into`, an (N, O, OH, OW) array."""
     o = out.shape[0] * out.shape[1]
-    out = out.reshape(o, -1)
+    out = out.reshape(o, out.shape[2])
     if bias is not None:
         out += bias.reshape(o, 1)
     into[...] = out.reshape(o, into.shape[0], *into.shape[2:]).transpose(1, 0, 2, 3)
@@ -147,7 +147,7 @@ def _channel_major(out: Any, bias: Any, shape: tuple[int, int, int, int]) -> Any
     """(G, O/G, N*OH*OW) GEMM output plus bias as an (N, O, OH, OW) view of its own (O, N, OH, OW)
     memory: no reorder pass, for an op that reads each (OH, OW) plane in any order."""
     n, o, oh, ow = shape
-    out = out.reshape(o, -1)
+    out = out.reshape(o, n * oh * ow)
     if bias is not None:
         out += bias.reshape(o, 1)
     return out.reshape(o, n, oh, ow).transpose(1, 0, 2, 3)
@@ -226,11 +226,12 @@ class Conv2d(Function):
         gx = gw = gb = None
         k = cg * kh * kw
         needs_bias = len(needs) > 2 and needs[2]
-        if self.per_image and not needs[0]:  # a first layer: no (O, N*L) copy of g needed
-            if needs[1] or needs_bias:
-                gwb = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1)).sum(0)
-                gw = gwb[:, :k].reshape(weight.shape) if needs[1] else None
-                gb = gwb[:, k] if needs_bias else None  # the ones row's
+        # A first layer: no (O, N*L) copy of g needed. The columns are kept only when the weight
+        # needs its gradient, so a frozen weight's bias takes the GEMV below.
+        if self.per_image and not needs[0] and needs[1]:
+            gwb = xp.matmul(g.reshape(n, o, oh * ow), self.cols.transpose(0, 2, 1)).sum(0)
+            gw = gwb[:, :k].reshape(weight.shape)
+            gb = gwb[:, k] if needs_bias else None  # the ones row's
             return (gx, gw, gb)[: len(needs)]
         g_t = xp.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(groups, og, n * oh * ow)
         if needs[1]:

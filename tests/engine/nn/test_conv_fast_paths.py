@@ -156,3 +156,51 @@ def test_weight_and_bias_gradients_match_torch(case: tuple, input_grad: bool) ->
     assert (t.grad is None) != input_grad
     if input_grad:
         np.testing.assert_allclose(t.grad.numpy(), rx.grad.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def _needs_grad_cases() -> list[tuple]:
+    flags = [(x, w, b) for x in (False, True) for w in (False, True) for b in (False, True)
+             if x or w or b]
+    return [(case, batch, f) for case in CASES for batch in (0, 3) for f in flags]
+
+
+@pytest.mark.parametrize(("case", "batch", "grads"), _needs_grad_cases(), ids=str)
+def test_every_mix_of_frozen_inputs_and_empty_batches_matches_torch(case: tuple, batch: int,
+                                                                     grads: tuple) -> None:
+    # A frozen weight with a trainable bias once read columns only a weight gradient keeps (the
+    # per-image path of a first layer); an empty batch once failed a reshape of -1.
+    xs, ws, s, p, d, g = case
+    x, w, b = data((batch, *xs[1:]), ws)
+    ours = [en.tensor(a, requires_grad=r) for a, r in zip((x, w, b), grads, strict=True)]
+    theirs = [torch.tensor(a, requires_grad=r) for a, r in zip((x, w, b), grads, strict=True)]
+    out = F.conv2d(*ours, stride=s, padding=p, dilation=d, groups=g)
+    expected = TF.conv2d(*theirs, stride=s, padding=p, dilation=d, groups=g)
+    assert tuple(out.shape) == tuple(expected.shape)
+    np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-4,
+                               atol=1e-4)
+    seed = np.linspace(-1, 1, expected.numel(), dtype=np.float32).reshape(expected.shape)
+    (out * en.tensor(seed)).sum().backward()
+    (expected * torch.from_numpy(seed)).sum().backward()
+    for mine, reference, needed in zip(ours, theirs, grads, strict=True):
+        assert (mine.grad is not None) == needed
+        if needed:
+            np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), rtol=1e-4,
+                                       atol=1e-4)
+
+
+@pytest.mark.parametrize("batch", [0, 2])
+def test_fused_conv_relu_pool_with_a_frozen_weight_or_empty_batch_matches_torch(
+        batch: int) -> None:
+    net = en.nn.Sequential(en.nn.Conv2d(3, 4, 3), en.nn.ReLU(), en.nn.MaxPool2d(2))
+    twin = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+    twin.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                          for k, v in net.state_dict().items()})
+    for layer in (net[0], twin[0]):
+        layer.weight.requires_grad_(False)
+    x = np.random.default_rng(0).standard_normal((batch, 3, 8, 8)).astype(np.float32)
+    out, expected = net(en.tensor(x)), twin(torch.from_numpy(x))
+    assert tuple(out.shape) == tuple(expected.shape)
+    out.sum().backward()
+    expected.sum().backward()
+    np.testing.assert_allclose(net[0].bias.grad.numpy(), twin[0].bias.grad.numpy(), rtol=1e-5,
+                               atol=1e-5)
