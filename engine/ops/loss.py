@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backend import get_array_module, is_numpy
+from engine.backend import errstate, get_array_module, is_numpy
 from engine.function import Function
 from engine.ops import jit
 from engine.ops.util import unbroadcast
@@ -33,14 +33,29 @@ def _reduce(per_item: Any, reduction: str, denominator: Any, out_shape: tuple[in
     if reduction == "none":
         return per_item.reshape(out_shape)
     total = per_item.sum()
-    return total if reduction == "sum" else total / denominator
+    return total if reduction == "sum" else _divided(total, denominator)
+
+
+def _divided(value: Any, denominator: Any) -> Any:
+    """value / denominator, where a zero denominator (a mean over no counted rows) gives inf or
+    NaN without NumPy's warning, as PyTorch's does."""
+    if type(denominator) is int and denominator:  # the usual case: nothing to hush
+        return value / denominator
+    with errstate(get_array_module(value), divide="ignore", invalid="ignore"):
+        return value / denominator
 
 
 def _row_scale(g: Any, reduction: str, denominator: Any, rows: int) -> Any:
     """The upstream gradient as one factor per row (M, 1)."""
     if reduction == "none":
         return g.reshape(rows, 1)
-    return (g / denominator if reduction == "mean" else g).reshape(1, 1)
+    return (_divided(g, denominator) if reduction == "mean" else g).reshape(1, 1)
+
+
+def _ignored_rows_zero(xp: Any, scale: Any, valid: Any) -> Any:
+    """scale as (M, 1) factors that are 0 on ignored rows: PyTorch never writes their gradient,
+    so they stay 0 even where the factor is NaN (a mean over no counted rows divides by 0)."""
+    return xp.where(valid.reshape(-1, 1), scale, 0)
 
 
 class _ClassLoss(Function):
@@ -109,6 +124,11 @@ class CrossEntropy(_ClassLoss):
         if label_smoothing:
             full = self.logp if w_row is None else self.logp * w_row
             smooth = -full.sum(axis=1) * self.valid
+            if reduction == "mean":  # each part its own mean, as PyTorch: 0 weight gives NaN
+                denominator = self.denominator = self.w_t.sum()
+                return ((1 - label_smoothing) * _divided(per_row.sum(), denominator) +
+                        (label_smoothing / classes) * _divided(smooth.sum(), denominator)
+                        ).astype(x.dtype)
             per_row = (1 - label_smoothing) * per_row + (label_smoothing / classes) * smooth
         # Weighted mean divides by the summed weights of the non-ignored targets, as PyTorch.
         self.denominator = self.w_t.sum()
@@ -127,7 +147,9 @@ class CrossEntropy(_ClassLoss):
             return None
         rows = x.shape[0]
         self.logp, self.tgt, self.denominator, self.rows_all = logp, target, rows, True
-        return x.dtype.type(total / rows if reduction == "mean" else total)
+        if reduction == "mean":  # a mean over no rows is NaN, as PyTorch's (0 / 0)
+            return x.dtype.type(total / rows if rows else np.nan)
+        return x.dtype.type(total)
 
     def backward(self, g: Any) -> tuple:
         xp = get_array_module(g)
@@ -151,14 +173,19 @@ class CrossEntropy(_ClassLoss):
             grad = p * self.q.sum(axis=1, keepdims=True) - self.q
         else:
             eps = self.eps
-            smooth_w = classes if self.w_row is None else self.w_row.sum()
-            total = (1 - eps) * self.w_t + (eps / classes) * smooth_w * self.valid
-            grad = p * total[:, None]
+            scale = _ignored_rows_zero(xp, scale, self.valid)
+            grad = p * ((1 - eps) * self.w_t)[:, None]
             grad[xp.arange(rows), self.tgt] -= (1 - eps) * self.w_t
-            if eps:
+            if eps:  # the smoothing part scaled apart, as PyTorch's sum of two losses is
+                smooth_w = classes if self.w_row is None else self.w_row.sum()
                 w_row = 1.0 if self.w_row is None else self.w_row
-                grad -= (eps / classes) * w_row * self.valid[:, None]
-        grad = (grad * scale).astype(self.logp.dtype, copy=False)
+                smooth = p * ((eps / classes) * smooth_w * self.valid)[:, None]
+                smooth -= (eps / classes) * w_row * self.valid[:, None]
+                with errstate(xp, invalid="ignore"):  # 0 weight times a 1/0 scale: NaN
+                    grad = grad * scale + smooth * scale
+                return _classes_back(grad.astype(self.logp.dtype, copy=False), self.in_shape)
+        with errstate(xp, invalid="ignore"):  # a zero weight times a 1/0 scale: NaN, as PyTorch
+            grad = (grad * scale).astype(self.logp.dtype, copy=False)
         return _classes_back(grad, self.in_shape)
 
 
@@ -179,11 +206,15 @@ class NLLLoss(_ClassLoss):
     def backward(self, g: Any) -> tuple:
         xp = get_array_module(g)
         rows = self.w_t.shape[0]
-        scale = _row_scale(g, self.reduction, self.denominator, rows)
+        scale = _ignored_rows_zero(xp, _row_scale(g, self.reduction, self.denominator, rows),
+                                   self.valid)
         classes = self.in_shape[1] if len(self.in_shape) > 1 else self.in_shape[0]
         grad = xp.zeros((rows, classes), dtype=g.dtype)
-        grad[xp.arange(rows), self.tgt] = -self.w_t
-        return _classes_back((grad * scale).astype(g.dtype, copy=False), self.in_shape)
+        # Only the target entries are scaled, as PyTorch writes them: a zero weight's 0 * (1/0)
+        # is NaN there alone. 0 - w: an ignored row's 0, never -0.0.
+        with errstate(xp, invalid="ignore"):
+            grad[xp.arange(rows), self.tgt] = 0 - self.w_t * scale.reshape(-1)
+        return _classes_back(grad, self.in_shape)
 
 
 class BCEWithLogits(Function):
