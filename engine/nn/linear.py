@@ -9,7 +9,7 @@ from engine import creation, function
 from engine.nn import functional as F
 from engine.nn import init
 from engine.nn.activation import ReLU
-from engine.nn.module import Module
+from engine.nn.module import Module, runs_own_forward
 from engine.nn.parameter import Parameter
 from engine.ops import linear as lin
 from engine.tensor import Tensor
@@ -74,13 +74,13 @@ class Linear(Module):
 
 def linear_then_relu(linear: Module, relu: Module, input: Any) -> Tensor | None:  # noqa: A002
     """relu(linear(input)) as one node (ops.linear.LinearRelu), or None where that could differ
-    from calling the two: hooks, an export trace (which records each op), an autocast region
-    (which casts per op), a subclass's own forward, an input that is not a Tensor. Sequential
-    calls it for each Linear, ReLU pair; an in-place ReLU fuses too, as nobody else holds the
-    Linear's output it would write. Saves a node, a tensor and a pass of a small MLP's step."""
+    from calling the two: hooks or a forward set on an instance, an export trace (which records
+    each op), an autocast region (which casts per op), a subclass's own forward, an input that
+    is not a Tensor. Sequential calls it for each Linear, ReLU pair; an in-place ReLU fuses too,
+    as nobody else holds the Linear's output it would write. Saves a node, a tensor and a pass
+    of a small MLP's step."""
     if (type(linear) is not Linear or type(relu) is not ReLU or type(input) is not Tensor
-            or linear._forward_hooks or linear._forward_pre_hooks or relu._forward_hooks
-            or relu._forward_pre_hooks or function.trace_hook is not None
+            or not runs_own_forward(linear, relu) or function.trace_hook is not None
             or function.autocast_hook is not None):
         return None
     weight, bias = linear.weight, linear.bias

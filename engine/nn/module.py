@@ -355,3 +355,10 @@ class Module:
             return f"{self._get_name()}({lines[0]})"
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
+
+
+def runs_own_forward(*modules: Module) -> bool:
+    """Whether calling each module runs just its class's forward: no forward hooks and no
+    forward set on the instance. Sequential's fusions (which call no module) require it."""
+    return not any(m._forward_hooks or m._forward_pre_hooks or "forward" in m.__dict__
+                   for m in modules)

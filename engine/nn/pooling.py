@@ -8,7 +8,7 @@ from engine import function
 from engine.nn import functional as F
 from engine.nn.activation import ReLU
 from engine.nn.conv import Conv2d
-from engine.nn.module import Module
+from engine.nn.module import Module, runs_own_forward
 from engine.ops import conv_pool, pool
 from engine.ops.util import pair
 from engine.tensor import Tensor
@@ -73,12 +73,12 @@ class AdaptiveAvgPool2d(Module):
 
 def relu_then_max_pool(relu: Module, pooling: Module, input: Any) -> Tensor | None:  # noqa: A002
     """pooling(relu(input)) as one fused op (one pass forward, one back, no ReLU mask), or None
-    where that would differ from calling the two: hooks, an in-place ReLU (whose write to input
-    callers may see), indices asked for, an export trace (which records each op), or an input
-    the compiled 2x2 path does not take. Sequential calls it for each ReLU, MaxPool2d pair."""
+    where that would differ from calling the two: hooks or a forward set on an instance, an
+    in-place ReLU (whose write to input callers may see), indices asked for, an export trace
+    (which records each op), or an input the compiled 2x2 path does not take. Sequential calls
+    it for each ReLU, MaxPool2d pair."""
     if (type(pooling) is not MaxPool2d or type(relu) is not ReLU or relu.inplace
-            or pooling.return_indices or relu._forward_hooks or relu._forward_pre_hooks
-            or pooling._forward_hooks or pooling._forward_pre_hooks
+            or pooling.return_indices or not runs_own_forward(relu, pooling)
             or function.trace_hook is not None or type(input) is not Tensor or input.ndim != 4):
         return None
     kernel, stride, padding = F._pool_args(pooling.kernel_size, pooling.stride, pooling.padding,
@@ -92,14 +92,14 @@ def relu_then_max_pool(relu: Module, pooling: Module, input: Any) -> Tensor | No
 
 def conv_relu_pool(conv: Module, relu: Module, pooling: Module, input: Any) -> Tensor | None:  # noqa: A002
     """pooling(relu(conv(input))) as one node (ops.conv_pool.ConvReluPool), or None where that
-    could differ from calling the three: hooks, an export trace or autocast region (which see
-    each op), indices asked for, a subclass's own forward, an input the compiled 2x2 pooling does
-    not take. An in-place ReLU fuses too: nobody else holds the convolution's output. Sequential
-    calls it for each Conv2d, ReLU, MaxPool2d run."""
+    could differ from calling the three: hooks or a forward set on an instance, an export trace
+    or autocast region (which see each op), indices asked for, a subclass's own forward, an
+    input the compiled 2x2 pooling does not take. An in-place ReLU fuses too: nobody else holds
+    the convolution's output. Sequential calls it for each Conv2d, ReLU, MaxPool2d run."""
     if (type(conv) is not Conv2d or type(relu) is not ReLU or type(pooling) is not MaxPool2d
             or pooling.return_indices or type(input) is not Tensor or input.ndim != 4
             or function.trace_hook is not None or function.autocast_hook is not None
-            or any(m._forward_hooks or m._forward_pre_hooks for m in (conv, relu, pooling))):
+            or not runs_own_forward(conv, relu, pooling)):
         return None
     weight, bias = conv.weight, conv.bias
     stride, pads, dilation = F.conv2d_arguments(input, weight, conv.stride, conv.padding,
