@@ -27,6 +27,18 @@ def pool_out_size(size: int, pad: int, kernel: int, stride: int, dilation: int,
     return out
 
 
+def pool_out_hw(shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pair,
+                dilation: Pair, ceil_mode: bool) -> tuple[int, int]:
+    """(OH, OW) of pooling an (N, C, H, W) input; PyTorch's error where either is below 1."""
+    oh, ow = (pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
+              zip(shape[2:], padding, kernel, stride, dilation, strict=True))
+    if oh < 1 or ow < 1:
+        c, h, w = shape[1:]
+        raise RuntimeError(f"Given input size: ({c}x{h}x{w}). Calculated output size: "
+                           f"({c}x{oh}x{ow}). Output size is too small")
+    return oh, ow
+
+
 def pool_pads(hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
               out_hw: Pair) -> Pads:
     """Top/bottom/left/right padding that covers every window (ceil mode may need extra)."""
@@ -126,8 +138,7 @@ def fuses_relu(x: Any, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair
     max(relu(x)) is relu(max(x)) in one pass and the backward needs no ReLU mask."""
     if x.ndim != 4:
         return False
-    out_hw = tuple(pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
-                   zip(x.shape[2:], padding, kernel, stride, dilation, strict=True))
+    out_hw = pool_out_hw(x.shape, kernel, stride, padding, dilation, ceil_mode)
     tiles = _tiles(x.shape, kernel, stride, padding, dilation, out_hw)
     return _compiled_2x2(x, kernel, tiles) is not None
 
@@ -184,8 +195,7 @@ class MaxPool2d(Function):
                 dilation: Pair = (1, 1), ceil_mode: bool = False, relu: bool = False) -> Any:
         xp = get_array_module(x)
         h, w = x.shape[2:]
-        oh, ow = (pool_out_size(s, p, k, st, d, ceil_mode) for s, p, k, st, d in
-                  zip((h, w), padding, kernel, stride, dilation, strict=True))
+        oh, ow = pool_out_hw(x.shape, kernel, stride, padding, dilation, ceil_mode)
         self.x_shape, self.out_hw, self.kernel = x.shape, (oh, ow), kernel
         self.stride, self.dilation = stride, dilation
         keep = records_grad(self)
@@ -268,8 +278,7 @@ class AvgPool2d(Function):
                 divisor_override: int | None = None) -> Any:
         xp = get_array_module(x)
         n, c, h, w = x.shape
-        oh, ow = (pool_out_size(s, p, k, st, 1, ceil_mode) for s, p, k, st in
-                  zip((h, w), padding, kernel, stride, strict=True))
+        oh, ow = pool_out_hw(x.shape, kernel, stride, padding, (1, 1), ceil_mode)
         kh, kw = kernel
         self.x_shape, self.kernel, self.stride, self.out_hw = x.shape, kernel, stride, (oh, ow)
         self.pads = pool_pads((h, w), kernel, stride, padding, (1, 1), (oh, ow))

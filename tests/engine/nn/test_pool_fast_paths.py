@@ -148,3 +148,25 @@ def test_no_grad_tiled_max_in_chunks_of_a_few_images(case: tuple, monkeypatch) -
     with en.no_grad():
         out = F.max_pool2d(en.tensor(x), *args).numpy()
     np.testing.assert_array_equal(out, TF.max_pool2d(torch.from_numpy(x), *args).numpy())
+
+
+@pytest.mark.parametrize(("fn", "shape", "kwargs"), [
+    ("max_pool2d", (1, 4, 1, 3), {}),
+    ("max_pool2d", (4, 1, 5), {}),  # unbatched
+    ("max_pool2d", (2, 3, 3, 3), {"dilation": 3}),
+    ("avg_pool2d", (1, 4, 3, 1), {}),
+])
+def test_an_output_smaller_than_one_window_raises_as_torch(fn: str, shape: tuple,
+                                                           kwargs: dict) -> None:
+    # It gave an empty tensor, where PyTorch refuses
+    x = np.ones(shape, np.float32)
+    with pytest.raises(RuntimeError) as theirs:
+        getattr(TF, fn)(torch.from_numpy(x), 2, **kwargs)
+    with pytest.raises(RuntimeError) as ours:
+        getattr(F, fn)(en.tensor(x), 2, **kwargs)
+    assert str(ours.value) == str(theirs.value)
+    assert "Output size is too small" in str(ours.value)
+    if fn == "max_pool2d" and len(shape) == 4:  # the ReLU-fused path refuses it the same way
+        net = en.nn.Sequential(en.nn.ReLU(), en.nn.MaxPool2d(2, **kwargs))
+        with pytest.raises(RuntimeError, match="Output size is too small"):
+            net(en.tensor(x))
