@@ -34,6 +34,10 @@ _STRUCTURE = frozenset(
      "_view"}
 )
 
+# The key of a node's pre-hook that keeps .grad for retain_grad(): run after every other hook, so
+# .grad is what they made of the gradient (PyTorch runs retains_grad hooks last).
+RETAIN_GRAD = "retain_grad"
+
 
 def device_mismatch(first: str, second: str, where: str) -> RuntimeError:
     """PyTorch's error for operands of one op found on two devices (where: the op's name)."""

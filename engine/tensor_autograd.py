@@ -9,7 +9,7 @@ import numpy as np
 
 from engine import backend
 from engine.autograd import run_backward
-from engine.function import AccumulateGrad
+from engine.function import RETAIN_GRAD, AccumulateGrad
 
 if TYPE_CHECKING:
     from engine.tensor import Tensor
@@ -86,8 +86,10 @@ class AutogradMethods:
         return handle
 
     def retain_grad(self) -> None:
-        """Keep .grad for this non-leaf tensor after backward."""
-        if self.grad_fn is None:
+        """Keep .grad for this non-leaf tensor after backward (once, however often called)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+        if self.grad_fn is None or self.retains_grad:  # a leaf keeps its .grad anyway
             return
 
         def keep(grad: Tensor) -> None:
@@ -95,7 +97,14 @@ class AutogradMethods:
             fresh = grad._wrap(grad._data.copy())
             self.grad = fresh if self.grad is None else grad._wrap(self.grad._data + grad._data)
 
-        self.register_hook(keep)
+        if not self.grad_fn._pre_hooks:
+            self.grad_fn._pre_hooks = {}
+        self.grad_fn._pre_hooks[RETAIN_GRAD] = keep  # backprop runs it after the other hooks
+
+    @property
+    def retains_grad(self) -> bool:
+        """Whether retain_grad() was called on this non-leaf tensor."""
+        return self.grad_fn is not None and RETAIN_GRAD in (self.grad_fn._pre_hooks or ())
 
 
 def _check_grad(t: Tensor, grad: Any) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import backend, function
-from engine.function import AccumulateGrad
+from engine.function import RETAIN_GRAD, AccumulateGrad
 from engine.grad_mode import _GradState
 
 if TYPE_CHECKING:
@@ -117,10 +117,15 @@ def _run_node(node: Any, g: Any, owned: bool, grads: dict[Any, tuple[Any, bool]]
             if t._vc[0] != v:
                 node._check_saved()  # raises with the message
     if node._pre_hooks:
-        for hook in tuple(node._pre_hooks.values()):  # a hook may remove itself
-            result = hook(function._wrap(g, backend.device_of(g)))
-            if result is not None:
-                g = result._data
+        hooks = node._pre_hooks
+        for key, hook in tuple(hooks.items()):  # a hook may remove itself
+            if key != RETAIN_GRAD:
+                result = hook(function._wrap(g, backend.device_of(g)))
+                if result is not None:
+                    g = result._data
+        keep = hooks.get(RETAIN_GRAD)
+        if keep is not None:  # last: .grad is the gradient after every hook, as in PyTorch
+            keep(function._wrap(g, backend.device_of(g)))
     in_grads = node.backward(g)
     if type(in_grads) is not tuple:
         in_grads = (in_grads,)
