@@ -52,6 +52,9 @@ class Function:
 
     # An in-place change to an input after forward makes backward wrong: check their versions.
     saves_inputs = True
+    # How many leading inputs backward reads (None: all); an affine op's bias is not one of them,
+    # so PyTorch lets it change in place before backward, and so must we.
+    saved_input_count: int | None = None
     # Same for the output (exp, tanh, sigmoid keep their result for backward).
     saves_output = False
 
@@ -117,7 +120,9 @@ class Function:
                 [t._grad_node() if t.requires_grad else None for t in inputs]
             )
             if cls.saves_inputs:
-                ctx._saved_versions = tuple([(t, t._vc[0]) for t in inputs])
+                saved = inputs if cls.saved_input_count is None else \
+                    inputs[:cls.saved_input_count]
+                ctx._saved_versions = tuple([(t, t._vc[0]) for t in saved])
             if cls.saves_output:
                 ctx._out_ref = weakref.ref(out)
             out.requires_grad = True

@@ -161,7 +161,9 @@ def out_size(size: int, pad: int, kernel: int, stride: int, dilation: int) -> in
 class Conv2d(Function):
     """x (N, C, H, W), weight (O, C/groups, kh, kw), optional bias (O,) -> (N, O, OH, OW)."""
 
-    # Keeps its own column matrix rather than x, but x and weight versions are still checked.
+    # Keeps its own column matrix rather than x, but x and weight versions are still checked
+    # (not the bias's: its gradient needs only g, and PyTorch lets it change before backward).
+    saved_input_count = 2
     # True in a subclass that takes the grad path's output in (O, N, OH, OW) memory behind an
     # (N, O, OH, OW) view (ops.conv_pool): the one large GEMM writes that order.
     channel_major_out = False

@@ -13,6 +13,8 @@ from engine.ops.util import records_any_grad
 class Linear(Function):
     """x (..., in) with weight (out, in) and optional bias (out,); PyTorch's layout."""
 
+    saved_input_count = 2  # x and weight; the bias gradient needs only g
+
     def forward(self, x: Any, weight: Any, bias: Any = None) -> Any:
         self.x, self.weight = x, weight
         x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
