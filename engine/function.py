@@ -184,7 +184,9 @@ def _owner(array: Any) -> Any:
 _TORCH_NAMES = {
     "PowScalar": "PowBackward0", "Pow": "PowBackward1", "Clamp": "ClampBackward1",
     "Cast": "ToCopyBackward0", "ToDevice": "ToCopyBackward0", "Linear": "AddmmBackward0",
-    "_ClassLoss": "NllLossBackward0", "BCEWithLogits": "BinaryCrossEntropyWithLogitsBackward0",
+    "_ClassLoss": "NllLossBackward0", "NLLLoss": "NllLossBackward0",
+    "CrossEntropy": "NllLossBackward0",  # log-softmax and NLL: PyTorch's graph ends in NLL
+    "BCEWithLogits": "BinaryCrossEntropyWithLogitsBackward0",
     "MatMul": "MmBackward0", "Reshape": "ViewBackward0", "GetItem": "IndexBackward0",
     "Pad": "ConstantPadNdBackward0", "BatchNorm": "NativeBatchNormBackward0",
     "MaxPool2d": "MaxPool2DWithIndicesBackward0", "AvgPool2d": "AvgPool2DBackward0",

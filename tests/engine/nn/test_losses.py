@@ -66,6 +66,8 @@ def test_cross_entropy_is_one_node_and_stable_for_huge_logits() -> None:
     x = en.tensor([[1000.0, 0.0, -1000.0]], requires_grad=True)
     loss = F.cross_entropy(x, en.tensor([2]))
     assert type(loss.grad_fn).__name__ == "CrossEntropy"
+    assert loss.grad_fn.name() == "NllLossBackward0"  # where PyTorch's graph ends
+    assert F.nll_loss(x, en.tensor([2])).grad_fn.name() == "NllLossBackward0"
     assert loss.grad_fn.next_functions[0][0] is x._grad_node()  # directly on the logits
     assert np.isfinite(loss.item()) and abs(loss.item() - 2000.0) < 1e-3
     loss.backward()
