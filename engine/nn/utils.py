@@ -47,11 +47,20 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
 
 
 def _partial_norm(params: list[Tensor], device: str, norm_type: float) -> Any:
-    """max |g| (inf norm) or sum |g|**p over one device's gradients, as a 0-d array there."""
+    """One device's share of the joint norm, a 0-d array there: max |g| (inf), min |g| (-inf),
+    the count of gradients with a nonzero entry (0), else sum |g|**p."""
     xp = backend.array_module(device)
+    grads = [p.grad._data for p in params]
     if norm_type == float("inf"):
-        return xp.max(xp.stack([xp.abs(p.grad._data).max() for p in params]))
-    return xp.sum(xp.stack([xp.sum(xp.abs(p.grad._data) ** norm_type) for p in params]))
+        return xp.max(xp.stack([xp.abs(g).max() for g in grads]))
+    if norm_type == float("-inf"):
+        return xp.min(xp.stack([xp.abs(g).min() for g in grads]))
+    if norm_type == 0:
+        # PyTorch's 0-"norm" of the per-tensor 0-norms (nonzero counts): the tensors with any
+        # nonzero (NaN included) entry
+        return xp.sum(xp.stack([(g != 0).any() for g in grads])).astype(grads[0].dtype)
+    with backend.errstate(xp, divide="ignore"):  # 0 ** -p is inf, as in PyTorch
+        return xp.sum(xp.stack([xp.sum(xp.abs(g) ** norm_type) for g in grads]))
 
 
 def _total_norm(partial: list[Any], device: str, max_norm: float, norm_type: float,
@@ -60,6 +69,10 @@ def _total_norm(partial: list[Any], device: str, max_norm: float, norm_type: flo
     xp = backend.array_module(device)
     if norm_type == float("inf"):
         total = xp.max(xp.stack(partial))
+    elif norm_type == float("-inf"):
+        total = xp.min(xp.stack(partial))
+    elif norm_type == 0:
+        total = xp.sum(xp.stack(partial))
     else:
         total = xp.sum(xp.stack(partial)) ** (1.0 / norm_type)
     if error_if_nonfinite and not (float(total) < float("inf")):

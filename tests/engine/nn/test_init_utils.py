@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -75,3 +76,31 @@ def test_clip_grad_norm_and_value_match_torch() -> None:
     p.grad = en.tensor([-3.0, 0.5, 2.0, -0.1])
     nn.utils.clip_grad_value_([p], 1.0)
     np.testing.assert_array_equal(p.grad.numpy(), np.array([-1.0, 0.5, 1.0, -0.1], np.float32))
+
+
+GRAD_SETS = [
+    [[0.5, -2.0, 3.0], [1.5, 0.25]],
+    [[0.0, 0.0, 0.0], [1.5, 0.25]],  # one gradient all zeros
+    [[0.5, float("nan"), 3.0], [1.5, 0.25]],
+]
+
+
+@pytest.mark.parametrize("grads", GRAD_SETS, ids=["plain", "zeros", "nan"])
+@pytest.mark.parametrize("norm_type", [-math.inf, 0, -1.0, 0.5, 3, math.inf])
+def test_clip_grad_norm_of_every_order_matches_torch(grads: list, norm_type: float) -> None:
+    # -inf gave 1.0 (0 ** -0) and clipped wrongly; 0 raised ZeroDivisionError
+    torch = pytest.importorskip("torch")
+
+    def clipped(lib: object, utils: object) -> tuple[float, list]:
+        params = [lib.zeros(len(g), requires_grad=True) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = lib.tensor(np.array(g, np.float32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # 0 ** -1 is inf without a NumPy warning
+            total = utils.clip_grad_norm_(params, 0.1, norm_type=norm_type)
+        return float(total), [p.grad.numpy() for p in params]
+
+    (ours, our_grads), (theirs, their_grads) = clipped(en, nn.utils), clipped(torch, torch.nn.utils)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    for mine, reference in zip(our_grads, their_grads, strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-7)
