@@ -356,7 +356,6 @@ class Module:
         return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
-
 def runs_own_forward(*modules: Module) -> bool:
     """Whether calling each module runs just its class's forward: no forward hooks and no
     forward set on the instance. Sequential's fusions (which call no module) require it."""

@@ -121,17 +121,16 @@ class CrossEntropy(_ClassLoss):
             return _reduce(per_row, reduction, rows, target.shape).astype(x.dtype, copy=False)
         self._targets(xp, target, weight, ignore_index, rows, classes, x.dtype)
         per_row = -self.logp[xp.arange(rows), self.tgt] * self.w_t
+        # Weighted mean divides by the summed weights of the non-ignored targets, as PyTorch.
+        self.denominator = self.w_t.sum()
         if label_smoothing:
             full = self.logp if w_row is None else self.logp * w_row
             smooth = -full.sum(axis=1) * self.valid
             if reduction == "mean":  # each part its own mean, as PyTorch: 0 weight gives NaN
-                denominator = self.denominator = self.w_t.sum()
-                return ((1 - label_smoothing) * _divided(per_row.sum(), denominator) +
-                        (label_smoothing / classes) * _divided(smooth.sum(), denominator)
+                return ((1 - label_smoothing) * _divided(per_row.sum(), self.denominator) +
+                        (label_smoothing / classes) * _divided(smooth.sum(), self.denominator)
                         ).astype(x.dtype)
             per_row = (1 - label_smoothing) * per_row + (label_smoothing / classes) * smooth
-        # Weighted mean divides by the summed weights of the non-ignored targets, as PyTorch.
-        self.denominator = self.w_t.sum()
         return _reduce(per_row, reduction, self.denominator, target.shape).astype(x.dtype)
 
     def _compiled_forward(self, x: Any, target: Any, ignore_index: int,
@@ -169,6 +168,7 @@ class CrossEntropy(_ClassLoss):
                 p *= scale
                 return _classes_back(p, self.in_shape)
             return _classes_back((p * scale).astype(p.dtype, copy=False), self.in_shape)
+        smooth = None
         if self.q is not None:
             grad = p * self.q.sum(axis=1, keepdims=True) - self.q
         else:
@@ -181,12 +181,9 @@ class CrossEntropy(_ClassLoss):
                 w_row = 1.0 if self.w_row is None else self.w_row
                 smooth = p * ((eps / classes) * smooth_w * self.valid)[:, None]
                 smooth -= (eps / classes) * w_row * self.valid[:, None]
-                with errstate(xp, invalid="ignore"):  # 0 weight times a 1/0 scale: NaN
-                    grad = grad * scale + smooth * scale
-                return _classes_back(grad.astype(self.logp.dtype, copy=False), self.in_shape)
         with errstate(xp, invalid="ignore"):  # a zero weight times a 1/0 scale: NaN, as PyTorch
-            grad = (grad * scale).astype(self.logp.dtype, copy=False)
-        return _classes_back(grad, self.in_shape)
+            grad = grad * scale if smooth is None else grad * scale + smooth * scale
+        return _classes_back(grad.astype(self.logp.dtype, copy=False), self.in_shape)
 
 
 class NLLLoss(_ClassLoss):
