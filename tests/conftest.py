@@ -1,4 +1,5 @@
-"""Shared fixtures: `backend` repeats a test on every available device."""
+"""Shared fixtures: `backend` repeats a test on every available device, `kernels` with the
+compiled kernels on and off."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 import engine as en
 from engine import backend as _backend
+from engine.ops import jit
 
 # tests/helpers.py is imported as `helpers` by the test modules.
 sys.path.insert(0, str(Path(__file__).parent))
@@ -66,6 +68,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             callspec is not None and callspec.params.get("backend") == "cuda")
         if on_cuda:
             item.add_marker(pytest.mark.gpu)
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def kernels(request: pytest.FixtureRequest) -> Iterator[bool]:
+    """The test with the NumPy code, then with the compiled kernels (skipped without numba);
+    the kernels are on again afterwards. The value is whether they are on."""
+    compiled = request.param == "compiled"
+    if compiled and jit.kernels() is None:
+        pytest.skip("the compiled kernels need numba")
+    jit.set_enabled(compiled)
+    try:
+        yield compiled
+    finally:
+        jit.set_enabled(True)
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,6 @@ import pytest
 
 import engine as en
 import engine.nn.functional as F
-from engine.ops import jit
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -23,13 +22,6 @@ TARGETS = {  # for 4 rows of 3 classes; -100 is ignore_index
     "none_ignored": [2, 1, 0, 1],
 }
 WEIGHTS = {"no_weight": None, "weight": [0.5, 2.0, 1.0], "zero_weight": [0.0, 1.0, 0.0]}
-
-
-@pytest.fixture(params=[True, False], ids=["kernels", "numpy"])
-def kernels(request: pytest.FixtureRequest) -> object:
-    jit.set_enabled(request.param)
-    yield request.param
-    jit.set_enabled(True)
 
 
 def _run(lib: object, fn: object, x: np.ndarray, target: np.ndarray, weight: object,

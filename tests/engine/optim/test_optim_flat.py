@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import copy
 import io
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 import engine as en
 from engine import optim
-from engine.ops import jit
 from engine.optim._flat import SMALL
 
 torch = pytest.importorskip("torch")
 
 
-@pytest.fixture(autouse=True, params=["numpy", "compiled"])
-def kernels(request: pytest.FixtureRequest) -> Iterator[bool]:
-    """Each test with the NumPy updates and again with the compiled kernels (where numba is)."""
-    compiled = request.param == "compiled"
-    if compiled and jit.kernels() is None:
-        pytest.skip("the compiled kernels need numba")
-    jit.set_enabled(compiled)
-    try:
-        yield compiled
-    finally:
-        jit.set_enabled(True)
+# Each test with the NumPy updates and again with the compiled kernels (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("kernels")
 
 
 def _expects_flat(name: str, kwargs: dict, compiled: bool) -> bool:
